@@ -1,0 +1,17 @@
+//! The call, as a state machine with no I/O (in the style of str0m): the web layer feeds it what
+//! the server and the worker say, and carries out what it answers.
+//!
+//! * [`Call`]: membership, sealing and opening of member-to-member messages, who is polite in
+//!   perfect negotiation, and when to tell someone their link's key is wrong.
+//! * [`Negotiation`]: who yields when both sides of a peer connection offer at once.
+//! * [`MediaHealth`]: turns per-member frame decrypt counts into "encrypted" / "can't decrypt".
+//! * [`notice`]: every problem a person can hit, in words.
+
+mod call;
+mod media_health;
+mod negotiation;
+pub mod notice;
+
+pub use call::{Call, CallStatus, Event, Member};
+pub use media_health::{MediaHealth, MediaState};
+pub use negotiation::{Negotiation, Verdict};

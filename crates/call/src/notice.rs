@@ -1,0 +1,106 @@
+//! Everything that can go wrong, in words a person understands. Never includes a secret.
+
+use conclave_protocol::signaling::ErrorCode;
+
+/// What the server refused, said for the person in the call.
+pub fn server_error(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::RoomFull => {
+            "This call is full. Only a few people fit in one call so that everyone's video stays smooth; try again when someone leaves."
+        }
+        ErrorCode::IdleTimeout => {
+            "The connection to the server went quiet for too long and was closed."
+        }
+        ErrorCode::ShuttingDown => "The server is restarting.",
+        ErrorCode::RateLimited => {
+            "This page sent messages too quickly and the server dropped some. The call goes on."
+        }
+        ErrorCode::TooLarge | ErrorCode::BadMessage => {
+            "The server refused a message from this page. The call goes on; if something looks stuck, leave and join again."
+        }
+        ErrorCode::NotJoined | ErrorCode::AlreadyJoined | ErrorCode::UnknownPeer => {
+            "The server and this page disagreed about who is in the call. If something looks stuck, leave and join again."
+        }
+    }
+}
+
+pub const KEY_MISMATCH: &str = "This link's key does not match the call, so nothing from the others can be decrypted and nothing of yours reaches them. The link was probably cut off or changed when it was copied: ask for it again.";
+
+pub const SERVER_LOST: &str = "Lost the connection to the server. Trying to reconnect…";
+
+pub const SERVER_UNREACHABLE: &str =
+    "Can't reach the server. Check your internet connection; we keep trying.";
+
+pub const BAD_LINK: &str = "This link is incomplete: the part after '#' that holds the call's key is missing or damaged. Ask for the link again.";
+
+pub const NO_WEBRTC: &str = "This browser can't encrypt video calls end to end (it lacks WebRTC encoded transforms). Use a current Chrome, Edge, Firefox or Safari.";
+
+/// Which devices a person asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    Camera,
+    Microphone,
+    Both,
+}
+
+impl Devices {
+    fn words(self) -> &'static str {
+        match self {
+            Devices::Camera => "camera",
+            Devices::Microphone => "microphone",
+            Devices::Both => "camera and microphone",
+        }
+    }
+}
+
+/// Why `getUserMedia` failed, from the `DOMException` name the browser gave, and what still
+/// works: the person can always join and see and hear the others.
+pub fn media_error(dom_exception_name: &str, devices: Devices) -> String {
+    let what = devices.words();
+    let cause = match dom_exception_name {
+        "NotAllowedError" | "SecurityError" | "PermissionDeniedError" => format!(
+            "This site isn't allowed to use your {what}. To turn it on, allow it in the browser's site settings (the icon next to the address) and reload."
+        ),
+        "NotFoundError" | "DevicesNotFoundError" | "OverconstrainedError" => {
+            format!("No {what} was found on this device.")
+        }
+        "NotReadableError" | "TrackStartError" | "AbortError" => format!(
+            "Your {what} is in use by another app or could not be started. Close the other app and try again."
+        ),
+        _ => format!("Your {what} could not be started."),
+    };
+    format!("{cause} You can still join: the others will see and hear what works.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_denied_says_so_and_offers_a_way_in() {
+        let text = media_error("NotAllowedError", Devices::Camera);
+        assert!(text.contains("isn't allowed to use your camera"));
+        assert!(text.contains("You can still join"));
+        let text = media_error("NotFoundError", Devices::Both);
+        assert!(text.contains("No camera and microphone was found"));
+        assert!(media_error("WeirdError", Devices::Microphone).contains("microphone"));
+    }
+
+    #[test]
+    fn every_server_error_has_words() {
+        for code in [
+            ErrorCode::BadMessage,
+            ErrorCode::TooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::RoomFull,
+            ErrorCode::NotJoined,
+            ErrorCode::AlreadyJoined,
+            ErrorCode::UnknownPeer,
+            ErrorCode::IdleTimeout,
+            ErrorCode::ShuttingDown,
+        ] {
+            assert!(server_error(code).len() > 10);
+        }
+        assert!(server_error(ErrorCode::RoomFull).contains("full"));
+    }
+}

@@ -1,0 +1,14 @@
+//! The two conversations Conclave has on the wire.
+//!
+//! * [`signaling`]: JSON text frames between a browser and the signaling server over `/ws`. The
+//!   server sees these, so they hold nothing but routing: room id, peer ids, opaque blobs.
+//! * [`peer`]: what one member says to another (names, SDP, ICE). Always sealed by
+//!   `conclave-e2ee` before it becomes a [`Blob`]; the server only ever relays the ciphertext.
+
+mod blob;
+mod ids;
+pub mod peer;
+pub mod signaling;
+
+pub use blob::{Blob, BlobError};
+pub use ids::{IdError, PeerId, RoomId};

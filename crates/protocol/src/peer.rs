@@ -1,0 +1,130 @@
+//! Member ⇄ member messages. These travel only inside sealed blobs: the server never sees them.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest display name we show, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+
+/// What is sealed into one blob. `seq` rises by one for every message a member sends in a
+/// session, so a replayed or reordered blob is noticed even though it opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub seq: u64,
+    pub msg: PeerMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PeerMessage {
+    /// Who I am and what I send. Sent to each member when we first meet and again whenever
+    /// any of it changes.
+    Presence(Presence),
+    /// An SDP offer or answer (perfect negotiation decides who wins a collision).
+    Description { kind: SdpKind, sdp: String },
+    /// A trickled ICE candidate; `candidate` is empty for end-of-candidates.
+    Candidate {
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_m_line_index: Option<u16>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    pub name: String,
+    pub mic: bool,
+    pub camera: bool,
+    /// The SFrame key id this member's frames carry.
+    pub key_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdpKind {
+    Offer,
+    Answer,
+}
+
+/// Trims a display name, drops control characters and caps its length, so a hostile member
+/// cannot break the layout or hide behind an empty name.
+pub fn clean_name(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    cleaned.chars().take(MAX_NAME_CHARS).collect()
+}
+
+impl Envelope {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("envelopes always serialize")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip() {
+        let all = [
+            PeerMessage::Presence(Presence {
+                name: "Ada".into(),
+                mic: true,
+                camera: false,
+                key_id: 0x1234_5678,
+            }),
+            PeerMessage::Description {
+                kind: SdpKind::Offer,
+                sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n".into(),
+            },
+            PeerMessage::Candidate {
+                candidate: "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+            PeerMessage::Candidate {
+                candidate: String::new(),
+                sdp_mid: None,
+                sdp_m_line_index: None,
+            },
+        ];
+        for (seq, msg) in all.into_iter().enumerate() {
+            let env = Envelope {
+                seq: seq as u64,
+                msg,
+            };
+            assert_eq!(Envelope::from_bytes(&env.to_bytes()).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn malformed_envelopes_are_refused() {
+        for bad in [
+            &b""[..],
+            b"{}",
+            b"{\"seq\":1}",
+            b"{\"seq\":1,\"msg\":{\"type\":\"presence\"}}",
+            b"{\"seq\":-1,\"msg\":{\"type\":\"description\",\"kind\":\"offer\",\"sdp\":\"\"}}",
+            b"\xff\xfe",
+        ] {
+            assert!(Envelope::from_bytes(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("  Ada \n Lovelace\u{7}  "), "Ada Lovelace");
+        assert_eq!(clean_name(&"é".repeat(100)).chars().count(), MAX_NAME_CHARS);
+        assert_eq!(clean_name("\u{0}\u{1b}"), "");
+    }
+}

@@ -1,0 +1,199 @@
+//! Browser ⇄ signaling server, one JSON object per WebSocket text frame.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Blob, PeerId, RoomId};
+
+/// The largest text frame either side may send. Sealed SDP for a call with audio and video is
+/// 5–8 KiB; the rest is headroom, not an invitation.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How many members a room holds unless the server is told otherwise. Every member keeps a
+/// peer connection to every other, so upload grows with each one; eight is where a laptop's
+/// uplink still copes.
+pub const DEFAULT_MAX_PEERS: usize = 8;
+
+/// How often a client pings so that an idle but healthy connection is not timed out.
+pub const PING_INTERVAL_SECS: u64 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Enter a room. Must be the first message; a connection holds at most one room.
+    Join { room: RoomId },
+    /// Relay `blob` to one member of the caller's room.
+    Signal { to: PeerId, blob: Blob },
+    /// Leave the room; the server closes the connection after telling the others.
+    Leave,
+    /// Keeps the connection from idling out.
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// You are in: your own id and everyone who was there before you.
+    Welcome {
+        you: PeerId,
+        peers: Vec<PeerId>,
+        max_peers: usize,
+    },
+    PeerJoined {
+        peer: PeerId,
+    },
+    PeerLeft {
+        peer: PeerId,
+    },
+    /// A blob another member addressed to you. `from` is set by the server, never by the sender.
+    Signal {
+        from: PeerId,
+        blob: Blob,
+    },
+    Pong,
+    /// Something was refused. `fatal` says whether the server closes the connection after it.
+    Error {
+        code: ErrorCode,
+        message: String,
+        fatal: bool,
+    },
+}
+
+/// Every refusal the server can give. The client turns these into words for people; `message`
+/// is for logs and developers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not one of the messages above.
+    BadMessage,
+    /// Longer than [`MAX_MESSAGE_BYTES`].
+    TooLarge,
+    /// Sent faster than the per-connection rate allows; the message was dropped.
+    RateLimited,
+    /// The room already holds its maximum number of members.
+    RoomFull,
+    /// `signal` or `leave` before `join`.
+    NotJoined,
+    /// A second `join` on the same connection.
+    AlreadyJoined,
+    /// `signal` to someone who is not (or no longer) in the room.
+    UnknownPeer,
+    /// Nothing arrived for too long; the connection is closed.
+    IdleTimeout,
+    /// The server is stopping.
+    ShuttingDown,
+}
+
+impl ErrorCode {
+    /// Whether the server closes the connection after sending this error.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RoomFull | ErrorCode::IdleTimeout | ErrorCode::ShuttingDown
+        )
+    }
+}
+
+impl ClientMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialize")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            fatal: code.is_fatal(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> RoomId {
+        RoomId::new("room-1234").unwrap()
+    }
+    fn peer(s: &str) -> PeerId {
+        PeerId::new(s).unwrap()
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        let all = [
+            ClientMessage::Join { room: room() },
+            ClientMessage::Signal {
+                to: peer("p2"),
+                blob: Blob::from_bytes(&[1, 2, 3]),
+            },
+            ClientMessage::Leave,
+            ClientMessage::Ping,
+        ];
+        for msg in all {
+            assert_eq!(ClientMessage::from_json(&msg.to_json()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let all = [
+            ServerMessage::Welcome {
+                you: peer("p1"),
+                peers: vec![peer("p2"), peer("p3")],
+                max_peers: 8,
+            },
+            ServerMessage::PeerJoined { peer: peer("p4") },
+            ServerMessage::PeerLeft { peer: peer("p4") },
+            ServerMessage::Signal {
+                from: peer("p2"),
+                blob: Blob::from_bytes(b"sealed"),
+            },
+            ServerMessage::Pong,
+            ServerMessage::error(ErrorCode::RoomFull, "room is full"),
+        ];
+        for msg in all {
+            assert_eq!(ServerMessage::from_json(&msg.to_json()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn wire_format_is_tagged_snake_case() {
+        assert_eq!(
+            ClientMessage::Join { room: room() }.to_json(),
+            r#"{"type":"join","room":"room-1234"}"#
+        );
+        assert_eq!(
+            ServerMessage::error(ErrorCode::RoomFull, "full").to_json(),
+            r#"{"type":"error","code":"room_full","message":"full","fatal":true}"#
+        );
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        for bad in [
+            "",
+            "null",
+            "{}",
+            r#"{"type":"dance"}"#,
+            r#"{"type":"join"}"#,
+            r#"{"type":"join","room":"../../etc"}"#,
+            r#"{"type":"signal","to":"p2","blob":5}"#,
+        ] {
+            assert!(ClientMessage::from_json(bad).is_err(), "{bad} was accepted");
+        }
+    }
+}
