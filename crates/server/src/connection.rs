@@ -1,0 +1,390 @@
+//! One WebSocket connection: a reader loop that enforces the limits and acts on each message,
+//! and a writer task that drains the connection's outbox onto the socket.
+//!
+//! Everything addressed to a connection, its own replies included, goes through its outbox,
+//! so the order a client sees is the order the server decided on (under the registry lock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
+use conclave_protocol::{PeerId, RoomId};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, warn};
+
+use crate::Shared;
+use crate::rate::{RateLimiter, Verdict};
+use crate::rooms::fresh_peer_id;
+
+/// Messages queued for one connection before it counts as stuck. The rate limit bounds what
+/// each sender adds, so only a client that stopped reading gets here.
+const OUTBOX_CAPACITY: usize = 512;
+
+/// How long the writer may take to flush what is queued (a fatal error, `shutting_down`) and
+/// close once the reader is done.
+const WRITER_GRACE: Duration = Duration::from_secs(5);
+
+/// How long we wait for the client to answer our close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How the rest of the server reaches a member.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberHandle {
+    outbox: mpsc::Sender<ServerMessage>,
+    /// Rung when the outbox overflows: a member that does not read its messages is dropped
+    /// rather than allowed to hold memory or silently lose signaling.
+    kick: Arc<Notify>,
+}
+
+impl MemberHandle {
+    /// Queues `msg` without waiting: this runs under the registry lock, and one slow member
+    /// must never hold up the rest.
+    pub(crate) fn deliver(&self, msg: ServerMessage) {
+        match self.outbox.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.kick.notify_one(),
+            // The connection is already on its way out and will leave its room itself.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn error(&self, code: ErrorCode, message: &str) {
+        self.deliver(ServerMessage::error(code, message));
+    }
+}
+
+/// Why the reader loop stopped; decides what the others are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client left, closed, or its socket failed.
+    Gone,
+    /// We refused it for good (room full, idle) after telling it why.
+    Refused,
+    /// Its outbox overflowed.
+    Kicked,
+    /// The server is stopping; everyone is being told, so nobody needs `peer_left`.
+    Shutdown,
+}
+
+/// What one message asks of the loop.
+enum Flow {
+    Continue,
+    Stop(End),
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    me: MemberHandle,
+    /// Room and own id once joined.
+    joined: Option<(RoomId, PeerId)>,
+}
+
+/// Runs one connection to the end.
+pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
+    let _live = shared.count_connection();
+    let (sink, mut stream) = socket.split();
+    let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+    let kick = Arc::new(Notify::new());
+    let writer = tokio::spawn(write_loop(sink, inbox));
+    let mut conn = Connection {
+        shared: Arc::clone(&shared),
+        me: MemberHandle {
+            outbox,
+            kick: Arc::clone(&kick),
+        },
+        joined: None,
+    };
+
+    let end = conn.read_loop(&mut stream, &kick).await;
+    conn.leave_room(end);
+    // Dropping our sender (the registry's copy is gone with `leave_room`) ends the writer once
+    // it has flushed the outbox.
+    drop(conn);
+    finish_writer(writer, end).await;
+    if end != End::Kicked {
+        // The writer sent our close frame; reading on lets tungstenite see the client's
+        // answer, so the closing handshake completes instead of ending in a reset.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    }
+}
+
+async fn finish_writer(mut writer: tokio::task::JoinHandle<()>, end: End) {
+    if end == End::Kicked {
+        // It is stuck on a socket that does not drain; waiting would only hold the memory.
+        writer.abort();
+        return;
+    }
+    if tokio::time::timeout(WRITER_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut inbox: mpsc::Receiver<ServerMessage>,
+) {
+    while let Some(msg) = inbox.recv().await {
+        if sink
+            .send(Message::Text(msg.to_json().into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: close_code::NORMAL,
+            reason: "".into(),
+        })))
+        .await;
+}
+
+impl Connection {
+    async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, kick: &Notify) -> End {
+        let idle_timeout = self.shared.config.idle_timeout();
+        let mut limiter = RateLimiter::new(
+            self.shared.config.rate_per_sec,
+            self.shared.config.rate_burst,
+            Instant::now().into_std(),
+        );
+        let mut shutdown = self.shared.shutdown.clone();
+        let idle = sleep_until(Instant::now() + idle_timeout);
+        tokio::pin!(idle);
+
+        loop {
+            let frame = tokio::select! {
+                biased;
+                // An error means the sender is gone, which only happens once we are stopping.
+                _ = shutdown.wait_for(|stopping| *stopping) => {
+                    self.me.error(ErrorCode::ShuttingDown, "the server is shutting down");
+                    return End::Shutdown;
+                }
+                () = kick.notified() => {
+                    warn!(peer = self.who(), "dropping a connection that does not read its messages");
+                    return End::Kicked;
+                }
+                () = &mut idle => {
+                    debug!(peer = self.who(), "idle timeout");
+                    self.me.error(
+                        ErrorCode::IdleTimeout,
+                        &format!("nothing received for {} s", idle_timeout.as_secs()),
+                    );
+                    return End::Refused;
+                }
+                frame = stream.next() => frame,
+            };
+            let frame = match frame {
+                Some(Ok(frame)) => frame,
+                Some(Err(err)) => {
+                    // The error text describes the failure (protocol violation, reset), never
+                    // the payload.
+                    debug!(peer = self.who(), %err, "socket error");
+                    return End::Gone;
+                }
+                None => return End::Gone,
+            };
+            let now = Instant::now();
+            // Any frame at all shows the client is there; it is the rate limit's job, not the
+            // idle timer's, to deal with clients that send too much.
+            idle.as_mut().reset(now + idle_timeout);
+
+            if let Message::Close(_) = frame {
+                return End::Gone;
+            }
+            match limiter.check(now.into_std()) {
+                Verdict::Allow => {}
+                Verdict::Drop { tell } => {
+                    if tell {
+                        debug!(peer = self.who(), "rate limited");
+                        self.me.error(
+                            ErrorCode::RateLimited,
+                            "too many messages; some were dropped",
+                        );
+                    }
+                    continue;
+                }
+            }
+            let text = match frame {
+                Message::Text(text) => text,
+                Message::Binary(_) => {
+                    self.me
+                        .error(ErrorCode::BadMessage, "binary frames are not accepted");
+                    continue;
+                }
+                // tungstenite answers pings itself; they only needed to count above.
+                Message::Ping(_) | Message::Pong(_) | Message::Close(_) => continue,
+            };
+            if text.len() > MAX_MESSAGE_BYTES {
+                debug!(peer = self.who(), len = text.len(), "message too large");
+                self.me.error(
+                    ErrorCode::TooLarge,
+                    &format!("messages may be at most {MAX_MESSAGE_BYTES} bytes"),
+                );
+                continue;
+            }
+            // The parse error is not logged or echoed: serde quotes the offending input.
+            let Ok(msg) = ClientMessage::from_json(text.as_str()) else {
+                debug!(peer = self.who(), "bad message");
+                self.me.error(
+                    ErrorCode::BadMessage,
+                    "expected one JSON object with a known \"type\"",
+                );
+                continue;
+            };
+            if let Flow::Stop(end) = self.handle(msg) {
+                return end;
+            }
+        }
+    }
+
+    /// Our peer id for the logs, `-` before joining.
+    fn who(&self) -> &str {
+        self.joined.as_ref().map_or("-", |(_, id)| id.as_str())
+    }
+
+    fn handle(&mut self, msg: ClientMessage) -> Flow {
+        match msg {
+            ClientMessage::Join { room } => self.join(room),
+            ClientMessage::Signal { to, blob } => {
+                let Some((room, from)) = &self.joined else {
+                    self.me
+                        .error(ErrorCode::NotJoined, "join a room before signaling");
+                    return Flow::Continue;
+                };
+                let rooms = self.shared.lock_rooms();
+                match rooms.member(room, &to) {
+                    Some(target) => target.deliver(ServerMessage::Signal {
+                        from: from.clone(),
+                        blob,
+                    }),
+                    None => {
+                        debug!(peer = %from, "signal to unknown peer");
+                        self.me
+                            .error(ErrorCode::UnknownPeer, "no such member in this room");
+                    }
+                }
+                Flow::Continue
+            }
+            ClientMessage::Leave => {
+                if self.joined.is_none() {
+                    self.me.error(ErrorCode::NotJoined, "not in a room");
+                    return Flow::Continue;
+                }
+                Flow::Stop(End::Gone)
+            }
+            ClientMessage::Ping => {
+                self.me.deliver(ServerMessage::Pong);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn join(&mut self, room: RoomId) -> Flow {
+        if self.joined.is_some() {
+            self.me.error(
+                ErrorCode::AlreadyJoined,
+                "this connection is already in a room",
+            );
+            return Flow::Continue;
+        }
+        let mut rooms = self.shared.lock_rooms();
+        let max_peers = rooms.max_peers();
+        match rooms.join(room.clone(), self.me.clone(), fresh_peer_id) {
+            Ok((you, before)) => {
+                // Queued under the lock, so our welcome is in our outbox before anyone who
+                // hears of us can address a signal to us.
+                self.me.deliver(ServerMessage::Welcome {
+                    you: you.clone(),
+                    peers: before.iter().map(|m| m.id.clone()).collect(),
+                    max_peers,
+                });
+                for other in before {
+                    other
+                        .handle
+                        .deliver(ServerMessage::PeerJoined { peer: you.clone() });
+                }
+                debug!(room = %room, peer = %you, members = before.len() + 1, "joined");
+                self.joined = Some((room, you));
+                Flow::Continue
+            }
+            Err(_) => {
+                debug!(room = %room, "room full");
+                self.me.error(
+                    ErrorCode::RoomFull,
+                    &format!("this room already holds {max_peers} members"),
+                );
+                Flow::Stop(End::Refused)
+            }
+        }
+    }
+
+    fn leave_room(&mut self, end: End) {
+        let Some((room, me)) = self.joined.take() else {
+            return;
+        };
+        let mut rooms = self.shared.lock_rooms();
+        rooms.leave(&room, &me);
+        let rest = rooms.members(&room);
+        debug!(room = %room, peer = %me, members = rest.len(), ?end, "left");
+        if end == End::Shutdown {
+            return;
+        }
+        for other in rest {
+            other
+                .handle
+                .deliver(ServerMessage::PeerLeft { peer: me.clone() });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_overflowing_outbox_kicks_its_member() {
+        let (outbox, mut inbox) = mpsc::channel(2);
+        let kick = Arc::new(Notify::new());
+        let handle = MemberHandle {
+            outbox,
+            kick: Arc::clone(&kick),
+        };
+        handle.deliver(ServerMessage::Pong);
+        handle.deliver(ServerMessage::Pong);
+        let kicked = tokio::time::timeout(Duration::from_millis(50), kick.notified());
+        assert!(kicked.await.is_err(), "kicked while there was still room");
+
+        handle.deliver(ServerMessage::Pong);
+        let kicked = tokio::time::timeout(Duration::from_secs(1), kick.notified());
+        assert!(kicked.await.is_ok(), "a full outbox must ring the kick");
+        // What was queued before is intact; the overflowing message is not.
+        assert_eq!(inbox.recv().await, Some(ServerMessage::Pong));
+        assert_eq!(inbox.recv().await, Some(ServerMessage::Pong));
+        assert!(inbox.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn delivering_to_a_closed_connection_is_harmless() {
+        let (outbox, inbox) = mpsc::channel(1);
+        drop(inbox);
+        let kick = Arc::new(Notify::new());
+        let handle = MemberHandle {
+            outbox,
+            kick: Arc::clone(&kick),
+        };
+        handle.deliver(ServerMessage::Pong);
+        let kicked = tokio::time::timeout(Duration::from_millis(50), kick.notified());
+        assert!(kicked.await.is_err(), "a closing connection is not kicked");
+    }
+}
