@@ -1,0 +1,76 @@
+//! Page ⇄ frame-worker messages (`postMessage`, through serde-wasm-bindgen), and the options
+//! every `RTCRtpScriptTransform` is created with.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// The key our own frames are encrypted under.
+    SendKey { key_id: u64, key: Vec<u8> },
+    /// The key a member's frames are encrypted under.
+    ReceiveKey {
+        peer: String,
+        key_id: u64,
+        key: Vec<u8>,
+    },
+    /// A member left: forget its key and counters.
+    ForgetPeer { peer: String },
+    /// Test hooks, set from the page's query string. Each only ever harms this member's own
+    /// call, never anyone else's privacy: see `web::debug`.
+    Debug(DebugFlags),
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+pub struct DebugFlags {
+    /// Hand received frames to the decoder still encrypted (proves the wire carries
+    /// ciphertext).
+    pub skip_decrypt: bool,
+    /// Encrypt our frames under a key nobody else has (exercises "can't decrypt").
+    pub foreign_send_key: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker's wasm is running and its `rtctransform` handler is installed. Transforms
+    /// created before this would lose their event.
+    Ready,
+    /// Frames per member since the last report.
+    Stats { peers: Vec<PeerStats> },
+    /// Something in the worker went wrong; the page logs it (it never holds key material).
+    Problem { what: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStats {
+    pub peer: String,
+    pub decrypted: u64,
+    pub failed: u64,
+}
+
+/// `options` of an `RTCRtpScriptTransform`, read back by the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransformOptions {
+    pub role: Role,
+    pub kind: MediaKind,
+    /// The remote member, for receivers.
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Send,
+    Receive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// How often the worker reports frame counts.
+pub const STATS_INTERVAL_MS: u32 = 1000;

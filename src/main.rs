@@ -1,0 +1,5 @@
+//! The page binary: mounts the app.
+
+fn main() {
+    conclave::ui::mount();
+}

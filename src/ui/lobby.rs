@@ -1,0 +1,154 @@
+use leptos::html::Video;
+use leptos::prelude::*;
+
+use super::in_call::Notices;
+use super::model::{CallModel, Phase};
+use crate::web::{session, window};
+
+const NAME_KEY: &str = "conclave.name";
+
+fn saved_name() -> String {
+    window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item(NAME_KEY).ok().flatten())
+        .unwrap_or_default()
+}
+
+fn save_name(name: &str) {
+    // Only the display name is remembered on this device; never anything about the call.
+    if let Some(storage) = window().local_storage().ok().flatten() {
+        let _ = storage.set_item(NAME_KEY, name);
+    }
+}
+
+/// Preview, name, mic and camera switches, and the Join button.
+#[component]
+pub fn Lobby(on_join: impl Fn() + Copy + 'static) -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    if model.name.get_untracked().is_empty() {
+        model.name.set(saved_name());
+    }
+    let joining = move || model.phase.get() == Phase::Joining;
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if model.name.get_untracked().trim().is_empty() {
+            model.name.set("Guest".to_owned());
+        }
+        save_name(&model.name.get_untracked());
+        on_join();
+    };
+    view! {
+        <section class="lobby">
+            <div class="preview">
+                <LocalVideo/>
+                <div class="switches">
+                    <MicSwitch/>
+                    <CameraSwitch/>
+                </div>
+            </div>
+            <form class="card join" on:submit=join>
+                <h1>"Ready to join?"</h1>
+                <Notices/>
+                <label for="name">"Your name"</label>
+                <input
+                    id="name"
+                    data-testid="name"
+                    maxlength="40"
+                    autocomplete="nickname"
+                    placeholder="Guest"
+                    prop:value=move || model.name.get()
+                    on:input=move |ev| model.name.set(event_target_value(&ev))
+                />
+                <button type="submit" class="primary big" data-testid="join" disabled=joining>
+                    {move || if joining() { "Joining…" } else { "Join call" }}
+                </button>
+                <p class="fine">
+                    "🔒 End-to-end encrypted: your browser encrypts everything before it leaves."
+                </p>
+            </form>
+        </section>
+    }
+}
+
+/// Our own camera, mirrored like a mirror, never played back aloud.
+#[component]
+pub fn LocalVideo() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let video = NodeRef::<Video>::new();
+    Effect::new(move |_| {
+        model.local_rev.track();
+        if let Some(el) = video.get() {
+            el.set_src_object(session::local_stream().as_ref());
+        }
+    });
+    let off = move || !(model.camera.get() && model.has_camera.get());
+    view! {
+        <div class="video-box self" class:off=off>
+            <video node_ref=video autoplay playsinline prop:muted=true data-testid="local-video"></video>
+            <div class="avatar">{move || initials(&model.name.get())}</div>
+        </div>
+    }
+}
+
+pub fn initials(name: &str) -> String {
+    let letters: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .collect();
+    if letters.is_empty() {
+        "?".to_owned()
+    } else {
+        letters.to_uppercase()
+    }
+}
+
+#[component]
+pub fn MicSwitch() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let on = move || model.mic.get() && model.has_mic.get();
+    let toggle = move |_| {
+        model.mic.update(|m| *m = !*m);
+        session::presence_changed(model);
+    };
+    view! {
+        <button
+            type="button"
+            class="switch"
+            class:off=move || !on()
+            data-testid="mic"
+            aria-pressed=move || on().to_string()
+            disabled=move || !model.has_mic.get()
+            title=move || if model.has_mic.get() { "Microphone" } else { "No microphone" }
+            on:click=toggle
+        >
+            {move || if on() { "🎙 Mic on" } else { "🔇 Mic off" }}
+        </button>
+    }
+}
+
+#[component]
+pub fn CameraSwitch() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let on = move || model.camera.get() && model.has_camera.get();
+    let toggle = move |_| {
+        model.camera.update(|c| *c = !*c);
+        session::presence_changed(model);
+    };
+    view! {
+        <button
+            type="button"
+            class="switch"
+            class:off=move || !on()
+            data-testid="camera"
+            aria-pressed=move || on().to_string()
+            disabled=move || !model.has_camera.get()
+            title=move || if model.has_camera.get() { "Camera" } else { "No camera" }
+            on:click=toggle
+        >
+            {move || if on() { "📷 Camera on" } else { "🚫 Camera off" }}
+        </button>
+    }
+}

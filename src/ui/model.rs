@@ -1,0 +1,101 @@
+//! What the call screen shows, as reactive signals. The session writes it; components read it.
+
+use conclave_call::MediaState;
+use leptos::prelude::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Preview and settings before joining.
+    Lobby,
+    Joining,
+    InCall,
+    /// Our link's key is not the call's.
+    KeyMismatch,
+    /// The server refused us (full room); the text says why.
+    Refused(String),
+    /// We could not start (no encryption worker); the text says why.
+    Failed(String),
+    Left,
+}
+
+/// The signaling server connection, as the person should hear about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerLink {
+    Connecting,
+    Connected,
+    Reconnecting,
+}
+
+/// One remote member's tile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tile {
+    pub peer: String,
+    pub name: String,
+    pub mic: bool,
+    pub camera: bool,
+    pub media: MediaState,
+    pub connected: bool,
+    /// Bumped whenever the member's incoming tracks change, so the tile re-attaches them.
+    pub stream_rev: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: u32,
+    pub text: String,
+}
+
+#[derive(Clone, Copy)]
+pub struct CallModel {
+    pub phase: RwSignal<Phase>,
+    pub server: RwSignal<ServerLink>,
+    pub tiles: RwSignal<Vec<Tile>>,
+    pub notices: RwSignal<Vec<Notice>>,
+    pub name: RwSignal<String>,
+    pub mic: RwSignal<bool>,
+    pub camera: RwSignal<bool>,
+    /// Whether we have a microphone / camera track at all (permission, hardware).
+    pub has_mic: RwSignal<bool>,
+    pub has_camera: RwSignal<bool>,
+    /// Bumped when the local stream changes.
+    pub local_rev: RwSignal<u32>,
+}
+
+impl CallModel {
+    pub fn new() -> Self {
+        Self {
+            phase: RwSignal::new(Phase::Lobby),
+            server: RwSignal::new(ServerLink::Connecting),
+            tiles: RwSignal::new(Vec::new()),
+            notices: RwSignal::new(Vec::new()),
+            name: RwSignal::new(String::new()),
+            mic: RwSignal::new(true),
+            camera: RwSignal::new(true),
+            has_mic: RwSignal::new(false),
+            has_camera: RwSignal::new(false),
+            local_rev: RwSignal::new(0),
+        }
+    }
+
+    /// Shows a notice until dismissed; the same text is never shown twice at once.
+    pub fn notify(&self, text: impl Into<String>) {
+        let text = text.into();
+        self.notices.update(|notices| {
+            if notices.iter().all(|n| n.text != text) {
+                let id = notices.iter().map(|n| n.id + 1).max().unwrap_or(0);
+                notices.push(Notice { id, text });
+            }
+        });
+    }
+
+    pub fn dismiss(&self, text: &str) {
+        self.notices
+            .update(|notices| notices.retain(|n| n.text != text));
+    }
+}
+
+impl Default for CallModel {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,68 @@
+use conclave_call::MediaState;
+use leptos::html::Video;
+use leptos::prelude::*;
+
+use super::lobby::initials;
+use super::model::CallModel;
+use crate::web::session;
+
+/// One remote member: their video (and sound), name, mute state and encryption state.
+#[component]
+pub fn RemoteTile(peer: String) -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let id = peer.clone();
+    let tile = Memo::new(move |_| {
+        model
+            .tiles
+            .with(|ts| ts.iter().find(|t| t.peer == id).cloned())
+    });
+    let video = NodeRef::<Video>::new();
+    {
+        let peer = peer.clone();
+        Effect::new(move |_| {
+            let rev = tile.with(|t| t.as_ref().map(|t| t.stream_rev));
+            if let (Some(el), Some(_)) = (video.get(), rev) {
+                el.set_src_object(session::remote_stream(&peer).as_ref());
+            }
+        });
+    }
+    let field = move |f: fn(&super::model::Tile) -> String| {
+        tile.with(|t| t.as_ref().map(f).unwrap_or_default())
+    };
+    let state = move || {
+        tile.with(|t| {
+            let Some(t) = t else {
+                return ("", String::new());
+            };
+            match t.media {
+                MediaState::Encrypted => ("encrypted", "🔒 Encrypted".to_owned()),
+                MediaState::CantDecrypt => (
+                    "cant-decrypt",
+                    "⚠ Can't decrypt: this person's call key doesn't match yours".to_owned(),
+                ),
+                MediaState::Waiting if !t.mic && !t.camera => {
+                    ("waiting", "Camera and mic off".to_owned())
+                }
+                MediaState::Waiting if t.connected => ("waiting", "Waiting for media…".to_owned()),
+                MediaState::Waiting => ("connecting", "Connecting…".to_owned()),
+            }
+        })
+    };
+    let camera_off = move || tile.with(|t| t.as_ref().is_some_and(|t| !t.camera));
+    let muted = move || tile.with(|t| t.as_ref().is_some_and(|t| !t.mic));
+    view! {
+        <figure class="tile" data-testid="tile" data-peer=peer data-state=move || state().0>
+            <div class="video-box" class:off=camera_off>
+                <video node_ref=video autoplay playsinline></video>
+                <div class="avatar">{move || initials(&field(|t| t.name.clone()))}</div>
+            </div>
+            <figcaption>
+                <span class="name" data-testid="tile-name">{move || field(|t| t.name.clone())}</span>
+                <Show when=muted>
+                    <span class="badge muted" data-testid="muted">"🔇 Muted"</span>
+                </Show>
+                <span class="badge state" data-testid="tile-state">{move || state().1}</span>
+            </figcaption>
+        </figure>
+    }
+}

@@ -1,0 +1,116 @@
+//! Camera and microphone. Asking for both and falling back one device at a time, so a person
+//! who blocks the camera still joins with their voice, and one who blocks both still joins to
+//! watch and listen.
+
+use conclave_call::notice::{Devices, media_error};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DomException, MediaStream, MediaStreamConstraints, MediaStreamTrack};
+
+use super::window;
+
+/// What we got, and what to tell the person about what we did not.
+pub struct Acquired {
+    pub stream: MediaStream,
+    pub problem: Option<String>,
+}
+
+impl Acquired {
+    pub fn audio(&self) -> Option<MediaStreamTrack> {
+        self.stream.get_audio_tracks().get(0).dyn_into().ok()
+    }
+
+    pub fn video(&self) -> Option<MediaStreamTrack> {
+        self.stream.get_video_tracks().get(0).dyn_into().ok()
+    }
+}
+
+fn video_constraints() -> JsValue {
+    // 640x360 keeps a full mesh of eight within a laptop's uplink and CPU.
+    let ideal = |v: f64| {
+        let o = Object::new();
+        let _ = Reflect::set(&o, &"ideal".into(), &v.into());
+        o
+    };
+    let video = Object::new();
+    let _ = Reflect::set(&video, &"width".into(), &ideal(640.0));
+    let _ = Reflect::set(&video, &"height".into(), &ideal(360.0));
+    let _ = Reflect::set(&video, &"frameRate".into(), &ideal(24.0));
+    video.into()
+}
+
+async fn get_user_media(audio: bool, video: bool) -> Result<MediaStream, String> {
+    let devices = window()
+        .navigator()
+        .media_devices()
+        .map_err(|_| "NotSupportedError".to_owned())?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_audio(&JsValue::from_bool(audio));
+    if video {
+        constraints.set_video(&video_constraints());
+    } else {
+        constraints.set_video(&JsValue::FALSE);
+    }
+    let promise = devices
+        .get_user_media_with_constraints(&constraints)
+        .map_err(|e| error_name(&e))?;
+    JsFuture::from(promise)
+        .await
+        .map(|s| s.unchecked_into())
+        .map_err(|e| error_name(&e))
+}
+
+fn error_name(err: &JsValue) -> String {
+    err.dyn_ref::<DomException>()
+        .map(DomException::name)
+        .unwrap_or_else(|| "Error".to_owned())
+}
+
+/// Gets what it can of the camera and microphone.
+pub async fn acquire(want_audio: bool, want_video: bool) -> Acquired {
+    let empty = || MediaStream::new().expect("MediaStream constructor");
+    if !want_audio && !want_video {
+        return Acquired {
+            stream: empty(),
+            problem: None,
+        };
+    }
+    if let Ok(stream) = get_user_media(want_audio, want_video).await {
+        return Acquired {
+            stream,
+            problem: None,
+        };
+    }
+    // One device at a time, to find out which one is the problem.
+    let audio = if want_audio {
+        Some(get_user_media(true, false).await)
+    } else {
+        None
+    };
+    let video = if want_video {
+        Some(get_user_media(false, true).await)
+    } else {
+        None
+    };
+    let stream = empty();
+    for got in [&audio, &video].into_iter().flatten().flatten() {
+        for track in got.get_tracks().iter() {
+            stream.add_track(&track.unchecked_into());
+        }
+    }
+    let problem = match (audio, video) {
+        (Some(Err(a)), Some(Err(_))) => Some(media_error(&a, Devices::Both)),
+        (Some(Err(a)), _) => Some(media_error(&a, Devices::Microphone)),
+        (_, Some(Err(v))) => Some(media_error(&v, Devices::Camera)),
+        _ => None,
+    };
+    Acquired { stream, problem }
+}
+
+/// Stops the camera and microphone (their lights go off).
+pub fn stop(stream: &MediaStream) {
+    for track in stream.get_tracks().iter() {
+        track.unchecked_into::<MediaStreamTrack>().stop();
+    }
+}

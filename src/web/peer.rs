@@ -1,0 +1,411 @@
+//! One `RTCPeerConnection` per remote member, negotiated with the perfect-negotiation pattern
+//! (decisions in `conclave_call::Negotiation`), every sender and receiver routed through the
+//! frame worker.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use conclave_call::{Negotiation, Verdict};
+use conclave_protocol::PeerId;
+use conclave_protocol::peer::{PeerMessage, SdpKind};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
+use js_sys::{Array, Promise};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{
+    MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpCodecCapability, RtcRtpReceiver,
+    RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
+};
+
+use super::frame_worker::FrameWorker;
+use crate::bridge::MediaKind;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The two `RTCPeerConnection` methods web-sys lacks.
+    #[wasm_bindgen(extends = RtcPeerConnection)]
+    type PeerConnectionExt;
+
+    /// `setLocalDescription()` without arguments creates the right offer or answer for the
+    /// current state, which perfect negotiation relies on.
+    #[wasm_bindgen(method, js_name = setLocalDescription)]
+    fn set_local_description_implicit(this: &PeerConnectionExt) -> Promise;
+
+    #[wasm_bindgen(method, js_name = restartIce)]
+    fn restart_ice(this: &PeerConnectionExt);
+}
+
+fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
+    pc.unchecked_ref()
+}
+
+type SendHook = Box<dyn Fn(&PeerId, PeerMessage)>;
+type StateHook = Box<dyn Fn(&PeerId, RtcPeerConnectionState)>;
+
+/// What a peer connection needs from the session around it.
+pub struct PeerHooks {
+    /// Seal and send a message to this member.
+    pub send: SendHook,
+    /// The member's incoming tracks changed.
+    pub on_tracks: Box<dyn Fn(&PeerId)>,
+    pub on_state: StateHook,
+}
+
+pub struct PeerLink {
+    id: PeerId,
+    pc: RtcPeerConnection,
+    local: MediaStream,
+    /// Whether our tracks are on this connection yet (the polite side waits for the first
+    /// offer, see [`PeerLink::open`]).
+    sending: Cell<bool>,
+    negotiation: RefCell<Negotiation>,
+    remote: MediaStream,
+    inbox: mpsc::UnboundedSender<PeerMessage>,
+    hooks: Rc<PeerHooks>,
+    worker: Rc<FrameWorker>,
+    closures: RefCell<Vec<Box<dyn std::any::Any>>>,
+}
+
+fn kind_of(track: &MediaStreamTrack) -> MediaKind {
+    if track.kind() == "video" {
+        MediaKind::Video
+    } else {
+        MediaKind::Audio
+    }
+}
+
+/// Offer only VP8 for video (plus its repair formats): our frame transform knows which VP8
+/// bytes the packetizer needs in clear, and would make other codecs' packetizers choke.
+fn prefer_vp8(transceiver: &RtcRtpTransceiver) {
+    let Some(capabilities) = RtcRtpReceiver::get_capabilities("video") else {
+        return;
+    };
+    let codecs = capabilities.get_codecs();
+    let keep = Array::new();
+    for wanted in ["video/vp8", "video/rtx", "video/red", "video/ulpfec"] {
+        for codec in codecs.iter() {
+            let codec: RtcRtpCodecCapability = codec.unchecked_into();
+            if codec.get_mime_type().eq_ignore_ascii_case(wanted) {
+                keep.push(&codec);
+            }
+        }
+    }
+    if keep.length() > 0 {
+        transceiver.set_codec_preferences(&keep);
+    }
+}
+
+impl PeerLink {
+    /// Opens a connection to `id`, sending `local`'s tracks through the frame worker.
+    ///
+    /// Only the impolite side makes the first offer (with an audio and a video section even
+    /// where it has no track, so the other side can always send both); the polite side puts
+    /// its tracks on the transceivers that offer creates. Perfect negotiation resolves any
+    /// later collision, but avoiding the first one matters: Chromium stops gathering ICE
+    /// candidates when an offer in flight is rolled back, and the call never connects.
+    pub fn open(
+        me: &PeerId,
+        id: PeerId,
+        local: &MediaStream,
+        worker: Rc<FrameWorker>,
+        hooks: Rc<PeerHooks>,
+    ) -> Result<Rc<Self>, JsValue> {
+        // No ICE servers: members on one network (and the tests) connect directly, and we
+        // name no third party that would learn who calls whom.
+        let pc = RtcPeerConnection::new_with_configuration(&RtcConfiguration::new())?;
+        let (inbox, rx) = mpsc::unbounded();
+        let link = Rc::new(Self {
+            negotiation: RefCell::new(Negotiation::new(me, &id)),
+            id,
+            pc,
+            local: local.clone(),
+            sending: Cell::new(false),
+            remote: MediaStream::new()?,
+            inbox,
+            hooks,
+            worker,
+            closures: RefCell::new(Vec::new()),
+        });
+        link.install_handlers();
+        if !link.negotiation.borrow().is_polite() {
+            link.start_sending()?;
+            for kind in [MediaKind::Audio, MediaKind::Video] {
+                if !link.has_transceiver(kind) {
+                    link.add_receive_only(kind)?;
+                }
+            }
+        }
+        let weak = Rc::downgrade(&link);
+        spawn_local(async move {
+            let mut rx = rx;
+            while let Some(msg) = rx.next().await {
+                let Some(link) = weak.upgrade() else { break };
+                if let Err(err) = link.apply(msg).await {
+                    web_sys::console::warn_2(&"negotiation step failed".into(), &err);
+                }
+            }
+        });
+        Ok(link)
+    }
+
+    /// Puts our tracks on the connection, each with its encrypting transform attached before
+    /// it can send a frame. Reuses a transceiver the remote offer created where there is one.
+    fn start_sending(&self) -> Result<(), JsValue> {
+        if self.sending.replace(true) {
+            return Ok(());
+        }
+        for track in self.local.get_tracks().iter() {
+            let track: MediaStreamTrack = track.unchecked_into();
+            let kind = kind_of(&track);
+            let transform = self.worker.transform(kind, None)?;
+            let transceiver = match self.unused_transceiver(kind) {
+                Some(t) => {
+                    t.sender()
+                        .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+                    let _ = t.sender().replace_track(Some(&track));
+                    t.set_direction(RtcRtpTransceiverDirection::Sendrecv);
+                    t
+                }
+                None => {
+                    let sender = self.pc.add_track_0(&track, &self.local);
+                    sender.set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+                    self.transceivers()
+                        .find(|t| t.sender() == sender)
+                        .ok_or_else(|| JsValue::from_str("addTrack made no transceiver"))?
+                }
+            };
+            // The same transceiver carries the member's media of this kind back to us: give
+            // its receiver the decrypting transform now, before any frame can arrive.
+            self.attach_receive_transform(&transceiver.receiver(), kind)?;
+            if kind == MediaKind::Video {
+                prefer_vp8(&transceiver);
+            }
+        }
+        Ok(())
+    }
+
+    fn transceivers(&self) -> impl Iterator<Item = RtcRtpTransceiver> {
+        self.pc
+            .get_transceivers()
+            .into_iter()
+            .map(|t| t.unchecked_into::<RtcRtpTransceiver>())
+            .filter(|t| !t.stopped())
+    }
+
+    fn has_transceiver(&self, kind: MediaKind) -> bool {
+        self.transceivers()
+            .any(|t| kind_of(&t.receiver().track()) == kind)
+    }
+
+    /// A transceiver of `kind` made by a remote offer that we do not send on yet.
+    fn unused_transceiver(&self, kind: MediaKind) -> Option<RtcRtpTransceiver> {
+        self.transceivers()
+            .find(|t| kind_of(&t.receiver().track()) == kind && t.sender().track().is_none())
+    }
+
+    fn add_receive_only(&self, kind: MediaKind) -> Result<(), JsValue> {
+        let init = RtcRtpTransceiverInit::new();
+        init.set_direction(RtcRtpTransceiverDirection::Recvonly);
+        let name = if kind == MediaKind::Video {
+            "video"
+        } else {
+            "audio"
+        };
+        let transceiver = self.pc.add_transceiver_with_str_and_init(name, &init);
+        self.attach_receive_transform(&transceiver.receiver(), kind)?;
+        if kind == MediaKind::Video {
+            prefer_vp8(&transceiver);
+        }
+        Ok(())
+    }
+
+    fn attach_receive_transform(
+        &self,
+        receiver: &RtcRtpReceiver,
+        kind: MediaKind,
+    ) -> Result<(), JsValue> {
+        if receiver.transform().is_none() {
+            let transform = self.worker.transform(kind, Some(self.id.as_str()))?;
+            receiver.set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+        }
+        Ok(())
+    }
+
+    fn keep<T: 'static>(&self, closure: T) {
+        self.closures.borrow_mut().push(Box::new(closure));
+    }
+
+    fn install_handlers(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        let on_negotiation_needed = Closure::<dyn FnMut()>::new(move || {
+            if let Some(link) = weak.upgrade() {
+                spawn_local(async move {
+                    if let Err(err) = link.offer().await {
+                        web_sys::console::warn_2(&"could not make an offer".into(), &err);
+                    }
+                });
+            }
+        });
+        self.pc
+            .set_onnegotiationneeded(Some(on_negotiation_needed.as_ref().unchecked_ref()));
+        self.keep(on_negotiation_needed);
+
+        let weak = Rc::downgrade(self);
+        let on_ice = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
+            move |event: RtcPeerConnectionIceEvent| {
+                let (Some(link), Some(candidate)) = (weak.upgrade(), event.candidate()) else {
+                    return;
+                };
+                (link.hooks.send)(
+                    &link.id,
+                    PeerMessage::Candidate {
+                        candidate: candidate.candidate(),
+                        sdp_mid: candidate.sdp_mid(),
+                        sdp_m_line_index: candidate.sdp_m_line_index(),
+                    },
+                );
+            },
+        );
+        self.pc
+            .set_onicecandidate(Some(on_ice.as_ref().unchecked_ref()));
+        self.keep(on_ice);
+
+        let weak = Rc::downgrade(self);
+        let on_track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |event: RtcTrackEvent| {
+            if let Some(link) = weak.upgrade() {
+                link.on_track(&event);
+            }
+        });
+        self.pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        self.keep(on_track);
+
+        let weak = Rc::downgrade(self);
+        let on_state = Closure::<dyn FnMut()>::new(move || {
+            if let Some(link) = weak.upgrade() {
+                let state = link.pc.connection_state();
+                if state == RtcPeerConnectionState::Failed {
+                    ext(&link.pc).restart_ice();
+                }
+                (link.hooks.on_state)(&link.id, state);
+            }
+        });
+        self.pc
+            .set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        self.keep(on_state);
+    }
+
+    fn on_track(&self, event: &RtcTrackEvent) {
+        let track = event.track();
+        let kind = kind_of(&track);
+        match self.attach_receive_transform(&event.receiver(), kind) {
+            Ok(()) => {}
+            Err(_) => {
+                // Without its decrypting transform the track would only feed noise to the
+                // decoder; stop it instead.
+                event.transceiver().stop();
+                return;
+            }
+        }
+        if kind == MediaKind::Video {
+            prefer_vp8(&event.transceiver());
+        }
+        self.remote.add_track(&track);
+        (self.hooks.on_tracks)(&self.id);
+    }
+
+    async fn offer(&self) -> Result<(), JsValue> {
+        self.negotiation.borrow_mut().set_making_offer(true);
+        let result = JsFuture::from(ext(&self.pc).set_local_description_implicit()).await;
+        self.negotiation.borrow_mut().set_making_offer(false);
+        result?;
+        self.send_local_description();
+        Ok(())
+    }
+
+    fn send_local_description(&self) {
+        if let Some(desc) = self.pc.local_description() {
+            let kind = match desc.type_() {
+                RtcSdpType::Offer => SdpKind::Offer,
+                _ => SdpKind::Answer,
+            };
+            (self.hooks.send)(
+                &self.id,
+                PeerMessage::Description {
+                    kind,
+                    sdp: desc.sdp(),
+                },
+            );
+        }
+    }
+
+    /// Queues a description or candidate from this member; they are applied strictly in order.
+    pub fn deliver(&self, msg: PeerMessage) {
+        let _ = self.inbox.unbounded_send(msg);
+    }
+
+    async fn apply(&self, msg: PeerMessage) -> Result<(), JsValue> {
+        match msg {
+            PeerMessage::Description { kind, sdp } => {
+                let stable = self.pc.signaling_state() == RtcSignalingState::Stable;
+                if self.negotiation.borrow_mut().on_description(kind, stable) == Verdict::Ignore {
+                    return Ok(());
+                }
+                let init = RtcSessionDescriptionInit::new(match kind {
+                    SdpKind::Offer => RtcSdpType::Offer,
+                    SdpKind::Answer => RtcSdpType::Answer,
+                });
+                init.set_sdp(&sdp);
+                JsFuture::from(self.pc.set_remote_description(&init)).await?;
+                if kind == SdpKind::Offer {
+                    // The polite side's tracks go onto the transceivers this offer made, so
+                    // the answer already carries them.
+                    self.start_sending()?;
+                    JsFuture::from(ext(&self.pc).set_local_description_implicit()).await?;
+                    self.send_local_description();
+                }
+            }
+            PeerMessage::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => {
+                let init = RtcIceCandidateInit::new(&candidate);
+                init.set_sdp_mid(sdp_mid.as_deref());
+                init.set_sdp_m_line_index(sdp_m_line_index);
+                let added = JsFuture::from(
+                    self.pc
+                        .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+                )
+                .await;
+                if let Err(err) = added
+                    && !self.negotiation.borrow().candidate_error_expected()
+                {
+                    return Err(err);
+                }
+            }
+            PeerMessage::Presence(_) => {}
+        }
+        Ok(())
+    }
+
+    pub fn remote_stream(&self) -> &MediaStream {
+        &self.remote
+    }
+
+    pub fn connection(&self) -> &RtcPeerConnection {
+        &self.pc
+    }
+
+    pub fn close(&self) {
+        self.pc.set_onnegotiationneeded(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_ontrack(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.close();
+        self.inbox.close_channel();
+    }
+}

@@ -1,0 +1,77 @@
+//! The frame worker: a dedicated worker whose `rtctransform` handler encrypts every outgoing
+//! encoded frame and decrypts every incoming one. It holds media keys, never the room secret.
+
+mod keys;
+mod pipe;
+
+use std::cell::RefCell;
+
+use js_sys::global;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, RtcTransformEvent};
+
+use crate::bridge::{FromWorker, STATS_INTERVAL_MS, ToWorker, TransformOptions};
+use keys::Keys;
+
+thread_local! {
+    static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    global().unchecked_into()
+}
+
+/// Tells the page about a problem, so it shows up in the page's console.
+pub(crate) fn problem(what: impl Into<String>) {
+    post(&FromWorker::Problem { what: what.into() });
+}
+
+fn post(msg: &FromWorker) {
+    if let Ok(value) = serde_wasm_bindgen::to_value(msg) {
+        let _ = scope().post_message(&value);
+    }
+}
+
+/// Entry point of the worker binary.
+pub fn start() {
+    // A worker's own console is easy to miss; a panic also goes to the page's.
+    std::panic::set_hook(Box::new(|info| {
+        problem(format!("panicked: {info}"));
+        console_error_panic_hook::hook(info);
+    }));
+    let scope = scope();
+
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
+        match serde_wasm_bindgen::from_value::<ToWorker>(event.data()) {
+            Ok(msg) => KEYS.with_borrow_mut(|keys| keys.apply(msg)),
+            Err(err) => problem(format!("unreadable message dropped: {err}")),
+        }
+    });
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+
+    let on_transform = Closure::<dyn FnMut(RtcTransformEvent)>::new(|event: RtcTransformEvent| {
+        let transformer = event.transformer();
+        match serde_wasm_bindgen::from_value::<TransformOptions>(transformer.options()) {
+            Ok(options) => pipe::spawn(transformer, options),
+            Err(err) => {
+                // Without options we cannot tell send from receive; leaving the streams
+                // unconnected means no frame passes at all, which is the safe failure.
+                problem(format!("transform without usable options: {err}"));
+            }
+        }
+    });
+    scope.set_onrtctransform(Some(on_transform.as_ref().unchecked_ref()));
+    on_transform.forget();
+
+    gloo_timers::callback::Interval::new(STATS_INTERVAL_MS, || {
+        let peers = KEYS.with_borrow_mut(Keys::take_stats);
+        if !peers.is_empty() {
+            post(&FromWorker::Stats { peers });
+        }
+    })
+    .forget();
+
+    post(&FromWorker::Ready);
+}
