@@ -1,0 +1,121 @@
+//! Project tooling: `cargo xtask serve` and `cargo xtask test`. Installs what is missing,
+//! using only the package registries (cargo, apt): nothing downloads its own binaries.
+
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  serve [--addr HOST:PORT]   install what is missing, build the app (release) and run the server
+  test                       install what is missing (incl. the test browser) and run every test
+  build                      install what is missing and build the app into dist/";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("test") => test(),
+        Some("build") => tools::ensure_build_tools().and_then(|_| build_app()),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, failing with its name if it fails.
+pub fn run(cmd: &mut Command) -> Result {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: $ {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn build_app() -> Result {
+    run(Command::new("trunk")
+        .args(["build", "--release"])
+        .env("PATH", tools::tool_path()))
+}
+
+fn serve(args: &[String]) -> Result {
+    tools::ensure_build_tools()?;
+    build_app()?;
+    let mut server = cargo();
+    server.args([
+        "run",
+        "--release",
+        "-p",
+        "conclave-server",
+        "--",
+        "--static-dir",
+    ]);
+    server.arg(root().join("dist"));
+    server.args(args);
+    run(&mut server)
+}
+
+fn test() -> Result {
+    let started = std::time::Instant::now();
+    tools::ensure_build_tools()?;
+    tools::ensure_test_browser()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "conclave",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    build_app()?;
+    // The browser tests drive the real server binary; build it before they look for it.
+    run(cargo().args(["build", "-p", "conclave-server"]))?;
+    run(cargo()
+        .args(["test", "--workspace", "--", "--nocapture"])
+        .env("CONCLAVE_DIST", root().join("dist")))?;
+    eprintln!(
+        "xtask: every test passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Installing the toolchain pieces the build and the tests need, each only if missing.
+
+use std::process::Command;
+
+use crate::{Result, root, run};
+
+const TRUNK_VERSION: &str = "0.21.14";
+/// binaryen from npm: Debian's wasm-opt (108) points the `__wbindgen_externrefs` export at the
+/// wrong table after optimising, which breaks every page at load. Keep in step with Trunk.toml.
+const BINARYEN_VERSION: &str = "123.0.0";
+
+/// Where project-local tools live (outside git, inside `target/`).
+pub fn tools_dir() -> std::path::PathBuf {
+    root().join("target").join("tools")
+}
+
+/// PATH with the project-local tools first, for running trunk.
+pub fn tool_path() -> std::ffi::OsString {
+    let mut paths = vec![tools_dir().join("node_modules").join(".bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).expect("PATH entries are valid")
+}
+
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly, or trunk tries to
+/// download one.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\""
+            && let Some(version) = lines
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .and_then(|v| v.strip_suffix('"'))
+        {
+            return Ok(version.to_owned());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen".into())
+}
+
+fn apt_install(packages: &[&str]) -> Result {
+    let sudo = output("id", &["-u"]).is_some_and(|uid| uid.trim() != "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update"])?;
+    let mut args = vec!["install", "-y", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    apt(&args)
+}
+
+pub fn ensure_build_tools() -> Result {
+    let targets = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !targets
+        .lines()
+        .any(|t| t.trim() == "wasm32-unknown-unknown")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+
+    let trunk = output("trunk", &["--version"]).unwrap_or_default();
+    if !trunk.contains(TRUNK_VERSION) {
+        // trunk 0.22 needs a newer rustc than this project's.
+        run(Command::new("cargo").args([
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+        ]))?;
+    }
+
+    let wanted = locked_wasm_bindgen()?;
+    let have = output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if !have.split_whitespace().any(|v| v == wanted) {
+        // Not --locked: one of its locked dependencies is no longer in the registry.
+        run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
+    }
+
+    let wasm_opt = tools_dir()
+        .join("node_modules")
+        .join(".bin")
+        .join("wasm-opt");
+    let major = BINARYEN_VERSION.split('.').next().unwrap_or_default();
+    let have = output(wasm_opt.to_str().unwrap_or_default(), &["--version"]).unwrap_or_default();
+    if !have.contains(&format!("version {major}")) {
+        if output("npm", &["--version"]).is_none() {
+            apt_install(&["nodejs", "npm"])?;
+        }
+        std::fs::create_dir_all(tools_dir())
+            .map_err(|e| format!("cannot create tools dir: {e}"))?;
+        run(Command::new("npm").args([
+            "install",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            tools_dir().to_str().unwrap_or_default(),
+            &format!("binaryen@{BINARYEN_VERSION}"),
+        ]))?;
+    }
+    Ok(())
+}
+
+pub fn ensure_test_browser() -> Result {
+    let have_chromium = output("chromium", &["--version"]).is_some();
+    let have_driver = output("chromedriver", &["--version"]).is_some();
+    if !(have_chromium && have_driver) {
+        apt_install(&["chromium", "chromium-driver"])?;
+    }
+    Ok(())
+}
