@@ -1,0 +1,259 @@
+//! The call itself: members meet, decode each other, and nothing readable crosses the server.
+
+use std::time::Duration;
+
+use crate::harness::{Driver, Inbound, Member, Options, Server, exclusive, random_fragment};
+
+const JOIN_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Waits until `member` shows `n` tiles that all say "encrypted".
+async fn wait_for_encrypted_tiles(member: &Member, n: usize) {
+    member
+        .wait_until(
+            &format!("{n} encrypted tiles"),
+            &format!(
+                "(() => {{ const t = [...document.querySelectorAll('[data-testid=tile]')]; \
+                 return t.length === {n} && t.every(x => x.dataset.state === 'encrypted'); }})()"
+            ),
+            JOIN_TIMEOUT,
+        )
+        .await;
+}
+
+/// Asserts every connection of `member` decodes video and audio that keeps coming.
+fn assert_decoding(member: &Member, before: &[Inbound], after: &[Inbound], connections: usize) {
+    assert_eq!(
+        after.len(),
+        connections,
+        "{}: connections {after:?}",
+        member.name
+    );
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        assert_eq!(a.state, "connected", "{} pc{i}: {a:?}", member.name);
+        assert!(
+            a.frames_decoded > b.frames_decoded + 10.0,
+            "{} pc{i}: video frames decoded did not keep rising: {b:?} -> {a:?}",
+            member.name
+        );
+        assert!(
+            a.samples > b.samples + 8000.0,
+            "{} pc{i}: audio samples did not keep rising: {b:?} -> {a:?}",
+            member.name
+        );
+        assert!(
+            a.energy > b.energy,
+            "{} pc{i}: the audio is silent: {b:?} -> {a:?}",
+            member.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_see_and_hear_each_other_and_a_wrong_key_gets_nothing() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+
+    // Ada starts a call from the home page.
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    ada.goto(&format!("{}/", server.url)).await;
+    ada.click("new-call").await;
+    ada.wait_for("join").await;
+    let link = ada.url().await;
+    let (base, fragment) = link.split_once('#').expect("the call link has a fragment");
+    assert!(
+        base.starts_with(&format!("{}/r/", server.url)),
+        "link {base}"
+    );
+    assert_eq!(fragment.len(), 43, "32-byte secret, base64url");
+    ada.join().await;
+    ada.wait_for("alone").await;
+
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
+    for m in [&bob, &cyd] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+        assert!(m.text("e2ee-state").await.contains("End-to-end encrypted"));
+    }
+    assert_eq!(ada.tile_names().await, ["Bob Kahn", "Cyd Charisse"]);
+    assert_eq!(bob.tile_names().await, ["Ada Lovelace", "Cyd Charisse"]);
+
+    let members = [&ada, &bob, &cyd];
+    let mut before = Vec::new();
+    for m in members {
+        before.push(m.inbound().await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (m, b) in members.iter().zip(&before) {
+        assert_decoding(m, b, &m.inbound().await, 2);
+    }
+
+    // Eve has the room but another key.
+    let eve = Member::launch(&driver, "Eve", Options::default()).await;
+    eve.goto(&format!("{base}#{}", random_fragment())).await;
+    eve.join().await;
+    let mismatch = eve.text("key-mismatch").await;
+    assert!(
+        mismatch.contains("key does not match"),
+        "Eve was told: {mismatch}"
+    );
+    let mut before = Vec::new();
+    for m in members {
+        before.push(m.inbound().await);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Eve decodes nothing and hears nothing: not one media frame reached her.
+    for pc in eve.inbound().await {
+        assert_eq!(pc.frames_decoded, 0.0, "Eve decoded video: {pc:?}");
+        assert_eq!(pc.energy, 0.0, "Eve heard something: {pc:?}");
+    }
+    assert!(eve.tile_states().await.is_empty(), "Eve sees tiles");
+    // The others never see Eve, and their call goes on.
+    for (m, b) in members.iter().zip(&before) {
+        assert_eq!(
+            m.tile_states().await,
+            ["encrypted", "encrypted"],
+            "{}",
+            m.name
+        );
+        assert!(
+            m.js("return !document.querySelector('[data-testid=key-mismatch]')")
+                .await
+                == true,
+            "{} was told about Eve's key",
+            m.name
+        );
+        assert_decoding(m, b, &m.inbound().await, 2);
+    }
+
+    // The server relayed signaling, but no SDP or ICE it could read.
+    let mut signals = 0;
+    for m in [&ada, &bob, &cyd, &eve] {
+        for msg in m.signaling_traffic().await {
+            // Names have spaces, which base64 never does, so a hit is a real leak.
+            for needle in [
+                "v=0",
+                "a=fingerprint",
+                "candidate:",
+                "Ada Lovelace",
+                "Bob Kahn",
+            ] {
+                assert!(!msg.contains(needle), "{}: {needle:?} in {msg}", m.name);
+            }
+            signals += usize::from(msg.contains(r#""type":"signal""#));
+        }
+    }
+    assert!(signals > 30, "only {signals} signaling messages were seen");
+
+    // Leaving by button, and by closing the tab: the others' grids follow within seconds.
+    cyd.click("leave").await;
+    cyd.wait_for("left").await;
+    for m in [&ada, &bob] {
+        m.wait_until(
+            "Cyd's tile to go",
+            "document.querySelectorAll('[data-testid=tile]').length === 1",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    bob.quit().await;
+    ada.wait_until(
+        "Bob's tile to go",
+        "document.querySelectorAll('[data-testid=tile]').length === 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    for m in [ada, cyd, eve] {
+        m.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_on_the_wire_are_ciphertext() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/wiretest-room#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&link).await;
+    ada.join().await;
+    // Bob has the right key but hands what arrives straight to his decoders.
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    let (path, fragment) = link.split_once('#').unwrap();
+    bob.goto(&format!("{path}?debug=skip-decrypt#{fragment}"))
+        .await;
+    bob.join().await;
+    wait_for_encrypted_tiles(&ada, 1).await;
+    bob.wait_until(
+        "Ada's tile",
+        "document.querySelectorAll('[data-testid=tile]').length === 1",
+        JOIN_TIMEOUT,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = bob.inbound().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = bob.inbound().await;
+    assert_eq!(after.len(), 1);
+    let (b, a) = (&before[0], &after[0]);
+    assert!(
+        a.video_packets > b.video_packets + 50.0,
+        "no video arrived: {b:?} -> {a:?}"
+    );
+    assert!(
+        a.audio_packets > b.audio_packets + 50.0,
+        "no audio arrived: {b:?} -> {a:?}"
+    );
+    assert!(
+        a.frames_received > b.frames_received + 20.0,
+        "no whole frames arrived: {b:?} -> {a:?}"
+    );
+    assert_eq!(a.frames_decoded, 0.0, "ciphertext decoded as video: {a:?}");
+    // Ada, who decrypts, decodes Bob's frames fine.
+    let ada_before = ada.inbound().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_decoding(&ada, &ada_before, &ada.inbound().await, 1);
+    ada.quit().await;
+    bob.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_frames_do_not_decrypt_is_flagged() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let fragment = random_fragment();
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&format!("{}/r/foreignkey-room#{fragment}", server.url))
+        .await;
+    ada.join().await;
+    // Bob's signaling key is right, but he encrypts his frames under a key nobody has.
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    bob.goto(&format!(
+        "{}/r/foreignkey-room?debug=foreign-send-key#{fragment}",
+        server.url
+    ))
+    .await;
+    bob.join().await;
+    ada.wait_until(
+        "Bob's tile to say it can't decrypt",
+        "document.querySelector('[data-testid=tile]')?.dataset.state === 'cant-decrypt'",
+        JOIN_TIMEOUT,
+    )
+    .await;
+    assert!(ada.text("tile-state").await.contains("Can't decrypt"));
+    // Bob still decrypts Ada: only his own frames are affected.
+    wait_for_encrypted_tiles(&bob, 1).await;
+    let pcs = ada.inbound().await;
+    assert_eq!(pcs[0].frames_decoded, 0.0, "{pcs:?}");
+    assert_eq!(
+        pcs[0].energy, 0.0,
+        "undecryptable audio was played: {pcs:?}"
+    );
+    ada.quit().await;
+    bob.quit().await;
+}

@@ -1,0 +1,513 @@
+//! Real processes for real-browser tests: the signaling server binary, chromedriver, and one
+//! headless Chromium per call member, each with fake camera and microphone.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, MutexGuard};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// Browser tests each start several Chromiums; on two cores they must take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+pub async fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
+fn target_dir() -> PathBuf {
+    // tests run from target/<profile>/deps/
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn dist_dir() -> PathBuf {
+    let dist = std::env::var_os("CONCLAVE_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist"));
+    assert!(
+        dist.join("index.html").exists(),
+        "no built app in {}: run the browser tests with `cargo xtask test`, which builds it",
+        dist.display()
+    );
+    dist
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing behind.
+pub struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Server {
+    proc: Option<Proc>,
+    pub url: String,
+    pub addr: String,
+    args: Vec<String>,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_at("127.0.0.1:0", extra)
+    }
+
+    fn start_at(addr: &str, extra: &[&str]) -> Self {
+        let bin = std::env::var_os("CONCLAVE_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| target_dir().join("conclave-server"));
+        assert!(
+            bin.exists(),
+            "no server binary at {}: run the browser tests with `cargo xtask test`",
+            bin.display()
+        );
+        let mut child = Command::new(bin)
+            .arg("--addr")
+            .arg(addr)
+            .arg("--static-dir")
+            .arg(dist_dir())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("server prints its address");
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .expect("a URL on the first line")
+            .trim_end_matches('/')
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Self {
+            proc: Some(Proc(child)),
+            url,
+            addr,
+            args: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Kills the server, as a crash or a network cut would.
+    pub fn kill(&mut self) {
+        self.proc.take();
+    }
+
+    /// Starts it again on the same address.
+    pub fn restart(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let again = Self::start_at(&self.addr, &args);
+        *self = again;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Driver {
+    _proc: Proc,
+    url: String,
+}
+
+impl Driver {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let proc = Proc(
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver is installed (cargo xtask test installs it)"),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { _proc: proc, url }
+    }
+}
+
+/// Runs before any of the page's own scripts: records every peer connection the page makes
+/// and every WebSocket message it sends or receives, which is exactly what the server sees.
+const RECORDER: &str = r#"
+(() => {
+  const rec = { pcs: [], sent: [], recv: [] };
+  window.__conclaveTest = rec;
+  const PC = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends PC {
+    constructor(...args) {
+      super(...args); rec.pcs.push(this); this.__log = [];
+      this.addEventListener('icecandidate', (e) => this.__log.push('local ' + (e.candidate ? e.candidate.candidate.slice(0, 40) : 'end')));
+      this.addEventListener('negotiationneeded', () => this.__log.push('negotiationneeded ' + this.signalingState));
+      this.addEventListener('signalingstatechange', () => this.__log.push('sig ' + this.signalingState));
+    }
+    addIceCandidate(c) {
+      const p = super.addIceCandidate(c);
+      p.then(() => this.__log.push('added ' + (c && c.candidate || '').slice(0, 40)), (e) => this.__log.push('addfail ' + e));
+      return p;
+    }
+    setRemoteDescription(d) { this.__log.push('SRD ' + d.type); return super.setRemoteDescription(d); }
+    setLocalDescription(d) { this.__log.push('SLD ' + (d ? d.type : 'implicit') + ' in ' + this.signalingState); return super.setLocalDescription(d); }
+  };
+  const WS = window.WebSocket;
+  window.WebSocket = class extends WS {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => rec.recv.push(String(e.data)));
+    }
+    send(data) { rec.sent.push(String(data)); return super.send(data); }
+  };
+})();
+"#;
+
+/// Inbound media totals of every open peer connection of a page.
+const STATS: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const out = [];
+  for (const pc of window.__conclaveTest.pcs) {
+    if (pc.connectionState === 'closed') continue;
+    const o = { state: pc.connectionState, framesDecoded: 0, videoPackets: 0, audioPackets: 0,
+                samples: 0, energy: 0, concealed: 0, framesReceived: 0 };
+    (await pc.getStats()).forEach((r) => {
+      if (r.type !== 'inbound-rtp') return;
+      if (r.kind === 'video') {
+        o.framesDecoded += r.framesDecoded || 0;
+        o.framesReceived += r.framesReceived || 0;
+        o.videoPackets += r.packetsReceived || 0;
+      } else {
+        o.audioPackets += r.packetsReceived || 0;
+        o.samples += r.totalSamplesReceived || 0;
+        o.energy += r.totalAudioEnergy || 0;
+        o.concealed += r.concealedSamples || 0;
+      }
+    });
+    out.push(o);
+  }
+  done(out);
+})().catch((e) => done({ error: String(e) }));
+"#;
+
+/// Chromedriver's (non-W3C) console log endpoint: what the page logged, for failure reports.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Inbound totals of one peer connection.
+#[derive(Debug, Clone, Default)]
+pub struct Inbound {
+    pub state: String,
+    pub frames_decoded: f64,
+    pub frames_received: f64,
+    pub video_packets: f64,
+    pub audio_packets: f64,
+    pub samples: f64,
+    pub energy: f64,
+}
+
+pub struct Member {
+    pub name: String,
+    pub client: Client,
+    _profile: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).unwrap();
+        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("conclave-{tag}-{suffix}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct Options {
+    /// Deny camera and microphone, as a person clicking "Block" would.
+    pub deny_media: bool,
+}
+
+impl Member {
+    pub async fn launch(driver: &Driver, name: &str, options: Options) -> Self {
+        let profile = TempDir::new("chromium");
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            "--autoplay-policy=no-user-gesture-required".to_owned(),
+            "--disable-features=WebRtcHideLocalIpsWithMdns".to_owned(),
+            "--window-size=1280,800".to_owned(),
+            format!("--user-data-dir={}", profile.0.display()),
+        ];
+        if options.deny_media {
+            args.push("--deny-permission-prompts".to_owned());
+        } else {
+            args.push("--use-fake-ui-for-media-stream".to_owned());
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("start a headless Chromium through chromedriver");
+        client
+            .issue_cmd(Cdp {
+                cmd: "Page.addScriptToEvaluateOnNewDocument",
+                params: json!({ "source": RECORDER }),
+            })
+            .await
+            .expect("install the recorder");
+        Self {
+            name: name.to_owned(),
+            client,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
+    }
+
+    pub async fn click(&self, testid: &str) {
+        let el = self.wait_for(testid).await;
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: click {testid}: {e}", self.name));
+    }
+
+    pub async fn wait_for(&self, testid: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(&format!("[data-testid='{testid}']")))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no [data-testid={testid}]: {e}", self.name))
+    }
+
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{}: script failed: {e}", self.name))
+    }
+
+    /// Polls `condition` (a JS expression) until it is true.
+    pub async fn wait_until(&self, what: &str, condition: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let script = format!("return !!({condition});");
+        loop {
+            if self.js(&script).await == Value::Bool(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let body = self.js("return document.body.innerText").await;
+                let console = self.console().await;
+                let pcs = self
+                    .js("return window.__conclaveTest.pcs.map(p => [p.signalingState, p.iceConnectionState, p.connectionState, p.iceGatheringState, p.localDescription && p.localDescription.type, p.remoteDescription && p.remoteDescription.type, p.__log])")
+                    .await;
+                panic!(
+                    "{}: timed out waiting for {what}; page says:\n{body}\nconsole:\n{console}\npeer connections: {pcs}",
+                    self.name
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// What the page logged to the console since the last call.
+    pub async fn console(&self) -> String {
+        let Ok(entries) = self.client.issue_cmd(ConsoleLog).await else {
+            return "(console log unavailable)".into();
+        };
+        entries
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        format!(
+                            "  {} {}",
+                            e["level"].as_str().unwrap_or(""),
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
+
+    pub async fn text(&self, testid: &str) -> String {
+        self.wait_for(testid).await.text().await.unwrap_or_default()
+    }
+
+    /// Types a name and clicks "Join call".
+    pub async fn join(&self) {
+        let name = self.wait_for("name").await;
+        name.clear().await.unwrap();
+        name.send_keys(&self.name).await.unwrap();
+        let join = self.wait_for("join").await;
+        let label = join.text().await.unwrap();
+        assert!(label.contains("Join"), "join button says {label:?}");
+        join.click().await.unwrap();
+    }
+
+    pub async fn tile_states(&self) -> Vec<String> {
+        let v = self
+            .js("return [...document.querySelectorAll('[data-testid=tile]')].map(t => t.dataset.state)")
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub async fn tile_names(&self) -> Vec<String> {
+        let v = self
+            .js("return [...document.querySelectorAll('[data-testid=tile-name]')].map(t => t.textContent)")
+            .await;
+        let mut names: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn inbound(&self) -> Vec<Inbound> {
+        let v = self
+            .client
+            .execute_async(STATS, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{}: getStats failed: {e}", self.name));
+        let list = v
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: getStats said {v}", self.name));
+        list.iter()
+            .map(|o| {
+                let f = |k: &str| o[k].as_f64().unwrap_or(0.0);
+                Inbound {
+                    state: o["state"].as_str().unwrap_or_default().to_owned(),
+                    frames_decoded: f("framesDecoded"),
+                    frames_received: f("framesReceived"),
+                    video_packets: f("videoPackets"),
+                    audio_packets: f("audioPackets"),
+                    samples: f("samples"),
+                    energy: f("energy"),
+                }
+            })
+            .collect()
+    }
+
+    /// Every WebSocket message the page sent and received.
+    pub async fn signaling_traffic(&self) -> Vec<String> {
+        let v = self
+            .js("return window.__conclaveTest.sent.concat(window.__conclaveTest.recv)")
+            .await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub async fn quit(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// A random room secret, as a link's fragment.
+pub fn random_fragment() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

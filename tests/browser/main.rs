@@ -1,0 +1,7 @@
+//! Real-browser tests: headless Chromium with fake camera and microphone, the real server
+//! binary, the release build of the app. Run by `cargo xtask test`, which builds both first.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod call;
+mod harness;
+mod trouble;

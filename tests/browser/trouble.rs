@@ -1,0 +1,138 @@
+//! What people hit when things go wrong: each is said in words, and what works still works.
+
+use std::time::Duration;
+
+use crate::harness::{Driver, Member, Options, Server, exclusive, random_fragment};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_without_its_key_says_so() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let m = Member::launch(&driver, "Ada", Options::default()).await;
+    for url in [
+        format!("{}/r/nokey-room-1", server.url),
+        format!("{}/r/nokey-room-1#tooshort", server.url),
+    ] {
+        m.goto(&url).await;
+        let text = m.text("problem").await;
+        assert!(text.contains("link is incomplete"), "{url}: {text}");
+    }
+    m.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_says_so() {
+    let _turn = exclusive().await;
+    let server = Server::start(&["--max-peers", "2"]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/full-room-1#{}", server.url, random_fragment());
+    let mut members = Vec::new();
+    for name in ["Ada", "Bob", "Cyd"] {
+        let m = Member::launch(&driver, name, Options::default()).await;
+        m.goto(&link).await;
+        m.join().await;
+        members.push(m);
+    }
+    let text = members[2].text("problem").await;
+    assert!(text.contains("This call is full"), "{text}");
+    members[0]
+        .wait_until(
+            "Bob's tile",
+            "document.querySelectorAll('[data-testid=tile]').length === 1",
+            Duration::from_secs(30),
+        )
+        .await;
+    for m in members {
+        m.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_camera_and_mic_still_joins_to_watch_and_listen() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/denied-room-1#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&link).await;
+    ada.join().await;
+    let bob = Member::launch(&driver, "Bob", Options { deny_media: true }).await;
+    bob.goto(&link).await;
+    let notice = bob.text("notice").await;
+    assert!(
+        notice.contains("isn't allowed to use your camera and microphone"),
+        "{notice}"
+    );
+    assert!(notice.contains("You can still join"), "{notice}");
+    bob.join().await;
+    // Bob watches Ada...
+    bob.wait_until(
+        "Ada's encrypted tile",
+        "document.querySelector('[data-testid=tile]')?.dataset.state === 'encrypted'",
+        Duration::from_secs(45),
+    )
+    .await;
+    let pcs = bob.inbound().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = bob.inbound().await;
+    assert!(
+        later[0].frames_decoded > pcs[0].frames_decoded,
+        "{pcs:?} {later:?}"
+    );
+    // ...and Ada sees Bob, with his camera and mic off.
+    ada.wait_until(
+        "Bob's tile",
+        "document.querySelector('[data-testid=tile]')?.innerText.includes('Camera and mic off')",
+        Duration::from_secs(30),
+    )
+    .await;
+    ada.quit().await;
+    bob.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_server_connection_says_so_and_the_call_comes_back() {
+    let _turn = exclusive().await;
+    let mut server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/lost-room-12#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    for m in [&ada, &bob] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    let encrypted_tile =
+        "document.querySelector('[data-testid=tile]')?.dataset.state === 'encrypted'";
+    for m in [&ada, &bob] {
+        m.wait_until("an encrypted tile", encrypted_tile, Duration::from_secs(45))
+            .await;
+    }
+    server.kill();
+    for m in [&ada, &bob] {
+        m.wait_until(
+            "the lost-connection notice",
+            "document.body.innerText.includes('Lost the connection to the server')",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    server.restart();
+    for m in [&ada, &bob] {
+        m.wait_until(
+            "the call to come back",
+            encrypted_tile,
+            Duration::from_secs(45),
+        )
+        .await;
+        m.wait_until(
+            "the notice to go",
+            "!document.body.innerText.includes('Lost the connection')",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    ada.quit().await;
+    bob.quit().await;
+}
