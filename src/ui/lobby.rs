@@ -61,9 +61,17 @@ pub fn Lobby(on_join: impl Fn() + Copy + 'static) -> impl IntoView {
                     prop:value=move || model.name.get()
                     on:input=move |ev| model.name.set(event_target_value(&ev))
                 />
-                <button type="submit" class="primary big" data-testid="join" disabled=joining>
+                <button
+                    type="submit"
+                    class="primary big"
+                    data-testid="join"
+                    disabled=move || joining() || !model.media_ready.get()
+                >
                     {move || if joining() { "Joining…" } else { "Join call" }}
                 </button>
+                <Show when=move || !model.media_ready.get()>
+                    <p class="fine">"Waiting for the browser to answer about camera and microphone…"</p>
+                </Show>
                 <p class="fine">
                     "🔒 End-to-end encrypted: your browser encrypts everything before it leaves."
                 </p>

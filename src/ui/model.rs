@@ -59,6 +59,9 @@ pub struct CallModel {
     pub has_camera: RwSignal<bool>,
     /// Bumped when the local stream changes.
     pub local_rev: RwSignal<u32>,
+    /// The camera and microphone request has been answered (granted or not), so joining will
+    /// send whatever it got.
+    pub media_ready: RwSignal<bool>,
 }
 
 impl CallModel {
@@ -74,6 +77,7 @@ impl CallModel {
             has_mic: RwSignal::new(false),
             has_camera: RwSignal::new(false),
             local_rev: RwSignal::new(0),
+            media_ready: RwSignal::new(false),
         }
     }
 
