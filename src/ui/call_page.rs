@@ -33,6 +33,10 @@ fn Call(room: RoomId, secret: RoomSecret) -> impl IntoView {
     provide_context(model);
     let credentials = StoredValue::new((room, secret));
     spawn_local(session::open_local_media(model));
+    // Warm up encryption while the person looks at their preview.
+    spawn_local(async {
+        let _ = session::start_worker().await;
+    });
 
     // Closing the tab leaves at once, so the others' grids update in a moment, not on a timeout.
     let on_page_hide = Closure::<dyn FnMut()>::new(session::leave);

@@ -10,6 +10,8 @@ use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, PING_INTERVAL_SECS, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
+use futures::FutureExt as _;
+use futures::future::{LocalBoxFuture, Shared};
 use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -22,8 +24,12 @@ use super::{debug, media, now_ms};
 use crate::bridge::{PeerStats, ToWorker};
 use crate::ui::model::{CallModel, Phase, ServerLink, Tile};
 
+type WorkerStart = Shared<LocalBoxFuture<'static, Result<Rc<FrameWorker>, String>>>;
+
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Session>>> = const { RefCell::new(None) };
+    /// The frame worker, started while the lobby is up so that joining need not wait for it.
+    static WORKER: RefCell<Option<WorkerStart>> = const { RefCell::new(None) };
     /// The camera and microphone, from the lobby on.
     static LOCAL: RefCell<Option<MediaStream>> = const { RefCell::new(None) };
 }
@@ -66,6 +72,7 @@ pub async fn open_local_media(model: CallModel) {
     }
     apply_track_switches(model);
     model.local_rev.update(|r| *r += 1);
+    model.media_ready.set(true);
 }
 
 /// Makes the local tracks follow the mic and camera switches.
@@ -91,14 +98,25 @@ pub fn remote_stream(peer: &str) -> Option<MediaStream> {
         .map(|(_, link)| link.remote_stream().clone())
 }
 
+/// Starts the frame worker (once), so it is ready by the time the person clicks Join.
+pub fn start_worker() -> WorkerStart {
+    WORKER.with_borrow_mut(|w| {
+        w.get_or_insert_with(|| {
+            FrameWorker::start(|stats| {
+                if let Some(session) = current() {
+                    session.on_stats(stats);
+                }
+            })
+            .boxed_local()
+            .shared()
+        })
+        .clone()
+    })
+}
+
 /// Joins the call. Fails only if encryption cannot be set up: we never send media without it.
 pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<(), String> {
-    let worker = FrameWorker::start(|stats| {
-        if let Some(session) = current() {
-            session.on_stats(stats);
-        }
-    })
-    .await?;
+    let worker = start_worker().await?;
     worker.post(&ToWorker::Debug(debug::flags()));
 
     let call = Call::new(
