@@ -1,7 +1,7 @@
 //! One transform: read encoded frames from the transformer, encrypt or decrypt them, write
 //! them on. A frame that cannot be processed is dropped, never passed on as it came.
 
-use conclave_e2ee::frame::{Codec, FrameDecryptor};
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
 use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -85,13 +85,18 @@ struct Receiver {
     peer: String,
     decryptor: FrameDecryptor,
     generation: u32,
+    last_key_frame_request_ms: f64,
 }
 
 impl Receiver {
-    fn process(&mut self, codec: Codec, data: &[u8], frame: &Frame) -> bool {
+    /// A decoder that was fed nothing for a while needs a key frame to start again; asking
+    /// more often than this only adds load on the sender.
+    const KEY_FRAME_REQUEST_INTERVAL_MS: f64 = 1000.0;
+
+    fn process(&mut self, codec: Codec, data: &[u8], frame: &Frame) -> Outcome {
         KEYS.with_borrow_mut(|keys| {
             if keys.debug.skip_decrypt {
-                return true;
+                return Outcome::Pass;
             }
             if let Some(current) = keys.peers.get(&self.peer)
                 && current.generation != self.generation
@@ -99,30 +104,52 @@ impl Receiver {
                 self.decryptor.set_key(current.key_id, &current.key);
                 self.generation = current.generation;
             }
-            let ok = match self.decryptor.decrypt(codec, data) {
+            let outcome = match self.decryptor.decrypt(codec, data) {
                 Ok(plain) => {
                     frame.set_data(plain);
-                    true
+                    Outcome::Pass
                 }
-                Err(_) => false,
+                // The browser hands some video frames over more than once (retransmissions);
+                // the copy is dropped, and it says nothing about the key.
+                Err(FrameError::Replayed) => return Outcome::Drop,
+                Err(_) => Outcome::Failed,
             };
-            keys.count(&self.peer, ok);
-            ok
+            keys.count(&self.peer, outcome == Outcome::Pass);
+            outcome
         })
+    }
+
+    fn should_request_key_frame(&mut self) -> bool {
+        let now = js_sys::Date::now();
+        let due = now - self.last_key_frame_request_ms >= Self::KEY_FRAME_REQUEST_INTERVAL_MS;
+        if due {
+            self.last_key_frame_request_ms = now;
+        }
+        due
     }
 }
 
-fn encrypt(codec: Codec, data: &[u8], frame: &Frame) -> bool {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Send the frame on.
+    Pass,
+    /// Drop it quietly.
+    Drop,
+    /// Drop it: it did not decrypt.
+    Failed,
+}
+
+fn encrypt(codec: Codec, data: &[u8], frame: &Frame) -> Outcome {
     KEYS.with_borrow_mut(|keys| match keys.encryptor.as_mut() {
         Some(encryptor) => match encryptor.encrypt(codec, data) {
             Ok(sealed) => {
                 frame.set_data(sealed);
-                true
+                Outcome::Pass
             }
-            Err(_) => false,
+            Err(_) => Outcome::Drop,
         },
         // No key yet: drop. A frame is never sent in clear.
-        None => false,
+        None => Outcome::Drop,
     })
 }
 
@@ -137,12 +164,14 @@ async fn run(
             peer: peer.clone(),
             decryptor: FrameDecryptor::new(),
             generation: 0,
+            last_key_frame_request_ms: f64::NEG_INFINITY,
         }),
         (Role::Receive, None) => return Err("receive transform without a peer".into()),
         (Role::Send, _) => None,
     };
     let kind = options.kind;
     let mut data = Vec::new();
+    let requester = transformer.clone();
 
     let transform = Closure::<dyn FnMut(JsValue, TransformStreamDefaultController)>::new(
         move |chunk: JsValue, controller: TransformStreamDefaultController| {
@@ -151,12 +180,24 @@ async fn run(
             let buffer = Uint8Array::new(&frame.data());
             data.resize(buffer.length() as usize, 0);
             buffer.copy_to(&mut data);
-            let pass = match receiver.as_mut() {
+            let outcome = match receiver.as_mut() {
                 Some(receiver) => receiver.process(codec, &data, &frame),
                 None => encrypt(codec, &data, &frame),
             };
-            if pass {
-                let _ = controller.enqueue_with_chunk(&frame.into_js());
+            match outcome {
+                Outcome::Pass => {
+                    let _ = controller.enqueue_with_chunk(&frame.into_js());
+                }
+                Outcome::Failed if kind == MediaKind::Video => {
+                    if receiver
+                        .as_mut()
+                        .is_some_and(Receiver::should_request_key_frame)
+                    {
+                        // Once frames decrypt again, the decoder can restart at once.
+                        let _ = requester.send_key_frame_request();
+                    }
+                }
+                Outcome::Failed | Outcome::Drop => {}
             }
         },
     );
