@@ -152,12 +152,31 @@ impl Driver {
 /// and every WebSocket message it sends or receives, which is exactly what the server sees.
 const RECORDER: &str = r#"
 (() => {
-  const rec = { pcs: [], sent: [], recv: [] };
+  const rec = { pcs: [], sent: [], recv: [], marks: {} };
+  const mark = (name) => { if (rec.marks[name] === undefined) rec.marks[name] = Math.round(performance.now()); };
   window.__conclaveTest = rec;
+  // When the first remote video frame was decoded, in ms since navigation started.
+  const watchFirstFrame = async () => {
+    for (const pc of rec.pcs) {
+      let decoded = false;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded > 0) decoded = true;
+      });
+      if (decoded) { rec.firstFrameAt = performance.now(); mark('first frame decoded'); return; }
+    }
+    setTimeout(watchFirstFrame, 10);
+  };
+  addEventListener('TrunkApplicationStarted', () => mark('wasm started'));
+  document.addEventListener('click', () => mark('first click'), true);
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia asked'); const s = await gum(c); mark('getUserMedia answered'); return s; };
   const PC = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends PC {
     constructor(...args) {
-      super(...args); rec.pcs.push(this); this.__log = [];
+      super(...args); rec.pcs.push(this); this.__log = []; mark('peer connection created');
+      this.addEventListener('connectionstatechange', () => { if (this.connectionState === 'connected') mark('peer connection connected'); });
+      this.addEventListener('track', () => mark('remote track'));
+      if (rec.pcs.length === 1) watchFirstFrame();
       this.addEventListener('icecandidate', (e) => this.__log.push('local ' + (e.candidate ? e.candidate.candidate.slice(0, 40) : 'end')));
       this.addEventListener('negotiationneeded', () => this.__log.push('negotiationneeded ' + this.signalingState));
       this.addEventListener('signalingstatechange', () => this.__log.push('sig ' + this.signalingState));
@@ -167,16 +186,18 @@ const RECORDER: &str = r#"
       p.then(() => this.__log.push('added ' + (c && c.candidate || '').slice(0, 40)), (e) => this.__log.push('addfail ' + e));
       return p;
     }
-    setRemoteDescription(d) { this.__log.push('SRD ' + d.type); return super.setRemoteDescription(d); }
+    setRemoteDescription(d) { this.__log.push('SRD ' + d.type); mark('remote description'); return super.setRemoteDescription(d); }
     setLocalDescription(d) { this.__log.push('SLD ' + (d ? d.type : 'implicit') + ' in ' + this.signalingState); return super.setLocalDescription(d); }
   };
   const WS = window.WebSocket;
   window.WebSocket = class extends WS {
     constructor(...args) {
       super(...args);
-      this.addEventListener('message', (e) => rec.recv.push(String(e.data)));
+      mark('websocket created');
+      this.addEventListener('open', () => mark('websocket open'));
+      this.addEventListener('message', (e) => { mark('first server message'); rec.recv.push(String(e.data)); });
     }
-    send(data) { rec.sent.push(String(data)); return super.send(data); }
+    send(data) { mark('first message sent'); rec.sent.push(String(data)); return super.send(data); }
   };
 })();
 "#;
@@ -431,6 +452,12 @@ impl Member {
         let name = self.wait_for("name").await;
         name.clear().await.unwrap();
         name.send_keys(&self.name).await.unwrap();
+        self.wait_until(
+            "the join button to be enabled",
+            "!document.querySelector('[data-testid=join]').disabled",
+            Duration::from_secs(30),
+        )
+        .await;
         let join = self.wait_for("join").await;
         let label = join.text().await.unwrap();
         assert!(label.contains("Join"), "join button says {label:?}");

@@ -4,4 +4,5 @@
 
 mod call;
 mod harness;
+mod measure;
 mod trouble;

@@ -1,6 +1,7 @@
 //! Project tooling: `cargo xtask serve` and `cargo xtask test`. Installs what is missing,
 //! using only the package registries (cargo, apt): nothing downloads its own binaries.
 
+mod sizes;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   serve [--addr HOST:PORT]   install what is missing, build the app (release) and run the server
   test                       install what is missing (incl. the test browser) and run every test
-  build                      install what is missing and build the app into dist/";
+  build                      install what is missing and build the app into dist/
+  measure                    build, then report wasm sizes and time to first remote frame";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(),
         Some("build") => tools::ensure_build_tools().and_then(|_| build_app()),
+        Some("measure") => measure(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -118,4 +121,23 @@ fn test() -> Result {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn measure() -> Result {
+    tools::ensure_build_tools()?;
+    tools::ensure_test_browser()?;
+    build_app()?;
+    sizes::report(&root().join("dist"))?;
+    run(cargo().args(["build", "-p", "conclave-server"]))?;
+    run(cargo().args([
+        "test",
+        "-p",
+        "conclave",
+        "--test",
+        "browser",
+        "--",
+        "--ignored",
+        "--nocapture",
+        "time_to_first_remote_frame",
+    ]))
 }
