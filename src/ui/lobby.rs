@@ -113,12 +113,21 @@ pub fn initials(name: &str) -> String {
     }
 }
 
+/// A device on/off button. Disabled, and saying so, where there is no such device (or no
+/// permission to use it).
 #[component]
-pub fn MicSwitch() -> impl IntoView {
+fn DeviceSwitch(
+    wanted: RwSignal<bool>,
+    available: RwSignal<bool>,
+    testid: &'static str,
+    device: &'static str,
+    on_label: &'static str,
+    off_label: &'static str,
+) -> impl IntoView {
     let model = expect_context::<CallModel>();
-    let on = move || model.mic.get() && model.has_mic.get();
+    let on = move || wanted.get() && available.get();
     let toggle = move |_| {
-        model.mic.update(|m| *m = !*m);
+        wanted.update(|w| *w = !*w);
         session::presence_changed(model);
     };
     view! {
@@ -126,37 +135,43 @@ pub fn MicSwitch() -> impl IntoView {
             type="button"
             class="switch"
             class:off=move || !on()
-            data-testid="mic"
+            data-testid=testid
             aria-pressed=move || on().to_string()
-            disabled=move || !model.has_mic.get()
-            title=move || if model.has_mic.get() { "Microphone" } else { "No microphone" }
+            disabled=move || !available.get()
+            title=move || if available.get() { device.to_owned() } else { format!("No {device}") }
             on:click=toggle
         >
-            {move || if on() { "🎙 Mic on" } else { "🔇 Mic off" }}
+            {move || if on() { on_label } else { off_label }}
         </button>
+    }
+}
+
+#[component]
+pub fn MicSwitch() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    view! {
+        <DeviceSwitch
+            wanted=model.mic
+            available=model.has_mic
+            testid="mic"
+            device="microphone"
+            on_label="🎙 Mic on"
+            off_label="🔇 Mic off"
+        />
     }
 }
 
 #[component]
 pub fn CameraSwitch() -> impl IntoView {
     let model = expect_context::<CallModel>();
-    let on = move || model.camera.get() && model.has_camera.get();
-    let toggle = move |_| {
-        model.camera.update(|c| *c = !*c);
-        session::presence_changed(model);
-    };
     view! {
-        <button
-            type="button"
-            class="switch"
-            class:off=move || !on()
-            data-testid="camera"
-            aria-pressed=move || on().to_string()
-            disabled=move || !model.has_camera.get()
-            title=move || if model.has_camera.get() { "Camera" } else { "No camera" }
-            on:click=toggle
-        >
-            {move || if on() { "📷 Camera on" } else { "🚫 Camera off" }}
-        </button>
+        <DeviceSwitch
+            wanted=model.camera
+            available=model.has_camera
+            testid="camera"
+            device="camera"
+            on_label="📷 Camera on"
+            off_label="🚫 Camera off"
+        />
     }
 }

@@ -149,6 +149,25 @@ async fn three_members_see_and_hear_each_other_and_a_wrong_key_gets_nothing() {
     }
     assert!(signals > 30, "only {signals} signaling messages were seen");
 
+    // Muting and turning the camera off show on the others' tiles.
+    bob.click("mic").await;
+    bob.click("camera").await;
+    for m in [&ada, &cyd] {
+        m.wait_until(
+            "Bob's tile to show him muted with his camera off",
+            "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
+             t.innerText.includes('Bob Kahn') && t.querySelector('[data-testid=muted]') && \
+             t.querySelector('.video-box.off'))",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    assert_eq!(
+        bob.js("return document.querySelector('[data-testid=mic]').getAttribute('aria-pressed')")
+            .await,
+        "false"
+    );
+
     // Leaving by button, and by closing the tab: the others' grids follow within seconds.
     cyd.click("leave").await;
     cyd.wait_for("left").await;

@@ -464,27 +464,27 @@ impl Member {
         join.click().await.unwrap();
     }
 
-    pub async fn tile_states(&self) -> Vec<String> {
-        let v = self
-            .js("return [...document.querySelectorAll('[data-testid=tile]')].map(t => t.dataset.state)")
-            .await;
+    /// Runs a script that returns an array of strings.
+    async fn strings(&self, script: &str) -> Vec<String> {
+        let v = self.js(script).await;
         v.as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("{}: {script} gave {v}", self.name))
             .iter()
             .map(|s| s.as_str().unwrap_or_default().to_owned())
             .collect()
     }
 
+    pub async fn tile_states(&self) -> Vec<String> {
+        self.strings(
+            "return [...document.querySelectorAll('[data-testid=tile]')].map(t => t.dataset.state)",
+        )
+        .await
+    }
+
     pub async fn tile_names(&self) -> Vec<String> {
-        let v = self
-            .js("return [...document.querySelectorAll('[data-testid=tile-name]')].map(t => t.textContent)")
+        let mut names = self
+            .strings("return [...document.querySelectorAll('[data-testid=tile-name]')].map(t => t.textContent)")
             .await;
-        let mut names: Vec<String> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap_or_default().to_owned())
-            .collect();
         names.sort();
         names
     }
@@ -516,14 +516,8 @@ impl Member {
 
     /// Every WebSocket message the page sent and received.
     pub async fn signaling_traffic(&self) -> Vec<String> {
-        let v = self
-            .js("return window.__conclaveTest.sent.concat(window.__conclaveTest.recv)")
-            .await;
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap_or_default().to_owned())
-            .collect()
+        self.strings("return window.__conclaveTest.sent.concat(window.__conclaveTest.recv)")
+            .await
     }
 
     pub async fn quit(self) {
