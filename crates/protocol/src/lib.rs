@@ -6,9 +6,11 @@
 //!   `conclave-e2ee` before it becomes a [`Blob`]; the server only ever relays the ciphertext.
 
 mod blob;
+mod bytes32;
 mod ids;
 pub mod peer;
 pub mod signaling;
 
 pub use blob::{Blob, BlobError};
+pub use bytes32::Bytes32;
 pub use ids::{IdError, PeerId, RoomId};

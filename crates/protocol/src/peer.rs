@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Blob, Bytes32};
+
 /// The longest display name we show, in characters.
 pub const MAX_NAME_CHARS: usize = 40;
 
@@ -28,6 +30,34 @@ pub enum PeerMessage {
         sdp_mid: Option<String>,
         sdp_m_line_index: Option<u16>,
     },
+    /// A [`KeyMessage`], sealed again with the pairwise key of sender and recipient, so that
+    /// only those two can read it, not everyone holding the link.
+    Keys { sealed: Blob },
+}
+
+/// What members say about media keys, only ever inside a pairwise seal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeyMessage {
+    /// The sender's current SFrame base key: key generation `generation`, ratchet step
+    /// `step`. Keys of earlier steps cannot be derived from it.
+    SenderKey {
+        generation: u64,
+        step: u8,
+        key: Bytes32,
+    },
+    /// "Your frames carry a key generation I do not have": answered with the current key.
+    Request { generation: u64 },
+}
+
+impl KeyMessage {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("key messages always serialize")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +66,9 @@ pub struct Presence {
     pub name: String,
     pub mic: bool,
     pub camera: bool,
-    /// The SFrame key id this member's frames carry.
-    pub key_id: u64,
+    /// The member's X25519 public key for this session; pairwise keys come from it, and the
+    /// safety emoji from everyone's.
+    pub public_key: Bytes32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +112,11 @@ mod tests {
                 name: "Ada".into(),
                 mic: true,
                 camera: false,
-                key_id: 0x1234_5678,
+                public_key: Bytes32([9; 32]),
             }),
+            PeerMessage::Keys {
+                sealed: Blob::from_bytes(&[1, 2, 3]),
+            },
             PeerMessage::Description {
                 kind: SdpKind::Offer,
                 sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n".into(),
@@ -105,6 +139,26 @@ mod tests {
             };
             assert_eq!(Envelope::from_bytes(&env.to_bytes()).unwrap(), env);
         }
+    }
+
+    #[test]
+    fn key_messages_round_trip() {
+        for msg in [
+            KeyMessage::SenderKey {
+                generation: 3,
+                step: 2,
+                key: Bytes32([1; 32]),
+            },
+            KeyMessage::Request { generation: 3 },
+        ] {
+            assert_eq!(KeyMessage::from_bytes(&msg.to_bytes()).unwrap(), msg);
+        }
+        assert!(
+            KeyMessage::from_bytes(
+                br#"{"type":"sender_key","generation":1,"step":300,"key":"AA"}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
