@@ -4,8 +4,11 @@
 //! bytes are what RTP packetizers and depacketizers read (VP8 frame tag and key-frame header, the
 //! Opus TOC byte); they are fed to SFrame as metadata, so they are authenticated too.
 
+use std::collections::BTreeMap;
+
 use sframe::CipherSuite;
-use sframe::frame::validation::{ReplayAttackProtection, Tolerance};
+use sframe::error::SframeError;
+use sframe::frame::validation::{ReplayAttackProtectionStore, Tolerance};
 use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
 use sframe::key::{DecryptionKey, EncryptionKey};
 
@@ -60,15 +63,34 @@ pub fn clear_len(codec: Codec, frame: &[u8]) -> usize {
     wanted.min(frame.len())
 }
 
+/// How many low bits of a key id carry the ratchet step; the rest is the key generation.
+pub const RATCHET_BITS: u8 = 8;
+
+/// How many ratchet steps a receiver follows for one frame. A sender ratchets once per member
+/// who joins; a receiver that missed this many joins asks for the current key instead.
+pub const MAX_RATCHET_STEPS: u64 = 16;
+
+/// The SFrame key id of `generation` at ratchet `step`.
+pub fn key_id(generation: u64, step: u8) -> u64 {
+    (generation << RATCHET_BITS) | u64::from(step)
+}
+
+/// The key generation a key id belongs to.
+pub fn generation_of(key_id: u64) -> u64 {
+    key_id >> RATCHET_BITS
+}
+
 /// Why a frame did not decrypt. Every variant means: drop the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("no key for this sender yet")]
+    #[error("no key yet")]
     NoKey,
+    /// The frame's key generation is not one we hold for this sender (a key message we have
+    /// not got, another sender's frame, or a forged header).
+    #[error("frame carries a key we do not have")]
+    UnknownKey,
     #[error("frame is not SFrame")]
     Malformed,
-    #[error("frame carries another sender's key id")]
-    WrongKeyId,
     #[error("frame was seen before or is too old")]
     Replayed,
     #[error("frame failed authentication")]
@@ -77,44 +99,76 @@ pub enum FrameError {
     Encrypt,
 }
 
-/// Encrypts everything one member sends. One per member, shared by all its streams: the SFrame
-/// counter must never repeat under one key.
+/// Encrypts everything one member sends. One per member, shared by all its streams, and the
+/// counter survives key changes: a (key, counter) pair never repeats.
 pub struct FrameEncryptor {
-    key: EncryptionKey,
+    key: Option<EncryptionKey>,
     counter: MonotonicCounter,
     buf: Vec<u8>,
 }
 
+impl Default for FrameEncryptor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FrameEncryptor {
-    pub fn new(key_id: u64, base: &MediaKey) -> Self {
+    pub fn new() -> Self {
         Self {
-            key: EncryptionKey::derive_from(CIPHER_SUITE, key_id, base.as_bytes())
-                .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend"),
+            key: None,
             counter: MonotonicCounter::default(),
             buf: Vec::new(),
         }
     }
 
-    pub fn key_id(&self) -> u64 {
-        self.key.key_id()
+    /// Encrypts under `key_id` and `base` from the next frame on.
+    pub fn set_key(&mut self, key_id: u64, base: &MediaKey) {
+        self.key = Some(
+            EncryptionKey::derive_from(CIPHER_SUITE, key_id, base.as_bytes())
+                .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend"),
+        );
+    }
+
+    pub fn key_id(&self) -> Option<u64> {
+        self.key.as_ref().map(EncryptionKey::key_id)
     }
 
     /// Encrypts `frame`; the result borrows an internal buffer reused for the next frame.
     pub fn encrypt(&mut self, codec: Codec, frame: &[u8]) -> Result<&[u8], FrameError> {
+        let key = self.key.as_ref().ok_or(FrameError::NoKey)?;
         let (clear, payload) = frame.split_at(clear_len(codec, frame));
         let view = MediaFrameView::try_with_meta_data(&mut self.counter, payload, clear)
             .map_err(|_| FrameError::Encrypt)?;
         let encrypted = view
-            .encrypt_into(&self.key, &mut self.buf)
+            .encrypt_into(key, &mut self.buf)
             .map_err(|_| FrameError::Encrypt)?;
         let len = encrypted.meta_data().len() + encrypted.sframe_cipher_text().len();
         Ok(&self.buf[..len])
     }
 }
 
-/// Decrypts the frames of one incoming stream (one sender, one media kind).
+/// A key generation as a receiver holds it: the latest ratchet step it has seen decrypt.
+struct Held {
+    step: u8,
+    base: MediaKey,
+    key: DecryptionKey,
+}
+
+impl Held {
+    fn new(generation: u64, step: u8, base: MediaKey) -> Self {
+        let key =
+            DecryptionKey::derive_from(CIPHER_SUITE, key_id(generation, step), base.as_bytes())
+                .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend");
+        Self { step, base, key }
+    }
+}
+
+/// Decrypts the frames of one incoming stream (one sender, one media kind) with that sender's
+/// ring of keys, following ratchet steps the sender took since, never going back.
 pub struct FrameDecryptor {
-    key: Option<(DecryptionKey, ReplayAttackProtection)>,
+    keys: BTreeMap<u64, Held>,
+    replay: ReplayAttackProtectionStore,
     buf: Vec<u8>,
 }
 
@@ -127,60 +181,90 @@ impl Default for FrameDecryptor {
 impl FrameDecryptor {
     pub fn new() -> Self {
         Self {
-            key: None,
+            keys: BTreeMap::new(),
+            replay: ReplayAttackProtectionStore::new(Tolerance::new(REPLAY_TOLERANCE)),
             buf: Vec::new(),
         }
     }
 
-    /// Accepts frames under `key_id` from now on; frames under any other key id are refused.
-    pub fn set_key(&mut self, key_id: u64, base: &MediaKey) {
-        let key = DecryptionKey::derive_from(CIPHER_SUITE, key_id, base.as_bytes())
-            .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend");
-        let replay = ReplayAttackProtection::new(key_id, Tolerance::new(REPLAY_TOLERANCE));
-        self.key = Some((key, replay));
+    /// Accepts frames under these keys (key id, base key) from now on, and under no others.
+    /// A generation already held keeps the ratchet step it reached, unless `keys` brings a
+    /// later one.
+    pub fn set_keys<'a>(&mut self, keys: impl IntoIterator<Item = (u64, &'a MediaKey)>) {
+        let mut old = std::mem::take(&mut self.keys);
+        for (kid, base) in keys {
+            let (generation, step) = (generation_of(kid), (kid & 0xff) as u8);
+            let held = match old.remove(&generation) {
+                Some(held) if held.step >= step => held,
+                _ => Held::new(generation, step, base.clone()),
+            };
+            self.keys.insert(generation, held);
+        }
+        let keys = &self.keys;
+        self.replay
+            .retain(|kid| keys.contains_key(&generation_of(kid)));
     }
 
-    pub fn has_key(&self) -> bool {
-        self.key.is_some()
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// Decrypts `frame` into the clear codec bytes followed by the plaintext; the result borrows
     /// an internal buffer reused for the next frame.
     pub fn decrypt(&mut self, codec: Codec, frame: &[u8]) -> Result<&[u8], FrameError> {
-        let (key, replay) = self.key.as_mut().ok_or(FrameError::NoKey)?;
+        if self.keys.is_empty() {
+            return Err(FrameError::NoKey);
+        }
         let (clear, sframe) = frame.split_at(clear_len(codec, frame));
         let view = EncryptedFrameView::try_with_meta_data(sframe, clear)
             .map_err(|_| FrameError::Malformed)?;
-        if view.header().key_id() != key.key_id() {
-            return Err(FrameError::WrongKeyId);
-        }
-        match view.validated_decrypt_into(&*key, &mut self.buf, replay) {
-            Ok(media) => {
-                let len = media.meta_data().len() + media.payload().len();
-                Ok(&self.buf[..len])
+        let kid = view.header().key_id();
+        let generation = generation_of(kid);
+        let held = self.keys.get(&generation).ok_or(FrameError::UnknownKey)?;
+        let step = kid & 0xff;
+        let held_step = u64::from(held.step);
+        // A later step: follow the sender's ratchet, but keep the result only if the frame
+        // authenticates, so a forged header cannot move us on.
+        let ratcheted = if step == held_step {
+            None
+        } else if step > held_step && step - held_step <= MAX_RATCHET_STEPS {
+            let mut base = held.base.clone();
+            for _ in held_step..step {
+                base = base.ratchet();
             }
-            Err(sframe::error::SframeError::FrameValidationFailed(_)) => Err(FrameError::Replayed),
-            Err(_) => Err(FrameError::Forged),
+            Some(Held::new(generation, step as u8, base))
+        } else {
+            // Behind the step we hold: that key is gone on purpose.
+            return Err(FrameError::Forged);
+        };
+        let key = ratcheted.as_ref().map_or(&held.key, |r| &r.key);
+        let len = match view.validated_decrypt_into(key, &mut self.buf, &mut self.replay) {
+            Ok(media) => media.meta_data().len() + media.payload().len(),
+            Err(SframeError::FrameValidationFailed(_)) => return Err(FrameError::Replayed),
+            Err(_) => return Err(FrameError::Forged),
+        };
+        if let Some(ratcheted) = ratcheted {
+            self.keys.insert(generation, ratcheted);
         }
+        Ok(&self.buf[..len])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RoomSecret, media_key};
-    use conclave_protocol::RoomId;
 
-    const ALICE: u64 = 0x1111_2222;
-    const BOB: u64 = 0x3333_4444;
+    const ALICE: u64 = 0x0100;
+    const BOB: u64 = 0x0700;
 
     fn keys() -> (MediaKey, MediaKey) {
-        let secret = RoomSecret::generate();
-        let room = RoomId::new("room-1234").unwrap();
-        (
-            media_key(&secret, &room, ALICE),
-            media_key(&secret, &room, BOB),
-        )
+        (MediaKey::generate(), MediaKey::generate())
+    }
+
+    fn sender(kid: u64, key: &MediaKey) -> FrameEncryptor {
+        let mut e = FrameEncryptor::new();
+        e.set_key(kid, key);
+        e
     }
 
     /// A VP8 key frame: frame tag with P=0, start code, 640x480, then payload.
@@ -204,7 +288,7 @@ mod tests {
 
     fn receiver(kid: u64, key: &MediaKey) -> FrameDecryptor {
         let mut d = FrameDecryptor::new();
-        d.set_key(kid, key);
+        d.set_keys([(kid, key)]);
         d
     }
 
@@ -224,7 +308,7 @@ mod tests {
     #[test]
     fn round_trips_keep_clear_bytes_untouched() {
         let (alice, _) = keys();
-        let mut tx = FrameEncryptor::new(ALICE, &alice);
+        let mut tx = sender(ALICE, &alice);
         let mut rx = [receiver(ALICE, &alice), receiver(ALICE, &alice)];
         for (codec, frame, clear, stream) in [
             (Codec::Vp8, vp8_key_frame(5000), 10, 0),
@@ -248,7 +332,7 @@ mod tests {
     #[test]
     fn tampered_frames_are_rejected() {
         let (alice, _) = keys();
-        let mut tx = FrameEncryptor::new(ALICE, &alice);
+        let mut tx = sender(ALICE, &alice);
         let frame = vp8_key_frame(300);
         let wire = tx.encrypt(Codec::Vp8, &frame).unwrap().to_vec();
         // Every byte matters: clear bytes are authenticated as metadata. Flipping byte 0's low
@@ -268,7 +352,7 @@ mod tests {
     #[test]
     fn other_senders_keys_are_rejected() {
         let (alice, bob) = keys();
-        let mut tx_bob = FrameEncryptor::new(BOB, &bob);
+        let mut tx_bob = sender(BOB, &bob);
         let wire = tx_bob
             .encrypt(Codec::Opus, &opus_frame(120))
             .unwrap()
@@ -277,7 +361,7 @@ mod tests {
         let mut rx_alice = receiver(ALICE, &alice);
         assert_eq!(
             rx_alice.decrypt(Codec::Opus, &wire),
-            Err(FrameError::WrongKeyId)
+            Err(FrameError::UnknownKey)
         );
         // ...and a key that does not match the key id fails authentication.
         let mut rx_confused = receiver(BOB, &alice);
@@ -295,7 +379,7 @@ mod tests {
     #[test]
     fn replayed_and_too_old_frames_are_rejected() {
         let (alice, _) = keys();
-        let mut tx = FrameEncryptor::new(ALICE, &alice);
+        let mut tx = sender(ALICE, &alice);
         let mut rx = receiver(ALICE, &alice);
         let first = tx.encrypt(Codec::Opus, &opus_frame(60)).unwrap().to_vec();
         assert!(rx.decrypt(Codec::Opus, &first).is_ok());
@@ -310,7 +394,7 @@ mod tests {
             rx.decrypt(Codec::Opus, &late).is_ok(),
             "slightly late is fine"
         );
-        let mut stale_tx = FrameEncryptor::new(ALICE, &alice);
+        let mut stale_tx = sender(ALICE, &alice);
         let stale = stale_tx
             .encrypt(Codec::Opus, &opus_frame(60))
             .unwrap()
@@ -319,9 +403,113 @@ mod tests {
     }
 
     #[test]
+    fn receivers_follow_ratchet_steps_but_never_go_back() {
+        let (k0, _) = keys();
+        let mut tx = sender(key_id(1, 0), &k0);
+        let before_join = tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap().to_vec();
+        // A member joins: the sender ratchets and the newcomer gets only the new step.
+        let k1 = k0.ratchet();
+        tx.set_key(key_id(1, 1), &k1);
+        let after_join = tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap().to_vec();
+
+        let mut old_member = receiver(key_id(1, 0), &k0);
+        assert!(old_member.decrypt(Codec::Opus, &before_join).is_ok());
+        assert!(
+            old_member.decrypt(Codec::Opus, &after_join).is_ok(),
+            "follows the step"
+        );
+
+        let mut newcomer = receiver(key_id(1, 1), &k1);
+        assert!(newcomer.decrypt(Codec::Opus, &after_join).is_ok());
+        assert_eq!(
+            newcomer.decrypt(Codec::Opus, &before_join),
+            Err(FrameError::Forged),
+            "a newcomer must not read what was sent before it joined"
+        );
+    }
+
+    #[test]
+    fn too_many_steps_at_once_are_refused() {
+        let (k0, _) = keys();
+        let mut far = k0.clone();
+        for _ in 0..MAX_RATCHET_STEPS + 1 {
+            far = far.ratchet();
+        }
+        let step = (MAX_RATCHET_STEPS + 1) as u8;
+        let wire = sender(key_id(1, step), &far)
+            .encrypt(Codec::Opus, &opus_frame(40))
+            .unwrap()
+            .to_vec();
+        assert_eq!(
+            receiver(key_id(1, 0), &k0).decrypt(Codec::Opus, &wire),
+            Err(FrameError::Forged)
+        );
+    }
+
+    #[test]
+    fn a_ring_holds_old_and_new_generations_until_told_otherwise() {
+        let (old, new) = keys();
+        let mut tx = sender(key_id(1, 0), &old);
+        let under_old = tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap().to_vec();
+        tx.set_key(key_id(2, 0), &new);
+        let under_new = tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap().to_vec();
+
+        let mut rx = FrameDecryptor::new();
+        rx.set_keys([(key_id(1, 0), &old)]);
+        assert_eq!(
+            rx.decrypt(Codec::Opus, &under_new),
+            Err(FrameError::UnknownKey)
+        );
+        rx.set_keys([(key_id(1, 0), &old), (key_id(2, 0), &new)]);
+        assert!(rx.decrypt(Codec::Opus, &under_new).is_ok());
+        assert!(
+            rx.decrypt(Codec::Opus, &under_old).is_ok(),
+            "late frame under the old key"
+        );
+        rx.set_keys([(key_id(2, 0), &new)]);
+        let again = tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap().to_vec();
+        assert!(rx.decrypt(Codec::Opus, &again).is_ok());
+        assert_eq!(
+            rx.decrypt(Codec::Opus, &under_old),
+            Err(FrameError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn re_keying_keeps_the_ratchet_step_reached() {
+        let (k0, _) = keys();
+        let mut tx = sender(key_id(1, 1), &k0.ratchet());
+        let mut rx = receiver(key_id(1, 0), &k0);
+        assert!(
+            rx.decrypt(
+                Codec::Opus,
+                tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap()
+            )
+            .is_ok()
+        );
+        // The ring is sent again with the generation's original step: still decrypts step 1.
+        rx.set_keys([(key_id(1, 0), &k0)]);
+        assert!(
+            rx.decrypt(
+                Codec::Opus,
+                tx.encrypt(Codec::Opus, &opus_frame(40)).unwrap()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_sender_without_a_key_sends_nothing() {
+        assert_eq!(
+            FrameEncryptor::new().encrypt(Codec::Opus, &opus_frame(40)),
+            Err(FrameError::NoKey)
+        );
+    }
+
+    #[test]
     fn counters_never_repeat_across_streams() {
         let (alice, _) = keys();
-        let mut tx = FrameEncryptor::new(ALICE, &alice);
+        let mut tx = sender(ALICE, &alice);
         let mut seen = std::collections::HashSet::new();
         for i in 0..200 {
             let (codec, frame) = if i % 3 == 0 {

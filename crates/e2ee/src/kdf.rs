@@ -1,6 +1,5 @@
-//! The key schedule: every key is HKDF-SHA256 from the room secret, with a distinct `info`.
+//! The key schedule below the room secret, and media base keys.
 
-use conclave_protocol::RoomId;
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -9,6 +8,7 @@ use crate::RoomSecret;
 
 const SALT: &[u8] = b"conclave/v1";
 
+/// HKDF-SHA256 from the room secret with a distinct `info` per use.
 pub(crate) fn expand(secret: &RoomSecret, info: &[&[u8]]) -> [u8; 32] {
     let hk = Hkdf::<Sha256>::new(Some(SALT), secret.bytes());
     let mut out = [0u8; 32];
@@ -17,17 +17,38 @@ pub(crate) fn expand(secret: &RoomSecret, info: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-/// The base key a sender's SFrame keys derive from (RFC 9605 §4.4.2 does the rest).
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MediaKey(pub(crate) [u8; 32]);
+/// A sender's SFrame base key (RFC 9605 §4.4.2 derives the frame key and salt from it). Drawn
+/// at random by each sender and handed to each member over their pairwise channel.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct MediaKey([u8; 32]);
 
 impl MediaKey {
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        crate::random_bytes(&mut bytes);
+        Self(bytes)
     }
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The key of the next ratchet step, RFC 9605 §5.1:
+    /// `HKDF-Expand(HKDF-Extract("", key), "SFrame 1.0 Ratchet", Nh)`. One way: whoever gets
+    /// the result cannot go back.
+    ///
+    /// Written here rather than taken from `sframe::ratchet`, which (in 2.1) uses the label
+    /// "Sframe 1.0 Ratchet" and an output of Nk instead of Nh bytes.
+    pub fn ratchet(&self) -> Self {
+        let mut next = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(&[]), &self.0)
+            .expand(b"SFrame 1.0 Ratchet", &mut next)
+            .expect("Nh = 32 is a valid HKDF-SHA256 output length");
+        Self(next)
     }
 }
 
@@ -37,40 +58,36 @@ impl std::fmt::Debug for MediaKey {
     }
 }
 
-/// The media base key of the sender whose frames carry `key_id`.
-///
-/// Keyed by the SFrame key id each member draws at random when it joins, not by the peer id
-/// the server hands out: a server that gave two members the same id would otherwise make them
-/// encrypt under one key with overlapping counters, which AES-GCM does not survive.
-pub fn media_key(secret: &RoomSecret, room: &RoomId, key_id: u64) -> MediaKey {
-    let room = room.as_str().as_bytes();
-    MediaKey(expand(
-        secret,
-        &[
-            b"media",
-            &(room.len() as u16).to_be_bytes(),
-            room,
-            &key_id.to_be_bytes(),
-        ],
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keys_differ_by_room_and_key_id() {
+    fn ratchet_follows_rfc_9605() {
+        // RFC 9605 §5.1 with HKDF-SHA256 spelled out as RFC 5869 HMACs: PRK = HMAC(salt="", k),
+        // T(1) = HMAC(PRK, info || 0x01); Nh = 32 is exactly one block.
+        use hmac::{Hmac, KeyInit, Mac};
+        let key = MediaKey::from_bytes([0x42; 32]);
+        let mut extract = <Hmac<Sha256> as KeyInit>::new_from_slice(&[]).unwrap();
+        extract.update(key.as_bytes());
+        let prk = extract.finalize().into_bytes();
+        let mut expand = <Hmac<Sha256> as KeyInit>::new_from_slice(&prk).unwrap();
+        expand.update(b"SFrame 1.0 Ratchet\x01");
+        let expected: [u8; 32] = expand.finalize().into_bytes().into();
+        assert_eq!(key.ratchet().as_bytes(), &expected);
+        assert_ne!(key.ratchet().ratchet(), key.ratchet());
+    }
+
+    #[test]
+    fn labels_and_secrets_separate_keys() {
         let secret = RoomSecret::generate();
-        let room_a = RoomId::new("room-aaaa").unwrap();
-        let room_b = RoomId::new("room-bbbb").unwrap();
-        let k = |room: &RoomId, kid| media_key(&secret, room, kid).0;
-        assert_eq!(k(&room_a, 7), k(&room_a, 7));
-        assert_ne!(k(&room_a, 7), k(&room_a, 8));
-        assert_ne!(k(&room_a, 7), k(&room_b, 7));
         assert_ne!(
-            k(&room_a, 7),
-            media_key(&RoomSecret::generate(), &room_a, 7).0
+            expand(&secret, &[b"signaling", b"room"]),
+            expand(&secret, &[b"pairwise", b"room"])
+        );
+        assert_ne!(
+            expand(&secret, &[b"signaling"]),
+            expand(&RoomSecret::generate(), &[b"signaling"])
         );
     }
 }

@@ -2,17 +2,28 @@
 //!
 //! * [`RoomSecret`]: the 32 bytes in a link's `#fragment`, the root of every key.
 //! * [`SignalingKey`]: seals what members say to each other, bound to room, sender and recipient.
+//! * [`Identity`] and [`PairwiseKey`]: a session's X25519 key pair and the key two members
+//!   share, for what only they may read (each other's media keys).
+//! * [`safety_emoji`]: what members compare to be sure nobody sits in the middle.
 //! * [`frame`]: SFrame (RFC 9605) encryption of encoded audio and video frames, keeping the
 //!   codec bytes a packetizer needs in clear but authenticated.
 
 pub mod frame;
+mod identity;
 mod kdf;
+mod pairwise;
+mod safety;
+mod seal;
 mod secret;
 mod signaling;
 
-pub use kdf::{MediaKey, media_key};
+pub use identity::Identity;
+pub use kdf::MediaKey;
+pub use pairwise::PairwiseKey;
+pub use safety::{SAFETY_EMOJI_LEN, safety_emoji};
+pub use seal::OpenError;
 pub use secret::{RoomSecret, SecretError};
-pub use signaling::{OpenError, SignalingKey};
+pub use signaling::SignalingKey;
 
 /// Fills `buf` from the operating system's (or the browser's) CSPRNG.
 pub fn random_bytes(buf: &mut [u8]) {

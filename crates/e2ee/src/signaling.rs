@@ -1,95 +1,30 @@
-//! Sealing of member-to-member messages (SDP, ICE, names) with the link-derived signaling key.
-//!
-//! Wire format of a sealed message: `VERSION || nonce (12) || AES-256-GCM(ciphertext || tag)`.
-//! The AAD binds the room, the sender and the recipient, so a server that re-addresses, replays
-//! into another room or forges the sender of a message only gets it dropped.
+//! Sealing of member-to-member messages (SDP, ICE, names, key messages) with the link-derived
+//! signaling key. Everyone holding the link can open these; what only two members may read is
+//! sealed again with their pairwise key (`pairwise`).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use conclave_protocol::{PeerId, RoomId};
 use zeroize::Zeroize;
 
 use crate::RoomSecret;
-
-const VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+use crate::seal::{OpenError, Sealer};
 
 /// K_sig: the AES-256-GCM key for every signaling payload of one room.
-pub struct SignalingKey {
-    cipher: Aes256Gcm,
-    room: RoomId,
-}
-
-/// Why a sealed message was dropped. None of these say anything about the content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum OpenError {
-    #[error("sealed message is too short or of an unknown version")]
-    Malformed,
-    /// Wrong key, or a message re-addressed, altered or sealed for another room.
-    #[error("sealed message failed authentication")]
-    Forged,
-}
+pub struct SignalingKey(Sealer);
 
 impl SignalingKey {
     pub fn derive(secret: &RoomSecret, room: &RoomId) -> Self {
         let mut key = crate::kdf::expand(secret, &[b"signaling", room.as_str().as_bytes()]);
-        let cipher = Aes256Gcm::new(&key.into());
+        let sealer = Sealer::new(&key, b"conclave/v1 signal", room);
         key.zeroize();
-        Self {
-            cipher,
-            room: room.clone(),
-        }
+        Self(sealer)
     }
 
     pub fn seal(&self, from: &PeerId, to: &PeerId, plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        crate::random_bytes(&mut nonce);
-        let aad = self.aad(from, to);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .expect("AES-GCM encryption of a signaling message cannot fail");
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ciphertext);
-        out
+        self.0.seal(from, to, plaintext)
     }
 
     pub fn open(&self, from: &PeerId, to: &PeerId, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        if sealed.len() < 1 + NONCE_LEN + TAG_LEN || sealed[0] != VERSION {
-            return Err(OpenError::Malformed);
-        }
-        let (nonce, ciphertext) = sealed[1..].split_at(NONCE_LEN);
-        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).expect("split at NONCE_LEN");
-        self.cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &self.aad(from, to),
-                },
-            )
-            .map_err(|_| OpenError::Forged)
-    }
-
-    /// Length-prefixed so that no two (room, from, to) triples share an encoding.
-    fn aad(&self, from: &PeerId, to: &PeerId) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(64);
-        aad.extend_from_slice(b"conclave/v1 signal");
-        aad.push(VERSION);
-        for part in [self.room.as_str(), from.as_str(), to.as_str()] {
-            aad.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            aad.extend_from_slice(part.as_bytes());
-        }
-        aad
+        self.0.open(from, to, sealed)
     }
 }
 
