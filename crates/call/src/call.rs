@@ -1,11 +1,12 @@
 use std::collections::BTreeMap;
 
-use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey, media_key};
+use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey, safety_emoji};
 use conclave_protocol::peer::{Envelope, PeerMessage, Presence, clean_name};
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
 use crate::MediaHealth;
+use crate::keys::{KeyManager, KeyOutput};
 
 /// Where this member stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,19 +25,18 @@ pub enum CallStatus {
 pub enum Event {
     /// Send this to the server.
     Send(ClientMessage),
-    /// A member proved it holds the room key: open a peer connection to it, and give the
-    /// frame transform its media key.
-    MemberReady {
+    /// A member proved it holds the room key and we agreed on a pairwise key: open a peer
+    /// connection to it.
+    MemberReady(PeerId),
+    /// Encrypt our frames under this key from now on.
+    UseSendKey { key_id: u64, key: MediaKey },
+    /// Decrypt `peer`'s frames with exactly these keys (key id, base key).
+    ReceiveKeys {
         peer: PeerId,
-        key_id: u64,
-        media_key: MediaKey,
+        keys: Vec<(u64, MediaKey)>,
     },
-    /// The member's media key changed; hand the new one to its receivers.
-    MemberKeyChanged {
-        peer: PeerId,
-        key_id: u64,
-        media_key: MediaKey,
-    },
+    /// Ask our video encoders for a key frame (we just switched keys).
+    RequestKeyFrame,
     /// Name or mute state changed; redraw its tile.
     MemberUpdated(PeerId),
     /// Close its peer connection and remove its tile.
@@ -80,8 +80,8 @@ impl Member {
 
 pub struct Call {
     room: RoomId,
-    secret: RoomSecret,
     signaling: SignalingKey,
+    keys: KeyManager,
     me: Option<PeerId>,
     presence: Presence,
     members: BTreeMap<PeerId, Member>,
@@ -91,23 +91,20 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call in `room`, as someone holding `secret`. Draws this member's media key id.
+    /// A call in `room`, as someone holding `secret`. Makes this session's key pair.
     pub fn new(room: RoomId, secret: RoomSecret, name: &str, mic: bool, camera: bool) -> Self {
-        let mut kid = [0u8; 4];
-        conclave_e2ee::random_bytes(&mut kid);
-        // Above 2^16 so every key id has the same encoded length in the SFrame header.
-        let key_id = u64::from(u32::from_be_bytes(kid)) | 0x1_0000;
+        let keys = KeyManager::new(room.clone(), secret.clone());
         Self {
             signaling: SignalingKey::derive(&secret, &room),
-            room,
-            secret,
-            me: None,
             presence: Presence {
                 name: clean_name(name),
                 mic,
                 camera,
-                key_id,
+                public_key: keys.public_key().clone(),
             },
+            keys,
+            room,
+            me: None,
             members: BTreeMap::new(),
             next_seq: 0,
             status: CallStatus::Joining,
@@ -137,10 +134,18 @@ impl Call {
         &self.presence
     }
 
-    /// Our own media key id and key, for the send side of the frame transform.
-    pub fn own_media_key(&self) -> (u64, MediaKey) {
-        let kid = self.presence.key_id;
-        (kid, media_key(&self.secret, &self.room, kid))
+    /// The safety emoji for everyone we agreed keys with (and us), or `None` before we are in.
+    pub fn safety_emoji(&self) -> Option<String> {
+        self.me.as_ref()?;
+        Some(safety_emoji(
+            &self.room,
+            &self.keys.public_keys().collect::<Vec<_>>(),
+        ))
+    }
+
+    /// Whether `peer` has given us a key for its frames yet.
+    pub fn has_key_from(&self, peer: &PeerId) -> bool {
+        self.keys.has_key_from(peer)
     }
 
     /// Members whose messages opened, in a stable order.
@@ -193,8 +198,8 @@ impl Call {
         self.seal(to, presence).map(Event::Send)
     }
 
-    /// Feeds one message from the server.
-    pub fn handle(&mut self, msg: ServerMessage) -> Vec<Event> {
+    /// Feeds one message from the server; `now_ms` is a monotonic clock in milliseconds.
+    pub fn handle(&mut self, msg: ServerMessage, now_ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
         match msg {
             ServerMessage::Welcome { you, peers, .. } => {
@@ -204,6 +209,8 @@ impl Call {
                 self.opened_any = false;
                 self.status = CallStatus::InCall;
                 out.push(Event::StatusChanged);
+                let keys = self.keys.reset();
+                self.carry_out(keys, &mut out);
                 for peer in peers {
                     self.members
                         .insert(peer.clone(), Member::new(peer.clone(), true));
@@ -222,10 +229,14 @@ impl Call {
                 if let Some(member) = self.members.remove(&peer)
                     && member.is_ready()
                 {
-                    out.push(Event::MemberLeft(peer));
+                    out.push(Event::MemberLeft(peer.clone()));
+                    if let Some(me) = self.me.clone() {
+                        let keys = self.keys.member_left(&me, &peer, now_ms);
+                        self.carry_out(keys, &mut out);
+                    }
                 }
             }
-            ServerMessage::Signal { from, blob } => self.open(from, blob, &mut out),
+            ServerMessage::Signal { from, blob } => self.open(from, blob, now_ms, &mut out),
             ServerMessage::Pong => {}
             ServerMessage::Error { code, fatal, .. } => {
                 if fatal {
@@ -237,7 +248,24 @@ impl Call {
         out
     }
 
-    fn open(&mut self, from: PeerId, blob: Blob, out: &mut Vec<Event>) {
+    /// Turns the key manager's outputs into events, sealing what it sends.
+    fn carry_out(&mut self, outputs: Vec<KeyOutput>, out: &mut Vec<Event>) {
+        for output in outputs {
+            match output {
+                KeyOutput::Send { to, sealed } => {
+                    let msg = PeerMessage::Keys {
+                        sealed: Blob::from_bytes(&sealed),
+                    };
+                    out.extend(self.seal(&to, msg).map(Event::Send));
+                }
+                KeyOutput::UseKey { key_id, key } => out.push(Event::UseSendKey { key_id, key }),
+                KeyOutput::PeerKeys { peer, keys } => out.push(Event::ReceiveKeys { peer, keys }),
+                KeyOutput::KeyFrame => out.push(Event::RequestKeyFrame),
+            }
+        }
+    }
+
+    fn open(&mut self, from: PeerId, blob: Blob, now_ms: u64, out: &mut Vec<Event>) {
         let Some(me) = self.me.clone() else { return };
         let Some(member) = self.members.get_mut(&from) else {
             return;
@@ -278,54 +306,99 @@ impl Call {
             self.status = CallStatus::InCall;
             out.push(Event::StatusChanged);
         }
+        let was_here_first = member.was_here_first;
+        let ready = member.is_ready();
         match envelope.msg {
             PeerMessage::Presence(mut presence) => {
                 presence.name = clean_name(&presence.name);
-                let previous = member.presence.replace(presence.clone());
-                match previous {
-                    None => {
-                        out.push(Event::MemberReady {
-                            key_id: presence.key_id,
-                            media_key: media_key(&self.secret, &self.room, presence.key_id),
-                            peer: from.clone(),
-                        });
-                        // A member that joined after us heard from us on `peer_joined`; one
-                        // that was here first heard from us on `welcome`. Either way both sides
-                        // have now spoken, and neither needs another greeting.
-                    }
-                    Some(old) if old.key_id != presence.key_id => {
-                        out.push(Event::MemberKeyChanged {
-                            peer: from.clone(),
-                            key_id: presence.key_id,
-                            media_key: media_key(&self.secret, &self.room, presence.key_id),
-                        });
-                        out.push(Event::MemberUpdated(from));
-                    }
-                    Some(_) => out.push(Event::MemberUpdated(from)),
-                }
-            }
-            msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) => {
-                if member.is_ready() {
-                    out.push(Event::Negotiate { peer: from, msg });
+                if !ready {
+                    let Some(keys) =
+                        self.keys
+                            .member_ready(&me, &from, &presence.public_key, !was_here_first)
+                    else {
+                        self.drop_from(&from);
+                        return;
+                    };
+                    self.set_presence_of(&from, presence);
+                    out.push(Event::MemberReady(from));
+                    self.carry_out(keys, out);
+                } else if self.presence_of(&from).map(|p| &p.public_key)
+                    != Some(&presence.public_key)
+                {
+                    // A member keeps its key pair for the session; a new one mid-call would be
+                    // someone else speaking in its name.
+                    self.drop_from(&from);
                 } else {
-                    member.dropped += 1;
+                    self.set_presence_of(&from, presence);
+                    out.push(Event::MemberUpdated(from));
                 }
             }
+            PeerMessage::Keys { sealed } if ready => {
+                let received = sealed
+                    .to_bytes()
+                    .ok()
+                    .and_then(|bytes| self.keys.receive(&me, &from, &bytes, now_ms).ok());
+                match received {
+                    Some(keys) => self.carry_out(keys, out),
+                    None => self.drop_from(&from),
+                }
+            }
+            msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) if ready => {
+                out.push(Event::Negotiate { peer: from, msg });
+            }
+            // Anything but a presence before we know the member's key is out of order.
+            _ => self.drop_from(&from),
         }
     }
 
-    /// Records a frame-decrypt report from the worker; returns whether the member's tile state
-    /// changed.
+    fn drop_from(&mut self, peer: &PeerId) {
+        if let Some(member) = self.members.get_mut(peer) {
+            member.dropped += 1;
+        }
+    }
+
+    fn presence_of(&self, peer: &PeerId) -> Option<&Presence> {
+        self.members.get(peer)?.presence.as_ref()
+    }
+
+    fn set_presence_of(&mut self, peer: &PeerId, presence: Presence) {
+        if let Some(member) = self.members.get_mut(peer) {
+            member.presence = Some(presence);
+        }
+    }
+
+    /// Lets time-driven key work happen (switching to a fresh key, retiring old ones). Call it
+    /// a few times a second.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        let keys = self.keys.tick(now_ms);
+        self.carry_out(keys, &mut out);
+        out
+    }
+
+    /// Records a frame report from the worker: how many of `peer`'s frames decrypted, failed,
+    /// and carried a key we do not hold (which makes us ask for it). The first item says whether
+    /// the member's tile changed.
     pub fn media_report(
         &mut self,
         peer: &PeerId,
         now_ms: u64,
         decrypted: u64,
         failed: u64,
-    ) -> bool {
-        self.members
+        missing_key: u64,
+    ) -> (bool, Vec<Event>) {
+        let changed = self
+            .members
             .get_mut(peer)
-            .is_some_and(|m| m.media.observe(now_ms, decrypted, failed))
+            .is_some_and(|m| m.media.observe(now_ms, decrypted, failed));
+        let mut out = Vec::new();
+        if missing_key > 0
+            && let Some(me) = self.me.clone()
+        {
+            let keys = self.keys.missing_key(&me, peer, now_ms);
+            self.carry_out(keys, &mut out);
+        }
+        (changed, out)
     }
 
     /// What to send when leaving on purpose.
@@ -334,6 +407,3 @@ impl Call {
         ClientMessage::Leave
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -3,11 +3,14 @@
 //!
 //! * [`Call`]: membership, sealing and opening of member-to-member messages, who is polite in
 //!   perfect negotiation, and when to tell someone their link's key is wrong.
+//! * [`keys::KeyManager`]: per-sender media keys — agreed pairwise, ratcheted on join,
+//!   rotated on leave.
 //! * [`Negotiation`]: who yields when both sides of a peer connection offer at once.
 //! * [`MediaHealth`]: turns per-member frame decrypt counts into "encrypted" / "can't decrypt".
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
+pub mod keys;
 mod media_health;
 mod negotiation;
 pub mod notice;

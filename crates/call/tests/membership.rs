@@ -1,0 +1,244 @@
+//! Who is in the call, as each member sees it: through the relay, honest and hostile.
+
+mod sim;
+
+use conclave_call::{CallStatus, Event};
+use conclave_e2ee::RoomSecret;
+use conclave_protocol::peer::{PeerMessage, SdpKind};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
+use conclave_protocol::{Blob, PeerId};
+use sim::{Relay, room};
+
+fn ready_events(events: &[Event]) -> Vec<PeerId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MemberReady(peer) => Some(peer.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn members_with_the_same_link_meet_each_other() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    let c = relay.join(&secret, "Cyd");
+    assert_eq!(relay.ready_names(&a), ["Bob", "Cyd"]);
+    assert_eq!(relay.ready_names(&b), ["Ada", "Cyd"]);
+    assert_eq!(relay.ready_names(&c), ["Ada", "Bob"]);
+    for id in [&a, &b, &c] {
+        assert_eq!(relay.status(id), CallStatus::InCall);
+    }
+    assert_eq!(
+        ready_events(&relay.member(&a).events),
+        [b.clone(), c.clone()]
+    );
+    assert_eq!(
+        ready_events(&relay.member(&c).events),
+        [a.clone(), b.clone()]
+    );
+}
+
+#[test]
+fn negotiation_messages_reach_the_right_member() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    relay.take_events(&b);
+    let offer = PeerMessage::Description {
+        kind: SdpKind::Offer,
+        sdp: "v=0\r\n".into(),
+    };
+    let sealed = relay.call_mut(&a).seal(&b, offer.clone()).unwrap();
+    relay.route(&a, vec![Event::Send(sealed)]);
+    let got: Vec<_> = relay
+        .take_events(&b)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Negotiate { peer, msg } => Some((peer, msg)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![(a, offer)]);
+}
+
+#[test]
+fn a_newcomer_with_the_wrong_key_is_told_and_the_others_notice_nothing() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    relay.take_events(&a);
+    relay.take_events(&b);
+
+    let intruder = relay.join(&RoomSecret::generate(), "Eve");
+    assert_eq!(relay.status(&intruder), CallStatus::KeyMismatch);
+    assert_eq!(relay.call(&intruder).ready_members().count(), 0);
+    for id in [&a, &b] {
+        assert_eq!(relay.status(id), CallStatus::InCall);
+        assert_eq!(relay.ready_names(id).len(), 1, "intruder became visible");
+        let events = relay.take_events(id);
+        assert!(events.is_empty(), "the others got events: {events:?}");
+        assert!(relay.call(id).member(&intruder).unwrap().dropped > 0);
+    }
+}
+
+#[test]
+fn a_wrong_key_member_who_was_here_first_does_not_blame_the_newcomer() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let _eve = relay.join(&RoomSecret::generate(), "Eve");
+    let a = relay.join(&secret, "Ada");
+    // Alone with a stranger: Ada cannot tell who is wrong and is told her key does not match.
+    assert_eq!(relay.status(&a), CallStatus::KeyMismatch);
+    let b = relay.join(&secret, "Bob");
+    // Bob hears Eve fail first, then Ada open: the odd one out is Eve, not Bob.
+    assert_eq!(relay.status(&b), CallStatus::InCall);
+    assert_eq!(relay.ready_names(&b), ["Ada"]);
+    // And Ada, who now has a member whose messages open, recovers.
+    assert_eq!(relay.status(&a), CallStatus::InCall);
+    assert_eq!(relay.ready_names(&a), ["Bob"]);
+}
+
+#[test]
+fn garbage_blobs_are_dropped_without_blaming_anyone() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    relay.take_events(&b);
+    let garbage =
+        match ServerMessage::from_json(r#"{"type":"signal","from":"p01","blob":"!!not base64!!"}"#)
+            .unwrap()
+        {
+            ServerMessage::Signal { blob, .. } => blob,
+            _ => unreachable!(),
+        };
+    relay.deliver(
+        &b,
+        ServerMessage::Signal {
+            from: a.clone(),
+            blob: garbage,
+        },
+    );
+    relay.deliver(
+        &b,
+        ServerMessage::Signal {
+            from: a.clone(),
+            blob: Blob::from_bytes(&[1, 2, 3]),
+        },
+    );
+    assert!(relay.take_events(&b).is_empty());
+    assert_eq!(relay.call(&b).member(&a).unwrap().dropped, 2);
+    assert_eq!(relay.status(&b), CallStatus::InCall);
+}
+
+#[test]
+fn presence_updates_reach_everyone_and_leavers_disappear() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    let c = relay.join(&secret, "Cyd");
+    let events = relay.call_mut(&a).set_presence("Ada L.", false, true);
+    relay.route(&a, events);
+    for id in [&b, &c] {
+        let ada = relay.call(id).member(&a).unwrap().presence.clone().unwrap();
+        assert_eq!(
+            (ada.name.as_str(), ada.mic, ada.camera),
+            ("Ada L.", false, true)
+        );
+    }
+    relay.take_events(&b);
+    relay.leave(&c);
+    let events = relay.take_events(&b);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::MemberLeft(p) if *p == c)),
+        "{events:?}"
+    );
+    assert_eq!(relay.ready_names(&b), ["Ada L."]);
+}
+
+#[test]
+fn a_full_room_refuses_with_a_reason() {
+    let mut call = conclave_call::Call::new(room(), RoomSecret::generate(), "Ada", true, true);
+    let events = call.handle(ServerMessage::error(ErrorCode::RoomFull, "full"), 0);
+    assert!(matches!(events.as_slice(), [Event::StatusChanged]));
+    assert_eq!(call.status(), &CallStatus::Refused(ErrorCode::RoomFull));
+    // A non-fatal error changes nothing.
+    let mut call = conclave_call::Call::new(room(), RoomSecret::generate(), "Ada", true, true);
+    assert!(
+        call.handle(ServerMessage::error(ErrorCode::RateLimited, "slow down"), 0)
+            .is_empty()
+    );
+    assert_eq!(call.status(), &CallStatus::Joining);
+}
+
+#[test]
+fn names_from_others_are_cleaned() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let _b = relay.join(&secret, &format!("  Bob\u{7}{}", "x".repeat(100)));
+    let name = &relay.ready_names(&a)[0];
+    assert!(name.starts_with("Bob"));
+    assert_eq!(
+        name.chars().count(),
+        conclave_protocol::peer::MAX_NAME_CHARS
+    );
+}
+
+#[test]
+fn nothing_before_the_first_presence_is_acted_on() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    // A member the server announced but who has not introduced itself yet.
+    relay.deliver(
+        &a,
+        ServerMessage::PeerJoined {
+            peer: PeerId::new("p99").unwrap(),
+        },
+    );
+    let mut stranger = conclave_call::Call::new(room(), secret.clone(), "Zed", true, true);
+    stranger.handle(
+        ServerMessage::Welcome {
+            you: PeerId::new("p99").unwrap(),
+            peers: vec![],
+            max_peers: 8,
+        },
+        0,
+    );
+    let offer = stranger
+        .seal(
+            &a,
+            PeerMessage::Description {
+                kind: SdpKind::Offer,
+                sdp: "v=0".into(),
+            },
+        )
+        .unwrap();
+    let ClientMessage::Signal { blob, .. } = offer else {
+        unreachable!()
+    };
+    relay.take_events(&a);
+    relay.deliver(
+        &a,
+        ServerMessage::Signal {
+            from: PeerId::new("p99").unwrap(),
+            blob,
+        },
+    );
+    assert!(
+        relay
+            .take_events(&a)
+            .iter()
+            .all(|e| !matches!(e, Event::Negotiate { .. }))
+    );
+}

@@ -1,0 +1,281 @@
+//! A simulated call: members are real `Call` state machines with a simulated frame worker
+//! (real SFrame encryptors and decryptors), connected by an in-memory relay with the server's
+//! routing and ordering rules, which a test can turn hostile.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+
+use conclave_call::{Call, CallStatus, Event};
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
+use conclave_e2ee::{MediaKey, RoomSecret};
+use conclave_protocol::peer::PeerMessage;
+use conclave_protocol::signaling::{ClientMessage, ServerMessage};
+use conclave_protocol::{Blob, PeerId, RoomId};
+
+pub fn room() -> RoomId {
+    RoomId::new("room-under-test").unwrap()
+}
+
+/// One member: its call, and what its frame worker would hold.
+pub struct Member {
+    pub call: Call,
+    pub encryptor: FrameEncryptor,
+    pub decryptors: BTreeMap<PeerId, FrameDecryptor>,
+    /// Every receive key this member was ever given, per sender (what a leaver keeps).
+    pub keys_ever: BTreeMap<PeerId, Vec<(u64, MediaKey)>>,
+    pub events: Vec<Event>,
+    pub key_frame_requests: u32,
+}
+
+/// What the relay does with a signal on its way: deliver it, drop it, or deliver something
+/// else. Gets (from, to, blob).
+pub type Tamper = Box<dyn FnMut(&PeerId, &PeerId, &Blob) -> Option<Blob>>;
+
+pub struct Relay {
+    pub members: Vec<(PeerId, Member)>,
+    next_id: u32,
+    queue: VecDeque<(PeerId, ServerMessage)>,
+    /// Every relayed signal: (from, to, blob), as the server saw it.
+    pub wire: Vec<(PeerId, PeerId, Blob)>,
+    pub now_ms: u64,
+    pub tamper: Option<Tamper>,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Relay {
+    pub fn new() -> Self {
+        Self {
+            members: Vec::new(),
+            next_id: 0,
+            queue: VecDeque::new(),
+            wire: Vec::new(),
+            now_ms: 1_000_000,
+            tamper: None,
+        }
+    }
+
+    pub fn join(&mut self, secret: &RoomSecret, name: &str) -> PeerId {
+        self.next_id += 1;
+        let id = PeerId::new(format!("p{:02}", self.next_id)).unwrap();
+        let member = Member {
+            call: Call::new(room(), secret.clone(), name, true, true),
+            encryptor: FrameEncryptor::new(),
+            decryptors: BTreeMap::new(),
+            keys_ever: BTreeMap::new(),
+            events: Vec::new(),
+            key_frame_requests: 0,
+        };
+        let peers: Vec<PeerId> = self.members.iter().map(|(p, _)| p.clone()).collect();
+        self.members.push((id.clone(), member));
+        self.queue.push_back((
+            id.clone(),
+            ServerMessage::Welcome {
+                you: id.clone(),
+                peers: peers.clone(),
+                max_peers: 8,
+            },
+        ));
+        for p in peers {
+            self.queue
+                .push_back((p, ServerMessage::PeerJoined { peer: id.clone() }));
+        }
+        self.run();
+        id
+    }
+
+    pub fn leave(&mut self, id: &PeerId) -> Member {
+        let at = self.members.iter().position(|(p, _)| p == id).unwrap();
+        let (_, gone) = self.members.remove(at);
+        for (p, _) in &self.members {
+            self.queue
+                .push_back((p.clone(), ServerMessage::PeerLeft { peer: id.clone() }));
+        }
+        self.run();
+        gone
+    }
+
+    pub fn member(&self, id: &PeerId) -> &Member {
+        &self.members.iter().find(|(p, _)| p == id).unwrap().1
+    }
+
+    pub fn member_mut(&mut self, id: &PeerId) -> &mut Member {
+        &mut self.members.iter_mut().find(|(p, _)| p == id).unwrap().1
+    }
+
+    pub fn call(&self, id: &PeerId) -> &Call {
+        &self.member(id).call
+    }
+
+    pub fn call_mut(&mut self, id: &PeerId) -> &mut Call {
+        &mut self.member_mut(id).call
+    }
+
+    /// Hands `msg` to `to` and relays whatever follows from it, until all is quiet.
+    pub fn deliver(&mut self, to: &PeerId, msg: ServerMessage) {
+        self.queue.push_back((to.clone(), msg));
+        self.run();
+    }
+
+    fn run(&mut self) {
+        while let Some((to, msg)) = self.queue.pop_front() {
+            if !self.members.iter().any(|(p, _)| *p == to) {
+                continue;
+            }
+            let now = self.now_ms;
+            let events = self.call_mut(&to).handle(msg, now);
+            self.route(&to, events);
+        }
+    }
+
+    /// Carries out what `from` asked for: signals go through the relay (and its tampering),
+    /// keys go to its simulated worker.
+    pub fn route(&mut self, from: &PeerId, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Send(ClientMessage::Signal { to, blob }) => {
+                    self.wire.push((from.clone(), to.clone(), blob.clone()));
+                    let blob = match self.tamper.as_mut() {
+                        Some(tamper) => tamper(from, &to, &blob),
+                        None => Some(blob),
+                    };
+                    if let Some(blob) = blob {
+                        self.queue.push_back((
+                            to,
+                            ServerMessage::Signal {
+                                from: from.clone(),
+                                blob,
+                            },
+                        ));
+                    }
+                }
+                event => self.apply(from, event),
+            }
+        }
+        self.run();
+    }
+
+    fn apply(&mut self, at: &PeerId, event: Event) {
+        let member = self.member_mut(at);
+        match &event {
+            Event::UseSendKey { key_id, key } => member.encryptor.set_key(*key_id, key),
+            Event::ReceiveKeys { peer, keys } => {
+                member
+                    .decryptors
+                    .entry(peer.clone())
+                    .or_default()
+                    .set_keys(keys.iter().map(|(kid, key)| (*kid, key)));
+                let ever = member.keys_ever.entry(peer.clone()).or_default();
+                for k in keys {
+                    if !ever.iter().any(|(kid, _)| *kid == k.0) {
+                        ever.push(k.clone());
+                    }
+                }
+            }
+            Event::MemberLeft(peer) => {
+                member.decryptors.remove(peer);
+            }
+            Event::RequestKeyFrame => member.key_frame_requests += 1,
+            _ => {}
+        }
+        member.events.push(event);
+    }
+
+    /// Lets `ms` pass, ticking every member's clock every 100 ms as the page does.
+    pub fn advance(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        while self.now_ms < end {
+            self.now_ms = (self.now_ms + 100).min(end);
+            let ids: Vec<PeerId> = self.members.iter().map(|(p, _)| p.clone()).collect();
+            for id in ids {
+                let now = self.now_ms;
+                let events = self.call_mut(&id).tick(now);
+                self.route(&id, events);
+            }
+        }
+    }
+
+    /// An audio frame as `from` would send it now.
+    pub fn frame_from(&mut self, from: &PeerId) -> Vec<u8> {
+        let payload: Vec<u8> = (0..120u8).map(|i| i.wrapping_mul(7)).collect();
+        let mut frame = vec![0xfc];
+        frame.extend(payload);
+        self.member_mut(from)
+            .encryptor
+            .encrypt(Codec::Opus, &frame)
+            .expect("a member in a call has a send key")
+            .to_vec()
+    }
+
+    /// Whether `at` decrypts `frame` from `sender`; on failure, reports it the way the worker
+    /// does (which may make `at` ask for the key).
+    pub fn decrypt(
+        &mut self,
+        at: &PeerId,
+        sender: &PeerId,
+        frame: &[u8],
+    ) -> Result<(), FrameError> {
+        let now = self.now_ms;
+        let member = self.member_mut(at);
+        let result = member
+            .decryptors
+            .entry(sender.clone())
+            .or_default()
+            .decrypt(Codec::Opus, frame)
+            .map(|_| ());
+        let missing = matches!(result, Err(FrameError::UnknownKey | FrameError::NoKey));
+        let (_, events) = member.call.media_report(
+            sender,
+            now,
+            u64::from(result.is_ok()),
+            u64::from(result.is_err()),
+            u64::from(missing),
+        );
+        self.route(at, events);
+        result
+    }
+
+    pub fn emoji(&self, id: &PeerId) -> String {
+        self.call(id).safety_emoji().unwrap()
+    }
+
+    pub fn ready_names(&self, id: &PeerId) -> Vec<String> {
+        self.call(id)
+            .ready_members()
+            .map(|m| m.presence.as_ref().unwrap().name.clone())
+            .collect()
+    }
+
+    pub fn take_events(&mut self, id: &PeerId) -> Vec<Event> {
+        std::mem::take(&mut self.member_mut(id).events)
+    }
+
+    pub fn status(&self, id: &PeerId) -> CallStatus {
+        self.call(id).status().clone()
+    }
+}
+
+/// A decryptor holding every key a member was ever given for `sender` (what someone who left
+/// would keep).
+pub fn everything_known(member: &Member, sender: &PeerId) -> Vec<FrameDecryptor> {
+    member
+        .keys_ever
+        .get(sender)
+        .into_iter()
+        .flatten()
+        .map(|(kid, key)| {
+            let mut d = FrameDecryptor::new();
+            d.set_keys([(*kid, key)]);
+            d
+        })
+        .collect()
+}
+
+pub fn is_keys_message(msg: &PeerMessage) -> bool {
+    matches!(msg, PeerMessage::Keys { .. })
+}
