@@ -6,14 +6,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
-    /// The key our own frames are encrypted under.
+    /// The key our own frames are encrypted under from now on.
     SendKey { key_id: u64, key: Vec<u8> },
-    /// The key a member's frames are encrypted under.
-    ReceiveKey {
+    /// The keys (key id, base key) a member's frames may be encrypted under; replaces the
+    /// previous set.
+    ReceiveKeys {
         peer: String,
-        key_id: u64,
-        key: Vec<u8>,
+        keys: Vec<(u64, Vec<u8>)>,
     },
+    /// Make every video sender start with a key frame (after a key switch).
+    KeyFrame,
     /// A member left: forget its key and counters.
     ForgetPeer { peer: String },
     /// Test hooks, set from the page's query string. Each only ever harms this member's own
@@ -47,6 +49,8 @@ pub struct PeerStats {
     pub peer: String,
     pub decrypted: u64,
     pub failed: u64,
+    /// Of the failures, frames under a key generation the worker does not hold.
+    pub missing_key: u64,
 }
 
 /// `options` of an `RTCRtpScriptTransform`, read back by the worker.

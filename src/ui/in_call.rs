@@ -36,6 +36,7 @@ pub fn InCall() -> impl IntoView {
     let model = expect_context::<CallModel>();
     let mismatch = move || model.phase.get() == Phase::KeyMismatch;
     let people = move || model.tiles.with(Vec::len) + 1;
+    let verifiable = move || !mismatch() && people() > 1;
     let server = move || match model.server.get() {
         ServerLink::Connected => None,
         ServerLink::Connecting => Some("Connecting…"),
@@ -52,6 +53,9 @@ pub fn InCall() -> impl IntoView {
                 </span>
                 {move || server().map(|s| view! { <span class="server" data-testid="server-state">{s}</span> })}
             </header>
+            <Show when=verifiable>
+                <SafetyCheck/>
+            </Show>
             <Show when=mismatch>
                 <p class="banner danger" role="alert" data-testid="key-mismatch">{notice::KEY_MISMATCH}</p>
             </Show>
@@ -81,7 +85,49 @@ pub fn InCall() -> impl IntoView {
                     "Leave"
                 </button>
             </footer>
+            <AboutEncryption/>
         </section>
+    }
+}
+
+/// The safety emoji and how to use them.
+#[component]
+fn SafetyCheck() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    view! {
+        <div class="safety" data-testid="safety-check">
+            <span class="emoji" data-testid="safety-emoji" aria-label="Safety emoji">
+                {move || model.safety_emoji.get().unwrap_or_default()}
+            </span>
+            <span class="hint">
+                "Everyone in the call sees these emoji. Read them out to each other: if they are the same for all of you, nobody is secretly in between. They change whenever someone joins or leaves."
+            </span>
+        </div>
+    }
+}
+
+/// What the encryption does and does not protect, in plain words.
+#[component]
+fn AboutEncryption() -> impl IntoView {
+    view! {
+        <details class="about" data-testid="about-encryption">
+            <summary>"About encryption"</summary>
+            <p>
+                "Your voice and video are encrypted in this browser before they leave it, and only the people in this call can decrypt them. Each person has their own key, which is handed to the others directly, encrypted again for each of them."
+            </p>
+            <p>
+                "Our server connects you. It sees that a call with this link's room name exists, when people join and leave, their internet addresses and how much data they send. It cannot see or hear the call, read names or chat, or learn the keys: those never reach it."
+            </p>
+            <p>
+                "When someone joins, they cannot decrypt what was said before. When someone leaves, everyone switches to new keys within a few seconds, so they cannot decrypt what follows."
+            </p>
+            <p>
+                "The safety emoji come from everyone's keys. If they match for all of you, nobody has slipped in between you; if they differ, someone has, and you should leave and start a new call."
+            </p>
+            <p>
+                "What encryption cannot do: anyone who has the link can join, so share it only with the people you want here. And you trust this website to give your browser honest code."
+            </p>
+        </details>
     }
 }
 

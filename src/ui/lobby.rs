@@ -88,7 +88,7 @@ pub fn LocalVideo() -> impl IntoView {
     Effect::new(move |_| {
         model.local_rev.track();
         if let Some(el) = video.get() {
-            el.set_src_object(session::local_stream().as_ref());
+            session::play(&el, session::local_stream().as_ref());
         }
     });
     let off = move || !(model.camera.get() && model.has_camera.get());

@@ -33,6 +33,8 @@ pub struct Tile {
     pub name: String,
     pub mic: bool,
     pub camera: bool,
+    /// Whether this member has given us its key yet.
+    pub has_key: bool,
     pub media: MediaState,
     pub connected: bool,
     /// Bumped whenever the member's incoming tracks change, so the tile re-attaches them.
@@ -62,6 +64,8 @@ pub struct CallModel {
     /// The camera and microphone request has been answered (granted or not), so joining will
     /// send whatever it got.
     pub media_ready: RwSignal<bool>,
+    /// What everyone in the call should see alike (see `conclave_e2ee::safety_emoji`).
+    pub safety_emoji: RwSignal<Option<String>>,
 }
 
 impl CallModel {
@@ -78,6 +82,7 @@ impl CallModel {
             has_camera: RwSignal::new(false),
             local_rev: RwSignal::new(0),
             media_ready: RwSignal::new(false),
+            safety_emoji: RwSignal::new(None),
         }
     }
 

@@ -22,7 +22,7 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
         Effect::new(move |_| {
             let rev = tile.with(|t| t.as_ref().map(|t| t.stream_rev));
             if let (Some(el), Some(_)) = (video.get(), rev) {
-                el.set_src_object(session::remote_stream(&peer).as_ref());
+                session::play(&el, session::remote_stream(&peer).as_ref());
             }
         });
     }
@@ -48,7 +48,13 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
             }
         })
     };
-    let camera_off = move || tile.with(|t| t.as_ref().is_some_and(|t| !t.camera));
+    // Until frames decrypt, show who it is rather than a black rectangle.
+    let camera_off = move || {
+        tile.with(|t| {
+            t.as_ref()
+                .is_some_and(|t| !t.camera || !t.has_key || t.media != MediaState::Encrypted)
+        })
+    };
     let muted = move || tile.with(|t| t.as_ref().is_some_and(|t| !t.mic));
     view! {
         <figure class="tile" data-testid="tile" data-peer=peer data-state=move || state().0>

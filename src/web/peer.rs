@@ -153,7 +153,10 @@ impl PeerLink {
     }
 
     /// Puts our tracks on the connection, each with its encrypting transform attached before
-    /// it can send a frame. Reuses a transceiver the remote offer created where there is one.
+    /// it can send a frame. On the polite side this runs after the first offer was applied, and
+    /// `addTrack` then reuses the transceiver that offer created (its answer carries our
+    /// tracks); `replaceTrack` onto a transformed sender is avoided on purpose: Chromium's video
+    /// transform stops after the first frame when the track arrives that way.
     fn start_sending(&self) -> Result<(), JsValue> {
         if self.sending.replace(true) {
             return Ok(());
@@ -162,22 +165,12 @@ impl PeerLink {
             let track: MediaStreamTrack = track.unchecked_into();
             let kind = kind_of(&track);
             let transform = self.worker.transform(kind, None)?;
-            let transceiver = match self.unused_transceiver(kind) {
-                Some(t) => {
-                    t.sender()
-                        .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
-                    let _ = t.sender().replace_track(Some(&track));
-                    t.set_direction(RtcRtpTransceiverDirection::Sendrecv);
-                    t
-                }
-                None => {
-                    let sender = self.pc.add_track_0(&track, &self.local);
-                    sender.set_transform_opt_rtc_rtp_script_transform(Some(&transform));
-                    self.transceivers()
-                        .find(|t| t.sender() == sender)
-                        .ok_or_else(|| JsValue::from_str("addTrack made no transceiver"))?
-                }
-            };
+            let sender = self.pc.add_track_0(&track, &self.local);
+            sender.set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+            let transceiver = self
+                .transceivers()
+                .find(|t| t.sender() == sender)
+                .ok_or_else(|| JsValue::from_str("addTrack made no transceiver"))?;
             // The same transceiver carries the member's media of this kind back to us: give
             // its receiver the decrypting transform now, before any frame can arrive.
             self.attach_receive_transform(&transceiver.receiver(), kind)?;
@@ -199,12 +192,6 @@ impl PeerLink {
     fn has_transceiver(&self, kind: MediaKind) -> bool {
         self.transceivers()
             .any(|t| kind_of(&t.receiver().track()) == kind)
-    }
-
-    /// A transceiver of `kind` made by a remote offer that we do not send on yet.
-    fn unused_transceiver(&self, kind: MediaKind) -> Option<RtcRtpTransceiver> {
-        self.transceivers()
-            .find(|t| kind_of(&t.receiver().track()) == kind && t.sender().track().is_none())
     }
 
     fn add_receive_only(&self, kind: MediaKind) -> Result<(), JsValue> {
@@ -387,7 +374,8 @@ impl PeerLink {
                     return Err(err);
                 }
             }
-            PeerMessage::Presence(_) => {}
+            // Not for the connection; the call handles these.
+            PeerMessage::Presence(_) | PeerMessage::Keys { .. } => {}
         }
         Ok(())
     }

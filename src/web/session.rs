@@ -34,6 +34,8 @@ thread_local! {
     static LOCAL: RefCell<Option<MediaStream>> = const { RefCell::new(None) };
 }
 
+const TICK_MS: u32 = 200;
+
 pub struct Session {
     model: CallModel,
     call: RefCell<Call>,
@@ -88,6 +90,21 @@ pub fn apply_track_switches(model: CallModel) {
     }
 }
 
+/// Shows `stream` in `el` and starts it. `autoplay` alone is not enough: a media element that
+/// was assigned a stream before it had tracks, or while covered, can stay paused.
+pub fn play(el: &web_sys::HtmlMediaElement, stream: Option<&MediaStream>) {
+    el.set_src_object(stream);
+    if stream.is_some()
+        && let Ok(started) = el.play()
+    {
+        wasm_bindgen_futures::spawn_local(async move {
+            // Refused only by a browser's autoplay policy; the element plays once the person
+            // interacts with the page.
+            let _ = wasm_bindgen_futures::JsFuture::from(started).await;
+        });
+    }
+}
+
 /// The incoming media of a member, for its tile.
 pub fn remote_stream(peer: &str) -> Option<MediaStream> {
     let session = current()?;
@@ -126,11 +143,6 @@ pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<
         model.mic.get_untracked() && model.has_mic.get_untracked(),
         model.camera.get_untracked() && model.has_camera.get_untracked(),
     );
-    let (key_id, key) = call.own_media_key();
-    worker.post(&ToWorker::SendKey {
-        key_id,
-        key: key.as_bytes().to_vec(),
-    });
 
     let hooks = Rc::new(PeerHooks {
         send: Box::new(|to, msg| {
@@ -182,6 +194,13 @@ pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<
                 session.send(&ClientMessage::Ping);
             }
         }));
+    // Key switches and retirements are timed by the call; give it a clock.
+    session.timers.borrow_mut().push(Interval::new(TICK_MS, || {
+        if let Some(session) = current() {
+            let events = session.call.borrow_mut().tick(now_ms());
+            session.run(events);
+        }
+    }));
     Ok(())
 }
 
@@ -272,7 +291,7 @@ impl Session {
         {
             web_sys::console::warn_1(&format!("server refused a message: {code:?}").into());
         }
-        let events = self.call.borrow_mut().handle(msg);
+        let events = self.call.borrow_mut().handle(msg, now_ms());
         self.run(events);
     }
 
@@ -280,28 +299,25 @@ impl Session {
         for event in events {
             match event {
                 Event::Send(msg) => self.send(&msg),
-                Event::MemberReady {
-                    peer,
-                    key_id,
-                    media_key,
-                } => {
-                    self.worker.post(&ToWorker::ReceiveKey {
-                        peer: peer.to_string(),
-                        key_id,
-                        key: media_key.as_bytes().to_vec(),
-                    });
+                Event::MemberReady(peer) => {
                     self.open_peer(peer);
                     self.refresh_tiles();
                 }
-                Event::MemberKeyChanged {
-                    peer,
+                Event::UseSendKey { key_id, key } => self.worker.post(&ToWorker::SendKey {
                     key_id,
-                    media_key,
-                } => self.worker.post(&ToWorker::ReceiveKey {
-                    peer: peer.to_string(),
-                    key_id,
-                    key: media_key.as_bytes().to_vec(),
+                    key: key.as_bytes().to_vec(),
                 }),
+                Event::ReceiveKeys { peer, keys } => {
+                    self.worker.post(&ToWorker::ReceiveKeys {
+                        peer: peer.to_string(),
+                        keys: keys
+                            .iter()
+                            .map(|(kid, key)| (*kid, key.as_bytes().to_vec()))
+                            .collect(),
+                    });
+                    self.refresh_tiles();
+                }
+                Event::RequestKeyFrame => self.worker.post(&ToWorker::KeyFrame),
                 Event::MemberUpdated(_) => self.refresh_tiles(),
                 Event::MemberLeft(peer) => {
                     if let Some(link) = self.peers.borrow_mut().remove(&peer) {
@@ -407,17 +423,22 @@ impl Session {
         }));
     }
 
-    fn on_stats(&self, stats: Vec<PeerStats>) {
+    fn on_stats(self: &Rc<Self>, stats: Vec<PeerStats>) {
         let now = now_ms();
         let mut changed = false;
+        let mut events = Vec::new();
         {
             let mut call = self.call.borrow_mut();
             for s in stats {
                 if let Ok(peer) = PeerId::new(s.peer) {
-                    changed |= call.media_report(&peer, now, s.decrypted, s.failed);
+                    let (tile, more) =
+                        call.media_report(&peer, now, s.decrypted, s.failed, s.missing_key);
+                    changed |= tile;
+                    events.extend(more);
                 }
             }
         }
+        self.run(events);
         if changed {
             self.refresh_tiles();
         }
@@ -436,6 +457,7 @@ impl Session {
                     name: presence.name.clone(),
                     mic: presence.mic,
                     camera: presence.camera,
+                    has_key: call.has_key_from(&m.id),
                     media: m.media.state(),
                     connected: connected.get(&m.id).copied().unwrap_or(false),
                     stream_rev: revs.get(&m.id).copied().unwrap_or(0),
@@ -443,5 +465,6 @@ impl Session {
             })
             .collect();
         self.model.tiles.set(tiles);
+        self.model.safety_emoji.set(call.safety_emoji());
     }
 }

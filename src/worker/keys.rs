@@ -7,21 +7,35 @@ use conclave_e2ee::frame::FrameEncryptor;
 
 use crate::bridge::{DebugFlags, PeerStats, ToWorker};
 
-/// A member's current receive key; `generation` lets each receiver notice a change.
-pub struct PeerKey {
-    pub key_id: u64,
-    pub key: MediaKey,
-    pub generation: u32,
+/// A member's current receive keys; `version` lets each receiver notice a change.
+pub struct PeerKeys {
+    pub keys: Vec<(u64, MediaKey)>,
+    pub version: u32,
+}
+
+#[derive(Default)]
+struct Counts {
+    decrypted: u64,
+    failed: u64,
+    missing_key: u64,
 }
 
 #[derive(Default)]
 pub struct Keys {
-    /// One encryptor for all our senders, so the SFrame counter never repeats under our key.
-    pub encryptor: Option<FrameEncryptor>,
-    pub peers: HashMap<String, PeerKey>,
-    stats: HashMap<String, (u64, u64)>,
-    generation: u32,
+    /// One encryptor for all our senders, so the SFrame counter never repeats under a key.
+    pub encryptor: FrameEncryptor,
+    pub peers: HashMap<String, PeerKeys>,
+    stats: HashMap<String, Counts>,
+    version: u32,
     pub debug: DebugFlags,
+}
+
+/// How a receiver fared with one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Decrypted,
+    Failed,
+    MissingKey,
 }
 
 fn media_key(bytes: Vec<u8>) -> Option<MediaKey> {
@@ -34,31 +48,30 @@ impl Keys {
     pub fn apply(&mut self, msg: ToWorker) {
         match msg {
             ToWorker::SendKey { key_id, key } => {
-                let Some(mut key) = media_key(key) else {
-                    return;
-                };
-                if self.debug.foreign_send_key {
-                    let mut bytes = [0u8; 32];
-                    conclave_e2ee::random_bytes(&mut bytes);
-                    key = MediaKey::from_bytes(bytes);
-                }
-                // A key we already use must not restart its counter.
-                if self.encryptor.as_ref().map(FrameEncryptor::key_id) != Some(key_id) {
-                    self.encryptor = Some(FrameEncryptor::new(key_id, &key));
-                }
-            }
-            ToWorker::ReceiveKey { peer, key_id, key } => {
                 let Some(key) = media_key(key) else { return };
-                self.generation += 1;
+                let key = if self.debug.foreign_send_key {
+                    MediaKey::generate()
+                } else {
+                    key
+                };
+                self.encryptor.set_key(key_id, &key);
+            }
+            ToWorker::ReceiveKeys { peer, keys } => {
+                self.version += 1;
+                let keys = keys
+                    .into_iter()
+                    .filter_map(|(kid, key)| Some((kid, media_key(key)?)))
+                    .collect();
                 self.peers.insert(
                     peer,
-                    PeerKey {
-                        key_id,
-                        key,
-                        generation: self.generation,
+                    PeerKeys {
+                        keys,
+                        version: self.version,
                     },
                 );
             }
+            // Carried out by the worker, which holds the senders.
+            ToWorker::KeyFrame => {}
             ToWorker::ForgetPeer { peer } => {
                 self.peers.remove(&peer);
                 self.stats.remove(&peer);
@@ -67,22 +80,26 @@ impl Keys {
         }
     }
 
-    pub fn count(&mut self, peer: &str, decrypted: bool) {
+    pub fn count(&mut self, peer: &str, fate: Fate) {
         let entry = self.stats.entry(peer.to_owned()).or_default();
-        if decrypted {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
+        match fate {
+            Fate::Decrypted => entry.decrypted += 1,
+            Fate::Failed => entry.failed += 1,
+            Fate::MissingKey => {
+                entry.failed += 1;
+                entry.missing_key += 1;
+            }
         }
     }
 
     pub fn take_stats(&mut self) -> Vec<PeerStats> {
         self.stats
             .drain()
-            .map(|(peer, (decrypted, failed))| PeerStats {
+            .map(|(peer, c)| PeerStats {
                 peer,
-                decrypted,
-                failed,
+                decrypted: c.decrypted,
+                failed: c.failed,
+                missing_key: c.missing_key,
             })
             .collect()
     }

@@ -9,17 +9,30 @@ use std::cell::RefCell;
 use js_sys::global;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, RtcTransformEvent};
+use web_sys::{
+    DedicatedWorkerGlobalScope, MessageEvent, RtcRtpScriptTransformer, RtcTransformEvent,
+};
 
 use crate::bridge::{FromWorker, STATS_INTERVAL_MS, ToWorker, TransformOptions};
 use keys::Keys;
 
 thread_local! {
     static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
+    /// Our video senders, to ask for a key frame when we switch keys: receivers that just got
+    /// the new key can then start decoding at once.
+    static VIDEO_SENDERS: RefCell<Vec<RtcRtpScriptTransformer>> = const { RefCell::new(Vec::new()) };
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
     global().unchecked_into()
+}
+
+/// Calls `obj.name()`, turning a thrown exception into an error. web-sys's bindings of the
+/// key-frame methods do not catch, and an exception unwinding through wasm skips Rust's cleanup.
+pub(crate) fn call_method(obj: &JsValue, name: &str) -> Result<JsValue, JsValue> {
+    js_sys::Reflect::get(obj, &name.into())?
+        .dyn_into::<js_sys::Function>()?
+        .call0(obj)
 }
 
 /// Tells the page about a problem, so it shows up in the page's console.
@@ -44,6 +57,14 @@ pub fn start() {
 
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
         match serde_wasm_bindgen::from_value::<ToWorker>(event.data()) {
+            Ok(ToWorker::KeyFrame) => {
+                // Copied out first: no JavaScript runs while a RefCell is borrowed, so an
+                // exception thrown in it can never leave the borrow stuck.
+                for sender in VIDEO_SENDERS.with_borrow(Vec::clone) {
+                    // Throws for a sender that is not sending (yet, or any more): skip it.
+                    let _ = call_method(&sender, "generateKeyFrame");
+                }
+            }
             Ok(msg) => KEYS.with_borrow_mut(|keys| keys.apply(msg)),
             Err(err) => problem(format!("unreadable message dropped: {err}")),
         }

@@ -1,5 +1,9 @@
-//! One transform: read encoded frames from the transformer, encrypt or decrypt them, write
-//! them on. A frame that cannot be processed is dropped, never passed on as it came.
+//! One transform: encoded frames from the transformer's readable stream, encrypted or
+//! decrypted, on to its writable stream. A frame that cannot be processed is dropped (audio:
+//! replaced by silence), never passed on as it came.
+//!
+//! No JavaScript is called while the worker's `RefCell`s are borrowed: a JavaScript exception
+//! unwinds straight through wasm and would leave the borrow taken for good.
 
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
 use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
@@ -7,16 +11,42 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    ReadableWritablePair, RtcEncodedAudioFrame, RtcEncodedVideoFrame, RtcRtpScriptTransformer,
-    TransformStream, TransformStreamDefaultController,
+    ReadableWritablePair, RtcRtpScriptTransformer, TransformStream,
+    TransformStreamDefaultController,
 };
 
-use super::KEYS;
+use super::keys::Fate;
+use super::{KEYS, VIDEO_SENDERS};
 use crate::bridge::{MediaKind, Role, TransformOptions};
 
+#[wasm_bindgen]
+extern "C" {
+    /// `RTCEncodedVideoFrame` or `RTCEncodedAudioFrame`: the part both share, with the
+    /// exceptions they can throw (a frame already handed on, say) caught.
+    #[wasm_bindgen(extends = Object)]
+    type EncodedFrame;
+
+    #[wasm_bindgen(method, getter, catch)]
+    fn data(this: &EncodedFrame) -> Result<ArrayBuffer, JsValue>;
+
+    #[wasm_bindgen(method, setter, catch, js_name = data)]
+    fn set_data(this: &EncodedFrame, data: &ArrayBuffer) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = getMetadata)]
+    fn get_metadata(this: &EncodedFrame) -> Result<Object, JsValue>;
+}
+
 pub fn spawn(transformer: RtcRtpScriptTransformer, options: TransformOptions) {
+    let video_sender = options.role == Role::Send && options.kind == MediaKind::Video;
+    if video_sender {
+        VIDEO_SENDERS.with_borrow_mut(|s| s.push(transformer.clone()));
+    }
     wasm_bindgen_futures::spawn_local(async move {
-        if let Err(err) = run(&transformer, &options).await {
+        let ended = run(&transformer, &options).await;
+        if video_sender {
+            VIDEO_SENDERS.with_borrow_mut(|s| s.retain(|t| !Object::is(t, &transformer)));
+        }
+        if let Err(err) = ended {
             super::problem(format!(
                 "{:?} {:?} transform stopped: {err:?}",
                 options.role, options.kind
@@ -25,97 +55,83 @@ pub fn spawn(transformer: RtcRtpScriptTransformer, options: TransformOptions) {
     });
 }
 
-/// A frame's bytes, whichever kind of encoded frame it is.
-enum Frame {
-    Video(RtcEncodedVideoFrame),
-    Audio(RtcEncodedAudioFrame),
-}
-
-impl Frame {
-    fn new(kind: MediaKind, chunk: JsValue) -> Self {
-        match kind {
-            MediaKind::Video => Frame::Video(chunk.unchecked_into()),
-            MediaKind::Audio => Frame::Audio(chunk.unchecked_into()),
-        }
-    }
-
-    fn data(&self) -> ArrayBuffer {
-        match self {
-            Frame::Video(f) => f.data(),
-            Frame::Audio(f) => f.data(),
-        }
-    }
-
-    fn set_data(&self, bytes: &[u8]) {
-        let buffer = Uint8Array::from(bytes).buffer();
-        match self {
-            Frame::Video(f) => f.set_data(&buffer),
-            Frame::Audio(f) => f.set_data(&buffer),
-        }
-    }
-
-    /// The codec from the frame's metadata where the browser gives one, else what we
-    /// negotiate for the kind (VP8 and Opus).
-    fn codec(&self, kind: MediaKind) -> Codec {
-        let metadata: JsValue = match self {
-            Frame::Video(f) => f.get_metadata().into(),
-            Frame::Audio(f) => f.get_metadata().into(),
-        };
-        let mime = Reflect::get(&metadata, &"mimeType".into())
-            .ok()
-            .and_then(|m| m.as_string());
-        match (mime, kind) {
-            (Some(mime), _) => Codec::from_mime(&mime),
-            (None, MediaKind::Video) => Codec::Vp8,
-            (None, MediaKind::Audio) => Codec::Opus,
-        }
-    }
-
-    fn into_js(self) -> JsValue {
-        match self {
-            Frame::Video(f) => f.into(),
-            Frame::Audio(f) => f.into(),
-        }
+/// The codec from the frame's metadata where the browser gives one, else what we negotiate for
+/// the kind (VP8 and Opus).
+fn codec(frame: &EncodedFrame, kind: MediaKind) -> Codec {
+    let mime = frame
+        .get_metadata()
+        .ok()
+        .and_then(|m| Reflect::get(&m, &"mimeType".into()).ok())
+        .and_then(|m| m.as_string());
+    match (mime, kind) {
+        (Some(mime), _) => Codec::from_mime(&mime),
+        (None, MediaKind::Video) => Codec::Vp8,
+        (None, MediaKind::Audio) => Codec::Opus,
     }
 }
 
-/// What happens to one receiver's frames: its own decryptor (and replay window), re-keyed
-/// whenever the worker gets a new key for its member.
+/// An Opus packet of 20 ms of silence (CELT, full band, one frame, DTX), which decoders play as
+/// silence. Undecryptable audio becomes this rather than garbage, so the jitter buffer keeps
+/// its timing and nobody hears noise.
+const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
+
+/// What happens to one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Pass it on with the bytes now in the output buffer.
+    Pass,
+    /// Drop it quietly (a duplicate, or nothing to encrypt with yet).
+    Drop,
+    /// It did not decrypt.
+    Failed,
+}
+
+/// One receiver's own decryptor (and replay window), re-keyed whenever the worker gets new keys
+/// for its member.
 struct Receiver {
     peer: String,
     decryptor: FrameDecryptor,
-    generation: u32,
+    version: u32,
     last_key_frame_request_ms: f64,
 }
 
 impl Receiver {
-    /// A decoder that was fed nothing for a while needs a key frame to start again; asking
-    /// more often than this only adds load on the sender.
+    /// A decoder fed nothing for a while needs a key frame to start again; asking more often
+    /// than this only adds load on the sender.
     const KEY_FRAME_REQUEST_INTERVAL_MS: f64 = 1000.0;
 
-    fn process(&mut self, codec: Codec, data: &[u8], frame: &Frame) -> Outcome {
+    fn decrypt(&mut self, codec: Codec, data: &[u8], out: &mut Vec<u8>) -> Outcome {
         KEYS.with_borrow_mut(|keys| {
             if keys.debug.skip_decrypt {
+                out.clear();
+                out.extend_from_slice(data);
                 return Outcome::Pass;
             }
             if let Some(current) = keys.peers.get(&self.peer)
-                && current.generation != self.generation
+                && current.version != self.version
             {
-                self.decryptor.set_key(current.key_id, &current.key);
-                self.generation = current.generation;
+                self.decryptor
+                    .set_keys(current.keys.iter().map(|(kid, key)| (*kid, key)));
+                self.version = current.version;
             }
-            let outcome = match self.decryptor.decrypt(codec, data) {
+            let fate = match self.decryptor.decrypt(codec, data) {
                 Ok(plain) => {
-                    frame.set_data(plain);
-                    Outcome::Pass
+                    out.clear();
+                    out.extend_from_slice(plain);
+                    Fate::Decrypted
                 }
                 // The browser hands some video frames over more than once (retransmissions);
                 // the copy is dropped, and it says nothing about the key.
                 Err(FrameError::Replayed) => return Outcome::Drop,
-                Err(_) => Outcome::Failed,
+                Err(FrameError::UnknownKey | FrameError::NoKey) => Fate::MissingKey,
+                Err(_) => Fate::Failed,
             };
-            keys.count(&self.peer, outcome == Outcome::Pass);
-            outcome
+            keys.count(&self.peer, fate);
+            if fate == Fate::Decrypted {
+                Outcome::Pass
+            } else {
+                Outcome::Failed
+            }
         })
     }
 
@@ -129,32 +145,21 @@ impl Receiver {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Send the frame on.
-    Pass,
-    /// Drop it quietly.
-    Drop,
-    /// Drop it: it did not decrypt.
-    Failed,
-}
-
-fn encrypt(codec: Codec, data: &[u8], frame: &Frame) -> Outcome {
-    KEYS.with_borrow_mut(|keys| match keys.encryptor.as_mut() {
-        Some(encryptor) => match encryptor.encrypt(codec, data) {
-            Ok(sealed) => {
-                frame.set_data(sealed);
-                Outcome::Pass
-            }
-            Err(_) => Outcome::Drop,
-        },
-        // No key yet: drop. A frame is never sent in clear.
-        None => Outcome::Drop,
+fn encrypt(codec: Codec, data: &[u8], out: &mut Vec<u8>) -> Outcome {
+    KEYS.with_borrow_mut(|keys| match keys.encryptor.encrypt(codec, data) {
+        Ok(sealed) => {
+            out.clear();
+            out.extend_from_slice(sealed);
+            Outcome::Pass
+        }
+        // No key yet (or a failure): drop. A frame is never sent in clear.
+        Err(_) => Outcome::Drop,
     })
 }
 
-/// Connects the transformer's streams through a `TransformStream` whose `transform` is
-/// ours, so the browser's stream machinery handles ordering and backpressure.
+/// Connects the transformer's streams through a `TransformStream` whose `transform` is ours,
+/// so the browser's stream machinery handles ordering and backpressure. (A read loop of our
+/// own over the readable stalled in Chromium after a frame or two.)
 async fn run(
     transformer: &RtcRtpScriptTransformer,
     options: &TransformOptions,
@@ -163,41 +168,45 @@ async fn run(
         (Role::Receive, Some(peer)) => Some(Receiver {
             peer: peer.clone(),
             decryptor: FrameDecryptor::new(),
-            generation: 0,
+            version: 0,
             last_key_frame_request_ms: f64::NEG_INFINITY,
         }),
         (Role::Receive, None) => return Err("receive transform without a peer".into()),
         (Role::Send, _) => None,
     };
     let kind = options.kind;
-    let mut data = Vec::new();
     let requester = transformer.clone();
+    let (mut data, mut out) = (Vec::new(), Vec::new());
 
     let transform = Closure::<dyn FnMut(JsValue, TransformStreamDefaultController)>::new(
         move |chunk: JsValue, controller: TransformStreamDefaultController| {
-            let frame = Frame::new(kind, chunk);
-            let codec = frame.codec(kind);
-            let buffer = Uint8Array::new(&frame.data());
+            let frame: EncodedFrame = chunk.unchecked_into();
+            let Ok(buffer) = frame.data() else { return };
+            let buffer = Uint8Array::new(&buffer);
             data.resize(buffer.length() as usize, 0);
             buffer.copy_to(&mut data);
+            let codec = codec(&frame, kind);
             let outcome = match receiver.as_mut() {
-                Some(receiver) => receiver.process(codec, &data, &frame),
-                None => encrypt(codec, &data, &frame),
+                Some(receiver) => receiver.decrypt(codec, &data, &mut out),
+                None => encrypt(codec, &data, &mut out),
             };
-            match outcome {
-                Outcome::Pass => {
-                    let _ = controller.enqueue_with_chunk(&frame.into_js());
-                }
-                Outcome::Failed if kind == MediaKind::Video => {
+            let bytes: &[u8] = match outcome {
+                Outcome::Pass => &out,
+                Outcome::Failed if kind == MediaKind::Audio => &OPUS_SILENCE,
+                Outcome::Failed => {
                     if receiver
                         .as_mut()
                         .is_some_and(Receiver::should_request_key_frame)
                     {
                         // Once frames decrypt again, the decoder can restart at once.
-                        let _ = requester.send_key_frame_request();
+                        let _ = super::call_method(&requester, "sendKeyFrameRequest");
                     }
+                    return;
                 }
-                Outcome::Failed | Outcome::Drop => {}
+                Outcome::Drop => return,
+            };
+            if frame.set_data(&Uint8Array::from(bytes).buffer()).is_ok() {
+                let _ = controller.enqueue_with_chunk(&frame);
             }
         },
     );
