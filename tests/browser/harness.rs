@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
 use tokio::sync::{Mutex, MutexGuard};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -170,6 +171,45 @@ const RECORDER: &str = r#"
   document.addEventListener('click', () => mark('first click'), true);
   const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia asked'); const s = await gum(c); mark('getUserMedia answered'); return s; };
+  // Longest stretch without a newly decoded video frame / without audible audio, per open
+  // connection, from `watchGaps()` on.
+  // How long the page's main thread was ever busy without a break (event-loop lag).
+  rec.maxLag = 0;
+  let lastBeat = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    rec.maxLag = Math.max(rec.maxLag, now - lastBeat - 100);
+    lastBeat = now;
+  }, 100);
+  rec.watchGaps = () => {
+    const state = new Map();
+    rec.gapState = state;
+    const tick = async () => {
+      if (rec.gapState !== state) return;
+      for (const pc of rec.pcs) {
+        if (pc.connectionState === 'closed') continue;
+        let frames = 0, energy = 0;
+        (await pc.getStats()).forEach((r) => {
+          if (r.type !== 'inbound-rtp') return;
+          if (r.kind === 'video') frames += r.framesDecoded || 0; else energy += r.totalAudioEnergy || 0;
+        });
+        const now = performance.now();
+        let s = state.get(pc);
+        if (!s) { s = { frames, energy, lastVideo: now, lastAudio: now, video: 0, audio: 0 }; state.set(pc, s); }
+        if (frames > s.frames) { s.video = Math.max(s.video, now - s.lastVideo); s.lastVideo = now; s.frames = frames; }
+        if (energy > s.energy) { s.audio = Math.max(s.audio, now - s.lastAudio); s.lastAudio = now; s.energy = energy; }
+      }
+      setTimeout(tick, 50);
+    };
+    tick();
+  };
+  rec.gaps = () => {
+    const now = performance.now();
+    return [...rec.gapState.entries()].filter(([pc]) => pc.connectionState !== 'closed').map(([, s]) => ({
+      video: Math.round(Math.max(s.video, now - s.lastVideo)),
+      audio: Math.round(Math.max(s.audio, now - s.lastAudio)),
+    }));
+  };
   const PC = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends PC {
     constructor(...args) {
@@ -290,7 +330,22 @@ pub struct Inbound {
 pub struct Member {
     pub name: String,
     pub client: Client,
-    _profile: TempDir,
+    _browser: Browser,
+}
+
+/// The Chromium of one member. Dropping it kills every process of that browser, found by its
+/// profile directory: chromedriver's own cleanup does not run when a test panics, and a
+/// leftover browser would keep encoding video and slow every later test down.
+struct Browser(TempDir);
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(self.0.0.to_string_lossy().as_ref())
+            .status();
+    }
 }
 
 pub struct TempDir(pub PathBuf);
@@ -363,7 +418,7 @@ impl Member {
         Self {
             name: name.to_owned(),
             client,
-            _profile: profile,
+            _browser: Browser(profile),
         }
     }
 
@@ -520,6 +575,21 @@ impl Member {
             .await
     }
 
+    /// Starts measuring the longest gaps in decoded video and audible audio.
+    pub async fn watch_gaps(&self) {
+        self.js("window.__conclaveTest.watchGaps()").await;
+    }
+
+    /// (video, audio) longest gaps in ms on each open connection since `watch_gaps`.
+    pub async fn gaps(&self) -> Vec<(f64, f64)> {
+        let v = self.js("return window.__conclaveTest.gaps()").await;
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["video"].as_f64().unwrap(), g["audio"].as_f64().unwrap()))
+            .collect()
+    }
+
     pub async fn quit(self) {
         let _ = self.client.close().await;
     }
@@ -531,4 +601,48 @@ pub fn random_fragment() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).unwrap();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Waits until `member` shows `n` tiles that all say "encrypted".
+pub async fn wait_for_encrypted_tiles(member: &Member, n: usize) {
+    member
+        .wait_until(
+            &format!("{n} encrypted tiles"),
+            &format!(
+                "(() => {{ const t = [...document.querySelectorAll('[data-testid=tile]')]; \
+                 return t.length === {n} && t.every(x => x.dataset.state === 'encrypted'); }})()"
+            ),
+            JOIN_TIMEOUT,
+        )
+        .await;
+}
+
+/// Asserts every connection of `member` decodes video and audio that keeps coming.
+pub fn assert_decoding(member: &Member, before: &[Inbound], after: &[Inbound], connections: usize) {
+    assert_eq!(
+        after.len(),
+        connections,
+        "{}: connections {after:?}",
+        member.name
+    );
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        assert_eq!(a.state, "connected", "{} pc{i}: {a:?}", member.name);
+        assert!(
+            a.frames_decoded > b.frames_decoded + 10.0,
+            "{} pc{i}: video frames decoded did not keep rising: {b:?} -> {a:?}",
+            member.name
+        );
+        assert!(
+            a.samples > b.samples + 8000.0,
+            "{} pc{i}: audio samples did not keep rising: {b:?} -> {a:?}",
+            member.name
+        );
+        assert!(
+            a.energy > b.energy,
+            "{} pc{i}: the audio is silent: {b:?} -> {a:?}",
+            member.name
+        );
+    }
 }

@@ -4,5 +4,6 @@
 
 mod call;
 mod harness;
+mod keys;
 mod measure;
 mod trouble;

@@ -1,0 +1,135 @@
+//! Per-sender keys in real browsers: everyone verifies the same safety emoji; a leave rotates
+//! keys (new emoji) without interrupting the others; a rejoin is decoded again.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
+    wait_for_encrypted_tiles,
+};
+
+async fn emoji(m: &Member) -> String {
+    m.text("safety-emoji").await.trim().to_owned()
+}
+
+/// Waits until every member shows the same safety emoji, different from `not`, and returns it.
+async fn wait_for_common_emoji(members: &[&Member], not: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut seen = Vec::new();
+        for m in members {
+            seen.push(emoji(m).await);
+        }
+        if !seen[0].is_empty() && seen.iter().all(|e| *e == seen[0]) && seen[0] != not {
+            return seen[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "safety emoji never agreed: {seen:?} (previous {not:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Asserts the longest gaps since `watch_gaps` and returns the worst (video, audio) in ms.
+async fn worst_gaps(members: &[&Member], connections: usize) -> (f64, f64) {
+    let mut worst = (0.0f64, 0.0f64);
+    for m in members {
+        let gaps = m.gaps().await;
+        assert_eq!(gaps.len(), connections, "{}: {gaps:?}", m.name);
+        for (video, audio) in gaps {
+            worst = (worst.0.max(video), worst.1.max(audio));
+        }
+    }
+    println!(
+        "MEASURE longest decode gap: video {:.0} ms, audio {:.0} ms",
+        worst.0, worst.1
+    );
+    worst
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/rotation-room#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
+    for m in [&ada, &bob, &cyd] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+    let three = wait_for_common_emoji(&[&ada, &bob, &cyd], "").await;
+    assert!(ada.text("safety-check").await.contains("Read them out"));
+    for m in [&ada, &bob, &cyd] {
+        let before = m.inbound().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_decoding(m, &before, &m.inbound().await, 2);
+    }
+
+    // Cyd leaves: Ada and Bob rotate to keys Cyd never had, without a gap.
+    for m in [&ada, &bob] {
+        m.watch_gaps().await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cyd.click("leave").await;
+    cyd.wait_for("left").await;
+    let two = wait_for_common_emoji(&[&ada, &bob], &three).await;
+    assert_ne!(two, three);
+    // Past the switch (1 s) and the old key's retirement (5 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (video, audio) = worst_gaps(&[&ada, &bob], 1).await;
+    assert!(video <= 2500.0, "video stopped for {video} ms at the leave");
+    assert!(audio <= 2500.0, "audio stopped for {audio} ms at the leave");
+    for m in [&ada, &bob] {
+        assert_eq!(m.tile_states().await, ["encrypted"], "{}", m.name);
+    }
+
+    // Cyd comes back: everyone ratchets, Cyd is decoded again and decodes the others.
+    for m in [&ada, &bob] {
+        m.watch_gaps().await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cyd.click("rejoin").await;
+    cyd.join().await;
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+    let again = wait_for_common_emoji(&[&ada, &bob, &cyd], &two).await;
+    assert_ne!(again, three, "a new session has new keys, so new emoji");
+    for m in [&ada, &bob, &cyd] {
+        let before = m.inbound().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_decoding(m, &before, &m.inbound().await, 2);
+    }
+    // Gaps on the connection Ada and Bob kept through the join.
+    let mut worst = (0.0f64, 0.0f64);
+    for m in [&ada, &bob] {
+        let gaps = m.gaps().await;
+        // The first connection listed is the one that existed before the join.
+        let (video, audio) = gaps[0];
+        worst = (worst.0.max(video), worst.1.max(audio));
+    }
+    println!(
+        "MEASURE longest decode gap at a join: video {:.0} ms, audio {:.0} ms",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= 2500.0,
+        "video stopped for {} ms at the join",
+        worst.0
+    );
+    assert!(
+        worst.1 <= 2500.0,
+        "audio stopped for {} ms at the join",
+        worst.1
+    );
+    for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+}
