@@ -45,22 +45,23 @@ impl Codec {
     }
 }
 
-/// How many leading bytes of `frame` stay in clear. Decided from bytes that are themselves in
-/// clear, so sender and receiver always agree.
-pub fn clear_len(codec: Codec, frame: &[u8]) -> usize {
+/// How many leading bytes of `frame` stay in clear, decided from bytes that are themselves in
+/// clear, so sender and receiver always agree. `None` for a frame too short to hold its codec's
+/// header: it carries no media, and encrypting it would leave the receiver unable to tell where
+/// the clear bytes end.
+pub fn clear_len(codec: Codec, frame: &[u8]) -> Option<usize> {
     let wanted = match codec {
         // RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame, whose 3-byte tag is
         // followed by the start code and dimensions (7 bytes) the depacketizer parses.
         Codec::Vp8 => match frame.first() {
             Some(tag) if tag & 0x01 == 0 => 10,
-            Some(_) => 3,
-            None => 0,
+            _ => 3,
         },
         // The TOC byte (RFC 6716 §3.1) tells the jitter buffer the frame's duration.
         Codec::Opus => 1,
         Codec::Other => 0,
     };
-    wanted.min(frame.len())
+    (frame.len() >= wanted).then_some(wanted)
 }
 
 /// How many low bits of a key id carry the ratchet step; the rest is the key generation.
@@ -89,7 +90,8 @@ pub enum FrameError {
     /// not got, another sender's frame, or a forged header).
     #[error("frame carries a key we do not have")]
     UnknownKey,
-    #[error("frame is not SFrame")]
+    /// Not SFrame, or too short for its codec's header.
+    #[error("frame is malformed")]
     Malformed,
     #[error("frame was seen before or is too old")]
     Replayed,
@@ -137,7 +139,8 @@ impl FrameEncryptor {
     /// Encrypts `frame`; the result borrows an internal buffer reused for the next frame.
     pub fn encrypt(&mut self, codec: Codec, frame: &[u8]) -> Result<&[u8], FrameError> {
         let key = self.key.as_ref().ok_or(FrameError::NoKey)?;
-        let (clear, payload) = frame.split_at(clear_len(codec, frame));
+        let clear = clear_len(codec, frame).ok_or(FrameError::Malformed)?;
+        let (clear, payload) = frame.split_at(clear);
         let view = MediaFrameView::try_with_meta_data(&mut self.counter, payload, clear)
             .map_err(|_| FrameError::Encrypt)?;
         let encrypted = view
@@ -215,7 +218,8 @@ impl FrameDecryptor {
         if self.keys.is_empty() {
             return Err(FrameError::NoKey);
         }
-        let (clear, sframe) = frame.split_at(clear_len(codec, frame));
+        let clear = clear_len(codec, frame).ok_or(FrameError::Malformed)?;
+        let (clear, sframe) = frame.split_at(clear);
         let view = EncryptedFrameView::try_with_meta_data(sframe, clear)
             .map_err(|_| FrameError::Malformed)?;
         let kid = view.header().key_id();
@@ -294,12 +298,14 @@ mod tests {
 
     #[test]
     fn clear_lengths_follow_the_codec() {
-        assert_eq!(clear_len(Codec::Vp8, &vp8_key_frame(100)), 10);
-        assert_eq!(clear_len(Codec::Vp8, &vp8_delta_frame(100)), 3);
-        assert_eq!(clear_len(Codec::Vp8, &[0x00, 0x01]), 2);
-        assert_eq!(clear_len(Codec::Vp8, &[]), 0);
-        assert_eq!(clear_len(Codec::Opus, &opus_frame(50)), 1);
-        assert_eq!(clear_len(Codec::Other, &opus_frame(50)), 0);
+        assert_eq!(clear_len(Codec::Vp8, &vp8_key_frame(100)), Some(10));
+        assert_eq!(clear_len(Codec::Vp8, &vp8_delta_frame(100)), Some(3));
+        assert_eq!(clear_len(Codec::Vp8, &[0x00, 0x01]), None);
+        assert_eq!(clear_len(Codec::Vp8, &[]), None);
+        assert_eq!(clear_len(Codec::Opus, &opus_frame(50)), Some(1));
+        assert_eq!(clear_len(Codec::Opus, &[]), None);
+        assert_eq!(clear_len(Codec::Other, &opus_frame(50)), Some(0));
+        assert_eq!(clear_len(Codec::Other, &[]), Some(0));
         assert_eq!(Codec::from_mime("video/VP8"), Codec::Vp8);
         assert_eq!(Codec::from_mime("audio/opus"), Codec::Opus);
         assert_eq!(Codec::from_mime("video/H264"), Codec::Other);
@@ -499,6 +505,28 @@ mod tests {
     }
 
     #[test]
+    fn frames_too_short_for_their_codec_are_not_sent_and_not_accepted() {
+        // Found by fuzzing: an empty Opus frame kept 0 clear bytes on the way out while the
+        // receiver expected 1, so it could never decrypt.
+        let (key, _) = keys();
+        let mut tx = sender(ALICE, &key);
+        assert_eq!(tx.encrypt(Codec::Opus, &[]), Err(FrameError::Malformed));
+        assert_eq!(tx.encrypt(Codec::Vp8, &[0x00, 0x01]), Err(FrameError::Malformed));
+        let mut rx = receiver(ALICE, &key);
+        assert_eq!(rx.decrypt(Codec::Opus, &[]), Err(FrameError::Malformed));
+        // Every frame long enough for its header round-trips, down to the header alone.
+        for (codec, frame) in [
+            (Codec::Opus, vec![0xfc]),
+            (Codec::Vp8, vec![0x31, 0x10, 0x00]),
+            (Codec::Vp8, vp8_key_frame(10)),
+            (Codec::Other, vec![]),
+        ] {
+            let wire = tx.encrypt(codec, &frame).unwrap().to_vec();
+            assert_eq!(rx.decrypt(codec, &wire).unwrap(), &frame[..]);
+        }
+    }
+
+    #[test]
     fn a_sender_without_a_key_sends_nothing() {
         assert_eq!(
             FrameEncryptor::new().encrypt(Codec::Opus, &opus_frame(40)),
@@ -518,7 +546,7 @@ mod tests {
                 (Codec::Opus, opus_frame(50))
             };
             let wire = tx.encrypt(codec, &frame).unwrap().to_vec();
-            let clear = clear_len(codec, &frame);
+            let clear = clear_len(codec, &frame).unwrap();
             let header = sframe::header::SframeHeader::deserialize(&wire[clear..]).unwrap();
             assert!(seen.insert(header.counter()));
         }
