@@ -511,7 +511,10 @@ mod tests {
         let (key, _) = keys();
         let mut tx = sender(ALICE, &key);
         assert_eq!(tx.encrypt(Codec::Opus, &[]), Err(FrameError::Malformed));
-        assert_eq!(tx.encrypt(Codec::Vp8, &[0x00, 0x01]), Err(FrameError::Malformed));
+        assert_eq!(
+            tx.encrypt(Codec::Vp8, &[0x00, 0x01]),
+            Err(FrameError::Malformed)
+        );
         let mut rx = receiver(ALICE, &key);
         assert_eq!(rx.decrypt(Codec::Opus, &[]), Err(FrameError::Malformed));
         // Every frame long enough for its header round-trips, down to the header alone.
