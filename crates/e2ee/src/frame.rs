@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::sframe_backend::{DecryptionKey, EncryptionKey};
 use sframe::CipherSuite;
 use sframe::error::SframeError;
 use sframe::frame::validation::{ReplayAttackProtectionStore, Tolerance};
 use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
-use sframe::key::{DecryptionKey, EncryptionKey};
 
 use crate::MediaKey;
 
@@ -128,7 +128,7 @@ impl FrameEncryptor {
     pub fn set_key(&mut self, key_id: u64, base: &MediaKey) {
         self.key = Some(
             EncryptionKey::derive_from(CIPHER_SUITE, key_id, base.as_bytes())
-                .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend"),
+                .expect("AES_128_GCM_SHA256_128 is the suite our backend implements"),
         );
     }
 
@@ -162,7 +162,7 @@ impl Held {
     fn new(generation: u64, step: u8, base: MediaKey) -> Self {
         let key =
             DecryptionKey::derive_from(CIPHER_SUITE, key_id(generation, step), base.as_bytes())
-                .expect("AES_128_GCM_SHA256_128 is supported by the rust-crypto backend");
+                .expect("AES_128_GCM_SHA256_128 is the suite our backend implements");
         Self { step, base, key }
     }
 }

@@ -15,6 +15,7 @@ mod pairwise;
 mod safety;
 mod seal;
 mod secret;
+mod sframe_backend;
 mod signaling;
 
 pub use identity::Identity;
