@@ -30,14 +30,18 @@ pub struct DebugFlags {
     pub skip_decrypt: bool,
     /// Encrypt our frames under a key nobody else has (exercises "can't decrypt").
     pub foreign_send_key: bool,
+    /// Run the portable worker even where WebAssembly has SIMD, so a test can call between
+    /// both builds of the frame cipher.
+    pub portable_crypto: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
     /// The worker's wasm is running and its `rtctransform` handler is installed. Transforms
-    /// created before this would lose their event.
-    Ready,
+    /// created before this would lose their event. `backend` names the frame cipher build it
+    /// runs, for the "about encryption" panel.
+    Ready { backend: String },
     /// Frames per member since the last report.
     Stats { peers: Vec<PeerStats> },
     /// Something in the worker went wrong; the page logs it (it never holds key material).

@@ -109,6 +109,13 @@ fn SafetyCheck() -> impl IntoView {
 /// What the encryption does and does not protect, in plain words.
 #[component]
 fn AboutEncryption() -> impl IntoView {
+    // The worker is already running by now; this only reads the name it gave its cipher.
+    let backend = RwSignal::new(String::new());
+    spawn_local(async move {
+        if let Ok(worker) = session::start_worker().await {
+            backend.set(worker.backend().to_owned());
+        }
+    });
     view! {
         <details class="about" data-testid="about-encryption">
             <summary>"About encryption"</summary>
@@ -126,6 +133,10 @@ fn AboutEncryption() -> impl IntoView {
             </p>
             <p>
                 "What encryption cannot do: anyone who has the link can join, so share it only with the people you want here. And you trust this website to give your browser honest code."
+            </p>
+            <p class="backend">
+                "Frame encryption in this browser: "
+                <span data-testid="frame-cipher">{move || backend.get()}</span>
             </p>
         </details>
     }

@@ -14,6 +14,7 @@ pub fn flags() -> DebugFlags {
                 match value {
                     "skip-decrypt" => flags.skip_decrypt = true,
                     "foreign-send-key" => flags.foreign_send_key = true,
+                    "portable-crypto" => flags.portable_crypto = true,
                     _ => {}
                 }
             }

@@ -12,13 +12,33 @@ use web_sys::{MessageEvent, RtcRtpScriptTransform, Worker, WorkerOptions, Worker
 
 use crate::bridge::{FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions};
 
-/// Where trunk puts the worker's loader (see `index.html`).
-const WORKER_URL: &str = "/worker_loader.js";
+/// Where trunk puts the two builds of the worker's loader (see `index.html`): one seals frames
+/// with our SIMD AES-GCM, the other with the portable one for engines without WebAssembly SIMD
+/// (a module using SIMD does not even load there).
+const SIMD_WORKER_URL: &str = "/simd/worker_loader.js";
+const PORTABLE_WORKER_URL: &str = "/worker_loader.js";
+
+/// The smallest module that uses a SIMD instruction: one function returning
+/// `i8x16.popcnt(i8x16.splat(0))`. Engines without SIMD refuse to validate it.
+const SIMD_PROBE: [u8; 31] = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+    0x03, 0x02, 0x01, 0x00, // functions: one, of type 0
+    0x0a, 0x0a, 0x01, 0x08, 0x00, // code: one body of 8 bytes, no locals
+    0x41, 0x00, 0xfd, 0x0f, 0xfd, 0x62, 0x0b, // i32.const 0, i8x16.splat, i8x16.popcnt, end
+];
+
+fn has_wasm_simd() -> bool {
+    let probe = js_sys::Uint8Array::from(&SIMD_PROBE[..]);
+    js_sys::WebAssembly::validate(&probe).unwrap_or(false)
+}
 /// A worker that has not said it is ready by then will not; we do not send media without it.
 const READY_TIMEOUT_MS: u32 = 15_000;
 
 pub struct FrameWorker {
     worker: Worker,
+    /// The worker's frame cipher, as it named it.
+    backend: String,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
 }
 
@@ -29,15 +49,20 @@ impl FrameWorker {
     ) -> Result<Rc<Self>, String> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(WORKER_URL, &options)
+        let url = if has_wasm_simd() && !super::debug::flags().portable_crypto {
+            SIMD_WORKER_URL
+        } else {
+            PORTABLE_WORKER_URL
+        };
+        let worker = Worker::new_with_options(url, &options)
             .map_err(|_| "the browser refused to start the encryption worker".to_owned())?;
-        let (ready_tx, ready_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel::<String>();
         let ready_tx = RefCell::new(Some(ready_tx));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             match serde_wasm_bindgen::from_value::<FromWorker>(event.data()) {
-                Ok(FromWorker::Ready) => {
+                Ok(FromWorker::Ready { backend }) => {
                     if let Some(tx) = ready_tx.borrow_mut().take() {
-                        let _ = tx.send(());
+                        let _ = tx.send(backend);
                     }
                 }
                 Ok(FromWorker::Stats { peers }) => on_stats(peers),
@@ -50,16 +75,23 @@ impl FrameWorker {
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        let this = Rc::new(Self {
+        // Dropped, and so terminated, if it never gets ready.
+        let mut started = Self {
             worker,
+            backend: String::new(),
             _on_message: on_message,
-        });
+        };
         let timeout = gloo_timers::future::TimeoutFuture::new(READY_TIMEOUT_MS);
-        futures::select! {
+        let backend = futures::select! {
             ready = ready_rx.fuse() => ready.map_err(|_| "the encryption worker stopped".to_owned())?,
             _ = timeout.fuse() => return Err("the encryption worker did not start".to_owned()),
-        }
-        Ok(this)
+        };
+        started.backend = backend;
+        Ok(Rc::new(started))
+    }
+
+    pub fn backend(&self) -> &str {
+        &self.backend
     }
 
     pub fn post(&self, msg: &ToWorker) {

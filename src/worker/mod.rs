@@ -94,5 +94,7 @@ pub fn start() {
     })
     .forget();
 
-    post(&FromWorker::Ready);
+    post(&FromWorker::Ready {
+        backend: conclave_e2ee::frame::CIPHER_BACKEND.to_owned(),
+    });
 }

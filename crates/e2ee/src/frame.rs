@@ -16,6 +16,9 @@ use crate::MediaKey;
 
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 
+/// Which AES-GCM implementation this build seals frames with, in words for people.
+pub const CIPHER_BACKEND: &str = crate::sframe_backend::BACKEND;
+
 /// How far (in frame counters) a frame may arrive behind the newest one before it is refused as
 /// too old. A sender's counter is shared by all its streams to all members (up to ~600 frames a
 /// second in a full call), so this is a few seconds of late arrival, not a few frames.

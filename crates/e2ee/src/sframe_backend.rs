@@ -21,6 +21,9 @@ use zeroize::Zeroize;
 pub type EncryptionKey = GenericEncryptionKey<Gcm, Kdf>;
 pub type DecryptionKey = GenericDecryptionKey<Gcm, Kdf>;
 
+/// Which AES-GCM implementation seals frames in this build.
+pub const BACKEND: &str = "AES-128-GCM, portable (RustCrypto)";
+
 const SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 const KEY_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
