@@ -1,6 +1,7 @@
 //! The frame worker: a dedicated worker whose `rtctransform` handler encrypts every outgoing
 //! encoded frame and decrypts every incoming one. It holds media keys, never the room secret.
 
+pub mod frames;
 mod keys;
 mod pipe;
 
