@@ -53,7 +53,8 @@ pub fn to_buffer(bytes: &[u8]) -> Result<ArrayBuffer, Failure> {
         .map_err(|_| Failure::Browser)
 }
 
-/// Encrypts one outgoing frame.
+/// Encrypts one outgoing frame. `scratch` holds the clear frame afterwards, for whoever wants
+/// to know its size.
 pub fn encrypt(
     encryptor: &mut FrameEncryptor,
     codec: Codec,

@@ -19,7 +19,7 @@ use web_sys::{
 use super::frames::{self, Failure};
 use super::keys::Fate;
 use super::{KEYS, VIDEO_SENDERS};
-use crate::bridge::{MediaKind, Role, TransformOptions};
+use crate::bridge::{MediaKind, Role, SentFrame, TransformOptions};
 
 #[wasm_bindgen]
 extern "C" {
@@ -148,14 +148,26 @@ impl Receiver {
     }
 }
 
-fn encrypt(codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<u8>) -> Outcome {
-    KEYS.with_borrow_mut(
-        |keys| match frames::encrypt(&mut keys.encryptor, codec, data, scratch) {
+fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<u8>) -> Outcome {
+    let (outcome, record) = KEYS.with_borrow_mut(|keys| {
+        let outcome = match frames::encrypt(&mut keys.encryptor, codec, data, scratch) {
             Ok(sealed) => Outcome::Pass(sealed),
             // No key yet (or a failure): drop. A frame is never sent in clear.
             Err(_) => Outcome::Drop,
-        },
-    )
+        };
+        (outcome, keys.debug.record_sent_frames)
+    });
+    if record && matches!(outcome, Outcome::Pass(_)) {
+        let frame = SentFrame {
+            ms: js_sys::Date::now(),
+            kind,
+            // RFC 6386 §9.1: bit 0 of the frame tag is 0 in a key frame.
+            key: codec == Codec::Vp8 && scratch.first().is_some_and(|tag| tag & 0x01 == 0),
+            bytes: scratch.len() as u32,
+        };
+        KEYS.with_borrow_mut(|keys| keys.sent.push(frame));
+    }
+    outcome
 }
 
 /// Connects the transformer's streams through a `TransformStream` whose `transform` is ours,
@@ -187,7 +199,7 @@ async fn run(
             let codec = codec(&frame, kind);
             let outcome = match receiver.as_mut() {
                 Some(receiver) => receiver.decrypt(codec, &data),
-                None => encrypt(codec, &data, &mut scratch),
+                None => encrypt(kind, codec, &data, &mut scratch),
             };
             let bytes = match outcome {
                 Outcome::Pass(bytes) => bytes,

@@ -1,10 +1,10 @@
 //! `cargo xtask bench`: the frame-crypto benchmark (`benches/frame_crypto`) in headless
-//! Chromium.
+//! Chromium, and `--record-trace`, which records the call it replays.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::{Result, cargo, root, tools};
+use crate::{Result, cargo, root, run, tools};
 
 /// The flags the frame worker is built with for production (`.cargo/config.toml`), so the
 /// benchmark measures the code users get. The one place to change them: a worker built with
@@ -15,9 +15,13 @@ const BENCH_RUSTFLAGS: &str = "--cfg=web_sys_unstable_apis";
 /// through, so it ends the output.
 const RATIO_PREFIX: &str = "ratio ours/webcrypto";
 
+/// Where `--record-trace` writes, and what the benchmark embeds.
+const TRACE: &str = "benches/trace/call-720p-60s.csv";
+
 pub fn bench(args: &[String]) -> Result {
     match args {
         [] => run_bench(),
+        [flag] if flag == "--record-trace" => record_trace(),
         _ => Err(format!("unknown bench arguments {args:?}")),
     }
 }
@@ -115,4 +119,28 @@ fn run_bench() -> Result {
         println!("{ratio}");
     }
     Ok(())
+}
+
+/// Two headless Chromiums in a call through the real app and server; one records the frames
+/// it sends for 60 s (sizes, never contents) into the trace the benchmark replays.
+fn record_trace() -> Result {
+    tools::ensure_build_tools()?;
+    tools::ensure_test_browser()?;
+    crate::build_app()?;
+    run(cargo().args(["build", "-p", "conclave-server"]))?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "conclave",
+            "--test",
+            "browser",
+            "--",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "trace::record_call_trace",
+        ])
+        .env("CONCLAVE_DIST", root().join("dist"))
+        .env("CONCLAVE_TRACE_OUT", root().join(TRACE)))
 }
