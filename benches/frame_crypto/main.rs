@@ -9,6 +9,7 @@
 
 mod frames;
 mod timing;
+mod trace;
 mod webcrypto;
 
 use conclave::worker::frames as ours;
@@ -21,9 +22,13 @@ use web_sys::WorkerGlobalScope;
 
 use frames::Shape;
 use timing::{Stopwatch, median};
+use trace::Trace;
 use webcrypto::WebCryptoSframe;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+const TRACE_NAME: &str = "benches/trace/call-720p-60s.csv";
+const TRACE: &str = include_str!("../trace/call-720p-60s.csv");
 
 const SIZES: [(Shape, usize, &str); 5] = [
     (Shape::Opus, 150, "150 B"),
@@ -36,6 +41,9 @@ const SIZES: [(Shape, usize, &str); 5] = [
 /// What `conclave_e2ee::frame` encrypts with on wasm32; keep it in step with that crate.
 const OURS: &str = "conclave_e2ee::frame on sframe 2.1's rust-crypto backend: aes-gcm 0.11 \
                     with portable software AES (fixsliced) and GHASH";
+
+/// How often the recorded call is replayed through each side; the median counts.
+const TRACE_ROUNDS: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -269,6 +277,28 @@ async fn fixed_sizes(c: &mut Contenders) {
     }
 }
 
+/// Crypto ms per second of call for one side: every frame the recorded member sent encrypted
+/// (our own outgoing streams) plus every one of them decrypted (one other member's incoming
+/// streams), median of the rounds, divided by the length of the recording.
+async fn replay(c: &mut Contenders, side: Side, trace: &Trace) -> (f64, f64, f64) {
+    let plain: Vec<_> = trace
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.shape, frames::frame(f.shape, f.bytes, i as u8)))
+        .collect();
+    let (mut enc, mut dec, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TRACE_ROUNDS {
+        let (e, sealed) = c.encrypt_all(side, &plain).await;
+        let d = c.decrypt(side, &sealed).await;
+        enc.push(e);
+        dec.push(d);
+        total.push(e + d);
+    }
+    let per_s = median(total) / trace.seconds;
+    (median(enc), median(dec), per_s)
+}
+
 fn user_agent() -> String {
     js_sys::global()
         .unchecked_into::<WorkerGlobalScope>()
@@ -279,6 +309,7 @@ fn user_agent() -> String {
 
 #[wasm_bindgen_test]
 async fn frame_crypto() {
+    let trace = Trace::parse(TRACE).expect("a readable trace");
     let mut c = Contenders::new().await;
     console_log!(
         "ours: {} (wasm simd128 {}); reference: WebCrypto AES-GCM, awaited per frame",
@@ -292,4 +323,36 @@ async fn frame_crypto() {
     console_log!("browser: {}", user_agent());
     console_log!("");
     fixed_sizes(&mut c).await;
+
+    console_log!("");
+    console_log!(
+        "recorded call ({TRACE_NAME}): {:.0} s, {} Opus + {} VP8 frames ({} key), {:.1} MB",
+        trace.seconds,
+        trace.count(Shape::Opus),
+        trace.count(Shape::Vp8Key) + trace.count(Shape::Vp8Delta),
+        trace.count(Shape::Vp8Key),
+        trace.total_bytes() as f64 / 1e6
+    );
+    console_log!(
+        "cost per second of call = (time to encrypt every frame sent + to decrypt them all, as \
+         one other member would) / {:.0} s; median of {TRACE_ROUNDS} replays",
+        trace.seconds
+    );
+    let mut costs = Vec::new();
+    for side in [Side::Ours, Side::WebCrypto] {
+        let (enc, dec, per_s) = replay(&mut c, side, &trace).await;
+        let name = match side {
+            Side::Ours => "ours",
+            Side::WebCrypto => "webcrypto",
+        };
+        console_log!(
+            "  {name:<10} encrypt {enc:>7.1} ms + decrypt {dec:>7.1} ms \
+             = {per_s:>6.2} ms of crypto per second of call"
+        );
+        costs.push(per_s);
+    }
+    console_log!(
+        "ratio ours/webcrypto (recorded call, cost per second): {:.2}",
+        costs[0] / costs[1]
+    );
 }
