@@ -33,6 +33,9 @@ pub struct DebugFlags {
     /// Run the portable worker even where WebAssembly has SIMD, so a test can call between
     /// both builds of the frame cipher.
     pub portable_crypto: bool,
+    /// Report the size, kind and time of every frame we send (never its bytes), for the
+    /// benchmark's call trace.
+    pub record_sent_frames: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,6 +49,20 @@ pub enum FromWorker {
     Stats { peers: Vec<PeerStats> },
     /// Something in the worker went wrong; the page logs it (it never holds key material).
     Problem { what: String },
+    /// Frames sent since the last report (only with `DebugFlags::record_sent_frames`).
+    SentFrames { frames: Vec<SentFrame> },
+}
+
+/// One frame a sender encrypted: what a call trace keeps of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentFrame {
+    /// When it was encrypted, in ms of the worker's clock.
+    pub ms: f64,
+    pub kind: MediaKind,
+    /// A VP8 key frame.
+    pub key: bool,
+    /// Its size as the encoder made it, before encryption.
+    pub bytes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

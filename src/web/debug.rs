@@ -1,9 +1,17 @@
 //! Test hooks, switched on by the page's query string (`?debug=skip-decrypt`). They exist so
 //! real-browser tests can prove the frames on the wire are ciphertext and that a member whose
-//! frames do not decrypt is flagged. Each one can only spoil the call of whoever opened the
-//! page with it; none sends anything in clear or reveals a key.
+//! frames do not decrypt is flagged, and so the benchmark can record a call's frame sizes
+//! (`record-frames`). Each one can only spoil the call of whoever opened the page with it; none
+//! sends anything in clear or reveals a key, and `record-frames` keeps sizes, never contents.
 
-use crate::bridge::DebugFlags;
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::bridge::{DebugFlags, SentFrame};
+
+/// Where `record-frames` leaves the frames for the harness: `window.__conclaveSentFrames`,
+/// an array of `{ms, kind, key, bytes}` that only grows.
+const SENT_FRAMES: &str = "__conclaveSentFrames";
 
 pub fn flags() -> DebugFlags {
     let search = super::window().location().search().unwrap_or_default();
@@ -15,10 +23,29 @@ pub fn flags() -> DebugFlags {
                     "skip-decrypt" => flags.skip_decrypt = true,
                     "foreign-send-key" => flags.foreign_send_key = true,
                     "portable-crypto" => flags.portable_crypto = true,
+                    "record-frames" => flags.record_sent_frames = true,
                     _ => {}
                 }
             }
         }
     }
     flags
+}
+
+/// Appends frames the worker reports under `record-frames` to `window.__conclaveSentFrames`.
+pub fn expose_sent_frames(frames: &[SentFrame]) {
+    let window: JsValue = super::window().into();
+    let list = match Reflect::get(&window, &SENT_FRAMES.into()).map(JsCast::dyn_into::<Array>) {
+        Ok(Ok(list)) => list,
+        _ => {
+            let list = Array::new();
+            let _ = Reflect::set(&window, &SENT_FRAMES.into(), &list);
+            list
+        }
+    };
+    for frame in frames {
+        if let Ok(value) = serde_wasm_bindgen::to_value(frame) {
+            list.push(&value);
+        }
+    }
 }

@@ -66,6 +66,8 @@ impl FrameWorker {
                     }
                 }
                 Ok(FromWorker::Stats { peers }) => on_stats(peers),
+                // Only sent when this page asked for it (`?debug=record-frames`).
+                Ok(FromWorker::SentFrames { frames }) => super::debug::expose_sent_frames(&frames),
                 Ok(FromWorker::Problem { what }) => {
                     web_sys::console::warn_1(&format!("frame worker: {what}").into())
                 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use conclave_e2ee::MediaKey;
 use conclave_e2ee::frame::FrameEncryptor;
 
-use crate::bridge::{DebugFlags, PeerStats, ToWorker};
+use crate::bridge::{DebugFlags, PeerStats, SentFrame, ToWorker};
 
 /// A member's current receive keys; `version` lets each receiver notice a change.
 pub struct PeerKeys {
@@ -28,6 +28,8 @@ pub struct Keys {
     stats: HashMap<String, Counts>,
     version: u32,
     pub debug: DebugFlags,
+    /// Frames sent since the last report, with `DebugFlags::record_sent_frames` only.
+    pub sent: Vec<SentFrame>,
 }
 
 /// How a receiver fared with one frame.
@@ -90,6 +92,10 @@ impl Keys {
                 entry.missing_key += 1;
             }
         }
+    }
+
+    pub fn take_sent(&mut self) -> Vec<SentFrame> {
+        std::mem::take(&mut self.sent)
     }
 
     pub fn take_stats(&mut self) -> Vec<PeerStats> {

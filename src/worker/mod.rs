@@ -1,6 +1,7 @@
 //! The frame worker: a dedicated worker whose `rtctransform` handler encrypts every outgoing
 //! encoded frame and decrypts every incoming one. It holds media keys, never the room secret.
 
+pub mod frames;
 mod keys;
 mod pipe;
 
@@ -87,9 +88,12 @@ pub fn start() {
     on_transform.forget();
 
     gloo_timers::callback::Interval::new(STATS_INTERVAL_MS, || {
-        let peers = KEYS.with_borrow_mut(Keys::take_stats);
+        let (peers, sent) = KEYS.with_borrow_mut(|keys| (keys.take_stats(), keys.take_sent()));
         if !peers.is_empty() {
             post(&FromWorker::Stats { peers });
+        }
+        if !sent.is_empty() {
+            post(&FromWorker::SentFrames { frames: sent });
         }
     })
     .forget();

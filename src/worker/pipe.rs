@@ -2,11 +2,12 @@
 //! decrypted, on to its writable stream. A frame that cannot be processed is dropped (audio:
 //! replaced by silence), never passed on as it came.
 //!
-//! No JavaScript is called while the worker's `RefCell`s are borrowed: a JavaScript exception
-//! unwinds straight through wasm and would leave the borrow taken for good.
+//! No JavaScript is called while the worker's `RefCell`s are borrowed, except the copies in
+//! `frames`, which catch: a JavaScript exception unwinds straight through wasm and would leave
+//! the borrow taken for good.
 
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
-use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
+use js_sys::{ArrayBuffer, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -15,9 +16,10 @@ use web_sys::{
     TransformStreamDefaultController,
 };
 
+use super::frames::{self, Failure};
 use super::keys::Fate;
 use super::{KEYS, VIDEO_SENDERS};
-use crate::bridge::{MediaKind, Role, TransformOptions};
+use crate::bridge::{MediaKind, Role, SentFrame, TransformOptions};
 
 #[wasm_bindgen]
 extern "C" {
@@ -76,11 +78,13 @@ fn codec(frame: &EncodedFrame, kind: MediaKind) -> Codec {
 const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 
 /// What happens to one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Pass it on with the bytes now in the output buffer.
-    Pass,
-    /// Drop it quietly (a duplicate, or nothing to encrypt with yet).
+    /// Pass it on with these bytes.
+    Pass(ArrayBuffer),
+    /// Pass it on as it came (`?debug=skip-decrypt`).
+    AsItCame,
+    /// Drop it quietly (a duplicate, nothing to encrypt with yet, or the browser would not
+    /// hand over its bytes).
     Drop,
     /// It did not decrypt.
     Failed,
@@ -93,6 +97,7 @@ struct Receiver {
     decryptor: FrameDecryptor,
     version: u32,
     last_key_frame_request_ms: f64,
+    scratch: Vec<u8>,
 }
 
 impl Receiver {
@@ -100,13 +105,8 @@ impl Receiver {
     /// than this only adds load on the sender.
     const KEY_FRAME_REQUEST_INTERVAL_MS: f64 = 1000.0;
 
-    fn decrypt(&mut self, codec: Codec, data: &[u8], out: &mut Vec<u8>) -> Outcome {
-        KEYS.with_borrow_mut(|keys| {
-            if keys.debug.skip_decrypt {
-                out.clear();
-                out.extend_from_slice(data);
-                return Outcome::Pass;
-            }
+    fn decrypt(&mut self, codec: Codec, data: &ArrayBuffer) -> Outcome {
+        let skip = KEYS.with_borrow(|keys| {
             if let Some(current) = keys.peers.get(&self.peer)
                 && current.version != self.version
             {
@@ -114,25 +114,28 @@ impl Receiver {
                     .set_keys(current.keys.iter().map(|(kid, key)| (*kid, key)));
                 self.version = current.version;
             }
-            let fate = match self.decryptor.decrypt(codec, data) {
-                Ok(plain) => {
-                    out.clear();
-                    out.extend_from_slice(plain);
-                    Fate::Decrypted
-                }
+            keys.debug.skip_decrypt
+        });
+        if skip {
+            return Outcome::AsItCame;
+        }
+        // The decryptor is this receiver's own, so no borrow is held across the JavaScript
+        // calls that copy the frame in and out.
+        let (fate, outcome) =
+            match frames::decrypt(&mut self.decryptor, codec, data, &mut self.scratch) {
+                Ok(plain) => (Fate::Decrypted, Outcome::Pass(plain)),
                 // The browser hands some video frames over more than once (retransmissions);
                 // the copy is dropped, and it says nothing about the key.
-                Err(FrameError::Replayed) => return Outcome::Drop,
-                Err(FrameError::UnknownKey | FrameError::NoKey) => Fate::MissingKey,
-                Err(_) => Fate::Failed,
+                Err(Failure::Frame(FrameError::Replayed)) => return Outcome::Drop,
+                // Nor does a frame whose bytes the browser would not hand over or take.
+                Err(Failure::Browser) => return Outcome::Drop,
+                Err(Failure::Frame(FrameError::UnknownKey | FrameError::NoKey)) => {
+                    (Fate::MissingKey, Outcome::Failed)
+                }
+                Err(Failure::Frame(_)) => (Fate::Failed, Outcome::Failed),
             };
-            keys.count(&self.peer, fate);
-            if fate == Fate::Decrypted {
-                Outcome::Pass
-            } else {
-                Outcome::Failed
-            }
-        })
+        KEYS.with_borrow_mut(|keys| keys.count(&self.peer, fate));
+        outcome
     }
 
     fn should_request_key_frame(&mut self) -> bool {
@@ -145,16 +148,26 @@ impl Receiver {
     }
 }
 
-fn encrypt(codec: Codec, data: &[u8], out: &mut Vec<u8>) -> Outcome {
-    KEYS.with_borrow_mut(|keys| match keys.encryptor.encrypt(codec, data) {
-        Ok(sealed) => {
-            out.clear();
-            out.extend_from_slice(sealed);
-            Outcome::Pass
-        }
-        // No key yet (or a failure): drop. A frame is never sent in clear.
-        Err(_) => Outcome::Drop,
-    })
+fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<u8>) -> Outcome {
+    let (outcome, record) = KEYS.with_borrow_mut(|keys| {
+        let outcome = match frames::encrypt(&mut keys.encryptor, codec, data, scratch) {
+            Ok(sealed) => Outcome::Pass(sealed),
+            // No key yet (or a failure): drop. A frame is never sent in clear.
+            Err(_) => Outcome::Drop,
+        };
+        (outcome, keys.debug.record_sent_frames)
+    });
+    if record && matches!(outcome, Outcome::Pass(_)) {
+        let frame = SentFrame {
+            ms: js_sys::Date::now(),
+            kind,
+            // RFC 6386 §9.1: bit 0 of the frame tag is 0 in a key frame.
+            key: codec == Codec::Vp8 && scratch.first().is_some_and(|tag| tag & 0x01 == 0),
+            bytes: scratch.len() as u32,
+        };
+        KEYS.with_borrow_mut(|keys| keys.sent.push(frame));
+    }
+    outcome
 }
 
 /// Connects the transformer's streams through a `TransformStream` whose `transform` is ours,
@@ -170,29 +183,36 @@ async fn run(
             decryptor: FrameDecryptor::new(),
             version: 0,
             last_key_frame_request_ms: f64::NEG_INFINITY,
+            scratch: Vec::new(),
         }),
         (Role::Receive, None) => return Err("receive transform without a peer".into()),
         (Role::Send, _) => None,
     };
     let kind = options.kind;
     let requester = transformer.clone();
-    let (mut data, mut out) = (Vec::new(), Vec::new());
+    let mut scratch = Vec::new();
 
     let transform = Closure::<dyn FnMut(JsValue, TransformStreamDefaultController)>::new(
         move |chunk: JsValue, controller: TransformStreamDefaultController| {
             let frame: EncodedFrame = chunk.unchecked_into();
-            let Ok(buffer) = frame.data() else { return };
-            let buffer = Uint8Array::new(&buffer);
-            data.resize(buffer.length() as usize, 0);
-            buffer.copy_to(&mut data);
+            let Ok(data) = frame.data() else { return };
             let codec = codec(&frame, kind);
             let outcome = match receiver.as_mut() {
-                Some(receiver) => receiver.decrypt(codec, &data, &mut out),
-                None => encrypt(codec, &data, &mut out),
+                Some(receiver) => receiver.decrypt(codec, &data),
+                None => encrypt(kind, codec, &data, &mut scratch),
             };
-            let bytes: &[u8] = match outcome {
-                Outcome::Pass => &out,
-                Outcome::Failed if kind == MediaKind::Audio => &OPUS_SILENCE,
+            let bytes = match outcome {
+                Outcome::Pass(bytes) => bytes,
+                Outcome::AsItCame => {
+                    let _ = controller.enqueue_with_chunk(&frame);
+                    return;
+                }
+                Outcome::Failed if kind == MediaKind::Audio => {
+                    match frames::to_buffer(&OPUS_SILENCE) {
+                        Ok(silence) => silence,
+                        Err(_) => return,
+                    }
+                }
                 Outcome::Failed => {
                     if receiver
                         .as_mut()
@@ -205,7 +225,7 @@ async fn run(
                 }
                 Outcome::Drop => return,
             };
-            if frame.set_data(&Uint8Array::from(bytes).buffer()).is_ok() {
+            if frame.set_data(&bytes).is_ok() {
                 let _ = controller.enqueue_with_chunk(&frame);
             }
         },

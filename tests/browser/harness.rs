@@ -371,6 +371,26 @@ impl Drop for TempDir {
 pub struct Options {
     /// Deny camera and microphone, as a person clicking "Block" would.
     pub deny_media: bool,
+    /// Make the fake camera deliver exactly this width and height, whatever the app asks for.
+    pub camera: Option<(u32, u32)>,
+}
+
+/// Rewrites the video constraints of every `getUserMedia` call to an exact size.
+fn camera_script(width: u32, height: u32) -> String {
+    format!(
+        r#"
+(() => {{
+  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = (c) => {{
+    if (c && c.video) {{
+      const video = typeof c.video === 'object' ? c.video : {{}};
+      c = {{ ...c, video: {{ ...video, width: {{ exact: {width} }}, height: {{ exact: {height} }} }} }};
+    }}
+    return gum(c);
+  }};
+}})();
+"#
+    )
 }
 
 impl Member {
@@ -415,6 +435,15 @@ impl Member {
             })
             .await
             .expect("install the recorder");
+        if let Some((width, height)) = options.camera {
+            client
+                .issue_cmd(Cdp {
+                    cmd: "Page.addScriptToEvaluateOnNewDocument",
+                    params: json!({ "source": camera_script(width, height) }),
+                })
+                .await
+                .expect("install the camera size");
+        }
         Self {
             name: name.to_owned(),
             client,

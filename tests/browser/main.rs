@@ -6,4 +6,5 @@ mod call;
 mod harness;
 mod keys;
 mod measure;
+mod trace;
 mod trouble;

@@ -57,7 +57,15 @@ async fn denied_camera_and_mic_still_joins_to_watch_and_listen() {
     let ada = Member::launch(&driver, "Ada", Options::default()).await;
     ada.goto(&link).await;
     ada.join().await;
-    let bob = Member::launch(&driver, "Bob", Options { deny_media: true }).await;
+    let bob = Member::launch(
+        &driver,
+        "Bob",
+        Options {
+            deny_media: true,
+            ..Options::default()
+        },
+    )
+    .await;
     bob.goto(&link).await;
     let notice = bob.text("notice").await;
     assert!(

@@ -1,6 +1,7 @@
 //! Project tooling: `cargo xtask serve` and `cargo xtask test`. Installs what is missing,
 //! using only the package registries (cargo, apt): nothing downloads its own binaries.
 
+mod bench;
 mod sizes;
 mod tools;
 
@@ -13,7 +14,11 @@ commands:
   serve [--addr HOST:PORT]   install what is missing, build the app (release) and run the server
   test                       install what is missing (incl. the test browser) and run every test
   build                      install what is missing and build the app into dist/
-  measure                    build, then report wasm sizes and time to first remote frame";
+  measure                    build, then report wasm sizes and time to first remote frame
+  bench                      frame crypto in headless Chromium: ours against WebCrypto, per
+                             frame size and over a recorded call (ratio on the last line)
+  bench --record-trace       record that call again: two headless Chromiums through the real
+                             app and server, 60 s of 1280x720 VP8 and Opus";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +27,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("build") => tools::ensure_build_tools().and_then(|_| build_app()),
         Some("measure") => measure(),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -60,11 +66,11 @@ pub fn run(cmd: &mut Command) -> Result {
     }
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn build_app() -> Result {
+pub fn build_app() -> Result {
     run(Command::new("trunk")
         .args(["build", "--release"])
         .env("PATH", tools::tool_path()))
@@ -100,12 +106,15 @@ fn test() -> Result {
         "-D",
         "warnings",
     ]))?;
+    // --all-targets: the frame-crypto benchmark only compiles for wasm32, so this is where
+    // it gets checked (it is run by `cargo xtask bench`, never here).
     run(cargo().args([
         "clippy",
         "-p",
         "conclave",
         "--target",
         "wasm32-unknown-unknown",
+        "--all-targets",
         "--",
         "-D",
         "warnings",

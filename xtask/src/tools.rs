@@ -23,7 +23,8 @@ pub fn tool_path() -> std::ffi::OsString {
     std::env::join_paths(paths).expect("PATH entries are valid")
 }
 
-fn output(cmd: &str, args: &[&str]) -> Option<String> {
+/// A command's standard output, if it ran and succeeded.
+pub fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
     out.status
         .success()

@@ -1,0 +1,349 @@
+//! Frame crypto in headless Chromium, in a dedicated worker like the real transforms: ours
+//! (the very per-frame functions the frame worker calls, `conclave::worker::frames`) against a
+//! reference transform of the same SFrame layout on WebCrypto AES-GCM, awaited per frame as
+//! LiveKit and Jitsi do. Fixed frame sizes first, then a recorded call replayed through both.
+//!
+//! Run it with `cargo xtask bench`, which builds it for wasm32 with the worker's production
+//! flags; on other targets it is empty.
+#![cfg(target_arch = "wasm32")]
+
+mod frames;
+mod timing;
+mod trace;
+mod webcrypto;
+
+use conclave::worker::frames as ours;
+use conclave_e2ee::MediaKey;
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, key_id};
+use js_sys::ArrayBuffer;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+use web_sys::WorkerGlobalScope;
+
+use frames::Shape;
+use timing::{Stopwatch, median};
+use trace::Trace;
+use webcrypto::WebCryptoSframe;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+const TRACE_NAME: &str = "benches/trace/call-720p-60s.csv";
+const TRACE: &str = include_str!("../trace/call-720p-60s.csv");
+
+const SIZES: [(Shape, usize, &str); 5] = [
+    (Shape::Opus, 150, "150 B"),
+    (Shape::Vp8Delta, 1_200, "1.2 KB"),
+    (Shape::Vp8Delta, 10_000, "10 KB"),
+    (Shape::Vp8Key, 50_000, "50 KB"),
+    (Shape::Vp8Key, 200_000, "200 KB"),
+];
+
+/// How often the recorded call is replayed through each side; the median counts.
+const TRACE_ROUNDS: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Ours,
+    WebCrypto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Encrypt,
+    Decrypt,
+}
+
+fn codec(shape: Shape) -> Codec {
+    if shape.video() {
+        Codec::Vp8
+    } else {
+        Codec::Opus
+    }
+}
+
+/// Both sides, keyed alike: the same base key and key id, as one sender and its receivers.
+struct Contenders {
+    key: MediaKey,
+    key_id: u64,
+    encryptor: FrameEncryptor,
+    scratch: Vec<u8>,
+    reference: WebCryptoSframe,
+    clock: Stopwatch,
+}
+
+impl Contenders {
+    async fn new() -> Self {
+        let key = MediaKey::from_bytes([0x42; 32]);
+        let key_id = key_id(1, 0);
+        let mut encryptor = FrameEncryptor::new();
+        encryptor.set_key(key_id, &key);
+        let reference = WebCryptoSframe::new(key_id, key.as_bytes())
+            .await
+            .expect("WebCrypto imports the key");
+        Self {
+            key,
+            key_id,
+            encryptor,
+            scratch: Vec::new(),
+            reference,
+            clock: Stopwatch::new(),
+        }
+    }
+
+    /// A receiver with an empty replay window, as for a stream that just started.
+    fn decryptor(&self) -> FrameDecryptor {
+        let mut decryptor = FrameDecryptor::new();
+        decryptor.set_keys([(self.key_id, &self.key)]);
+        decryptor
+    }
+
+    async fn encrypt(&mut self, side: Side, shape: Shape, frame: &ArrayBuffer) -> ArrayBuffer {
+        match side {
+            Side::Ours => {
+                ours::encrypt(&mut self.encryptor, codec(shape), frame, &mut self.scratch)
+                    .expect("ours encrypts")
+            }
+            Side::WebCrypto => self
+                .reference
+                .encrypt(shape.video(), frame)
+                .await
+                .expect("WebCrypto encrypts"),
+        }
+    }
+
+    /// Decrypts `frames` in order with one receiver per stream (audio, video), as the worker
+    /// does; a fresh one each time, since ours refuses frames it has seen.
+    async fn decrypt(&mut self, side: Side, frames: &[(Shape, ArrayBuffer)]) -> f64 {
+        let mut audio = self.decryptor();
+        let mut video = self.decryptor();
+        let started = self.clock.now();
+        for (shape, frame) in frames {
+            match side {
+                Side::Ours => {
+                    let receiver = if shape.video() {
+                        &mut video
+                    } else {
+                        &mut audio
+                    };
+                    ours::decrypt(receiver, codec(*shape), frame, &mut self.scratch)
+                        .expect("ours decrypts");
+                }
+                Side::WebCrypto => {
+                    self.reference
+                        .decrypt(shape.video(), frame)
+                        .await
+                        .expect("WebCrypto decrypts");
+                }
+            }
+        }
+        self.clock.now() - started
+    }
+
+    /// Encrypts `frames` in order, returning the time it took and what came out.
+    async fn encrypt_all(
+        &mut self,
+        side: Side,
+        frames: &[(Shape, ArrayBuffer)],
+    ) -> (f64, Vec<(Shape, ArrayBuffer)>) {
+        let mut out = Vec::with_capacity(frames.len());
+        let started = self.clock.now();
+        for (shape, frame) in frames {
+            out.push((*shape, self.encrypt(side, *shape, frame).await));
+        }
+        (self.clock.now() - started, out)
+    }
+
+    /// One batch of `n` frames of `op`: ms it took. Decryption goes round `sealed` (frames of
+    /// distinct counters), restarting the receivers between rounds outside the clock.
+    async fn batch(
+        &mut self,
+        side: Side,
+        op: Op,
+        plain: &(Shape, ArrayBuffer),
+        sealed: &[(Shape, ArrayBuffer)],
+        n: usize,
+    ) -> f64 {
+        match op {
+            Op::Encrypt => {
+                let started = self.clock.now();
+                for _ in 0..n {
+                    self.encrypt(side, plain.0, &plain.1).await;
+                }
+                self.clock.now() - started
+            }
+            Op::Decrypt => {
+                let (mut left, mut ms) = (n, 0.0);
+                while left > 0 {
+                    let round = left.min(sealed.len());
+                    ms += self.decrypt(side, &sealed[..round]).await;
+                    left -= round;
+                }
+                ms
+            }
+        }
+    }
+
+    /// µs per frame: a warm-up that also sizes the batches, then the median of the batches.
+    async fn per_frame_us(
+        &mut self,
+        side: Side,
+        op: Op,
+        plain: &(Shape, ArrayBuffer),
+        sealed: &[(Shape, ArrayBuffer)],
+    ) -> f64 {
+        let (mut frames, mut ms) = (0, 0.0);
+        while ms < timing::WARM_UP_MS {
+            ms += self.batch(side, op, plain, sealed, sealed.len()).await;
+            frames += sealed.len();
+        }
+        let n = ((timing::BATCH_MS / (ms / frames as f64)).ceil() as usize).max(1);
+        let mut samples = Vec::new();
+        for _ in 0..timing::BATCHES {
+            samples.push(self.batch(side, op, plain, sealed, n).await * 1000.0 / n as f64);
+        }
+        median(samples)
+    }
+}
+
+/// Each side must open what the other sealed, to the byte: otherwise the two would not be
+/// doing the same work and the comparison would mean nothing.
+async fn check_agreement(c: &mut Contenders, shape: Shape, len: usize) {
+    let plain = frames::frame(shape, len, 1);
+    for (seal, open) in [(Side::Ours, Side::WebCrypto), (Side::WebCrypto, Side::Ours)] {
+        let sealed = c.encrypt(seal, shape, &plain).await;
+        let opened = match open {
+            Side::Ours => ours::decrypt(&mut c.decryptor(), codec(shape), &sealed, &mut c.scratch)
+                .expect("ours opens what WebCrypto sealed"),
+            Side::WebCrypto => c
+                .reference
+                .decrypt(shape.video(), &sealed)
+                .await
+                .expect("WebCrypto opens what ours sealed"),
+        };
+        assert_eq!(
+            frames::bytes(&opened),
+            frames::bytes(&plain),
+            "{seal:?} sealed, {open:?} opened: {} of {len} B",
+            shape.name()
+        );
+    }
+}
+
+/// Enough distinct sealed frames to go round without holding more than ~16 MB.
+fn pool_size(len: usize) -> usize {
+    (16_000_000 / len).clamp(32, 1024)
+}
+
+async fn fixed_sizes(c: &mut Contenders) {
+    console_log!(
+        "µs per frame: median of {} batches of ≥{:.0} ms after ≥{:.0} ms of warm-up",
+        timing::BATCHES,
+        timing::BATCH_MS,
+        timing::WARM_UP_MS
+    );
+    console_log!(
+        "{:<18} {:>10} {:>10} {:>15} {:>15}",
+        "frame",
+        "ours enc",
+        "ours dec",
+        "webcrypto enc",
+        "webcrypto dec"
+    );
+    for (shape, len, label) in SIZES {
+        check_agreement(c, shape, len).await;
+        let plain = (shape, frames::frame(shape, len, 0));
+        let pool: Vec<_> = (0..pool_size(len))
+            .map(|i| (shape, frames::frame(shape, len, i as u8)))
+            .collect();
+        let (_, sealed) = c.encrypt_all(Side::Ours, &pool).await;
+        let mut row = Vec::new();
+        for side in [Side::Ours, Side::WebCrypto] {
+            for op in [Op::Encrypt, Op::Decrypt] {
+                row.push(c.per_frame_us(side, op, &plain, &sealed).await);
+            }
+        }
+        console_log!(
+            "{:<18} {:>10.1} {:>10.1} {:>15.1} {:>15.1}",
+            format!("{label} {}", shape.name()),
+            row[0],
+            row[1],
+            row[2],
+            row[3]
+        );
+    }
+}
+
+/// Crypto ms per second of call for one side: every frame the recorded member sent encrypted
+/// (our own outgoing streams) plus every one of them decrypted (one other member's incoming
+/// streams), median of the rounds, divided by the length of the recording.
+async fn replay(c: &mut Contenders, side: Side, trace: &Trace) -> (f64, f64, f64) {
+    let plain: Vec<_> = trace
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.shape, frames::frame(f.shape, f.bytes, i as u8)))
+        .collect();
+    let (mut enc, mut dec, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TRACE_ROUNDS {
+        let (e, sealed) = c.encrypt_all(side, &plain).await;
+        let d = c.decrypt(side, &sealed).await;
+        enc.push(e);
+        dec.push(d);
+        total.push(e + d);
+    }
+    let per_s = median(total) / trace.seconds;
+    (median(enc), median(dec), per_s)
+}
+
+fn user_agent() -> String {
+    js_sys::global()
+        .unchecked_into::<WorkerGlobalScope>()
+        .navigator()
+        .user_agent()
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn frame_crypto() {
+    let trace = Trace::parse(TRACE).expect("a readable trace");
+    let mut c = Contenders::new().await;
+    console_log!(
+        "ours: the worker's frame functions, {}; reference: WebCrypto AES-GCM, awaited per frame",
+        conclave_e2ee::frame::CIPHER_BACKEND,
+    );
+    console_log!("browser: {}", user_agent());
+    console_log!("");
+    fixed_sizes(&mut c).await;
+
+    console_log!("");
+    console_log!(
+        "recorded call ({TRACE_NAME}): {:.0} s, {} Opus + {} VP8 frames ({} key), {:.1} MB",
+        trace.seconds,
+        trace.count(Shape::Opus),
+        trace.count(Shape::Vp8Key) + trace.count(Shape::Vp8Delta),
+        trace.count(Shape::Vp8Key),
+        trace.total_bytes() as f64 / 1e6
+    );
+    console_log!(
+        "cost per second of call = (time to encrypt every frame sent + to decrypt them all, as \
+         one other member would) / {:.0} s; median of {TRACE_ROUNDS} replays",
+        trace.seconds
+    );
+    let mut costs = Vec::new();
+    for side in [Side::Ours, Side::WebCrypto] {
+        let (enc, dec, per_s) = replay(&mut c, side, &trace).await;
+        let name = match side {
+            Side::Ours => "ours",
+            Side::WebCrypto => "webcrypto",
+        };
+        console_log!(
+            "  {name:<10} encrypt {enc:>7.1} ms + decrypt {dec:>7.1} ms \
+             = {per_s:>6.2} ms of crypto per second of call"
+        );
+        costs.push(per_s);
+    }
+    console_log!(
+        "ratio ours/webcrypto (recorded call, cost per second): {:.2}",
+        costs[0] / costs[1]
+    );
+}

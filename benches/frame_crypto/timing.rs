@@ -1,0 +1,31 @@
+//! The clock and how long to run it.
+
+use wasm_bindgen::JsCast;
+use web_sys::{Performance, WorkerGlobalScope};
+
+/// Run each case this long first: the JIT, the allocator and WebCrypto's thread pool settle,
+/// and the time per frame it shows sizes the batches.
+pub const WARM_UP_MS: f64 = 100.0;
+/// Each batch runs at least this long, so the clock's coarseness (5 µs to 100 µs, depending
+/// on isolation) stays far below 1 %.
+pub const BATCH_MS: f64 = 200.0;
+pub const BATCHES: usize = 7;
+
+/// `performance.now()` of the worker.
+pub struct Stopwatch(Performance);
+
+impl Stopwatch {
+    pub fn new() -> Self {
+        let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+        Self(scope.performance().expect("workers have performance"))
+    }
+
+    pub fn now(&self) -> f64 {
+        self.0.now()
+    }
+}
+
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}

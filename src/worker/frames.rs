@@ -1,0 +1,79 @@
+//! One frame's trip through our crypto, as every transform makes it: the encoded frame's
+//! `ArrayBuffer` is copied into wasm memory once, encrypted or decrypted by
+//! `conclave_e2ee::frame`, and the result copied once into a new `ArrayBuffer` for the browser.
+//! The benchmark (`benches/frame_crypto`) times these very functions.
+//!
+//! Every JavaScript call made here catches its exceptions: a sender encrypts while the
+//! worker's `RefCell` lends it the shared encryptor, and an exception unwinding through wasm
+//! would leave that borrow taken for good.
+
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `Uint8Array` whose constructors catch (js-sys's do not).
+    #[wasm_bindgen(js_name = Uint8Array, extends = Uint8Array)]
+    type Bytes;
+
+    /// `new Uint8Array(buffer)`: a view of a frame's bytes. Throws for a detached buffer.
+    #[wasm_bindgen(constructor, js_class = "Uint8Array", catch)]
+    fn view_of(buffer: &ArrayBuffer) -> Result<Bytes, JsValue>;
+
+    /// `new Uint8Array(bytes)`: a copy of wasm memory in a buffer of its own. Throws when out
+    /// of memory.
+    #[wasm_bindgen(constructor, js_class = "Uint8Array", catch)]
+    fn copy_of(bytes: &[u8]) -> Result<Bytes, JsValue>;
+}
+
+/// Why a frame did not come through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Our crypto refused it.
+    Frame(FrameError),
+    /// The browser would not hand its bytes over or take new ones.
+    Browser,
+}
+
+/// Copies a frame's bytes into `into`, which is reused from frame to frame.
+pub fn read(data: &ArrayBuffer, into: &mut Vec<u8>) -> Result<(), Failure> {
+    let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
+    // Zeroes only what this frame has beyond the previous one's length; the copy then
+    // overwrites every byte.
+    into.resize(view.length() as usize, 0);
+    view.copy_to(into);
+    Ok(())
+}
+
+/// A new `ArrayBuffer` holding `bytes`.
+pub fn to_buffer(bytes: &[u8]) -> Result<ArrayBuffer, Failure> {
+    Bytes::copy_of(bytes)
+        .map(|array| array.buffer())
+        .map_err(|_| Failure::Browser)
+}
+
+/// Encrypts one outgoing frame. `scratch` holds the clear frame afterwards, for whoever wants
+/// to know its size.
+pub fn encrypt(
+    encryptor: &mut FrameEncryptor,
+    codec: Codec,
+    data: &ArrayBuffer,
+    scratch: &mut Vec<u8>,
+) -> Result<ArrayBuffer, Failure> {
+    read(data, scratch)?;
+    let sealed = encryptor.encrypt(codec, scratch).map_err(Failure::Frame)?;
+    to_buffer(sealed)
+}
+
+/// Decrypts one incoming frame.
+pub fn decrypt(
+    decryptor: &mut FrameDecryptor,
+    codec: Codec,
+    data: &ArrayBuffer,
+    scratch: &mut Vec<u8>,
+) -> Result<ArrayBuffer, Failure> {
+    read(data, scratch)?;
+    let plain = decryptor.decrypt(codec, scratch).map_err(Failure::Frame)?;
+    to_buffer(plain)
+}

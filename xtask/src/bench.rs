@@ -1,0 +1,146 @@
+//! `cargo xtask bench`: the frame-crypto benchmark (`benches/frame_crypto`) in headless
+//! Chromium, and `--record-trace`, which records the call it replays.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::{Result, cargo, root, run, tools};
+
+/// The flags the frame worker is built with for production (`.cargo/config.toml`), so the
+/// benchmark measures the code users get. The one place to change them: a worker built with
+/// `-C target-feature=+simd128` means adding it here too.
+const BENCH_RUSTFLAGS: &str = "--cfg=web_sys_unstable_apis";
+
+/// The benchmark prints this last; it is held back until the test runner's own summary is
+/// through, so it ends the output.
+const RATIO_PREFIX: &str = "ratio ours/webcrypto";
+
+/// Where `--record-trace` writes, and what the benchmark embeds.
+const TRACE: &str = "benches/trace/call-720p-60s.csv";
+
+pub fn bench(args: &[String]) -> Result {
+    match args {
+        [] => run_bench(),
+        [flag] if flag == "--record-trace" => record_trace(),
+        _ => Err(format!("unknown bench arguments {args:?}")),
+    }
+}
+
+/// A Chromium profile of our own, so leftovers of this run (and only those) can be killed.
+struct Profile(std::path::PathBuf);
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_bench() -> Result {
+    tools::ensure_build_tools()?;
+    tools::ensure_test_browser()?;
+    let dir = root().join("target").join("bench");
+    let profile = Profile(dir.join(format!("chromium-{}", std::process::id())));
+    std::fs::create_dir_all(&profile.0).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
+    // wasm-bindgen-test-runner adds --headless and --no-sandbox to these.
+    let capabilities = format!(
+        r#"{{"goog:chromeOptions": {{"binary": "/usr/bin/chromium", "args": [{}]}}}}"#,
+        [
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.0.display()),
+        ]
+        .map(|a| format!("{a:?}"))
+        .join(", ")
+    );
+    let webdriver_json = dir.join("webdriver.json");
+    std::fs::write(&webdriver_json, capabilities)
+        .map_err(|e| format!("cannot write {webdriver_json:?}: {e}"))?;
+
+    // The page only sees a reduced user agent (156.0.0.0); the binary knows its full version.
+    if let Some(version) = tools::output("chromium", &["--version"]) {
+        println!("chromium: {}", version.trim());
+    }
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "conclave",
+        "--bench",
+        "frame_crypto",
+        "--",
+        "--nocapture",
+    ])
+    .env("RUSTFLAGS", BENCH_RUSTFLAGS)
+    .env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        "wasm-bindgen-test-runner",
+    )
+    // The runner takes the first driver it finds; make that chromedriver.
+    .env("CHROMEDRIVER", "chromedriver")
+    .env_remove("GECKODRIVER")
+    .env_remove("GECKODRIVER_REMOTE")
+    .env_remove("CHROMEDRIVER_REMOTE")
+    .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+    // The whole benchmark is one test of about a minute.
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "900")
+    .stdout(Stdio::piped());
+    eprintln!("xtask: $ RUSTFLAGS={BENCH_RUSTFLAGS:?} {cmd:?}");
+    let mut child = cmd
+        .current_dir(root())
+        .spawn()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    let mut ratio = None;
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line.map_err(|e| format!("reading the benchmark's output: {e}"))?;
+        if line.starts_with(RATIO_PREFIX) {
+            ratio = Some(line);
+        } else {
+            println!("{line}");
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("the benchmark failed ({status})"));
+    }
+    if let Some(ratio) = ratio {
+        println!("{ratio}");
+    }
+    Ok(())
+}
+
+/// Two headless Chromiums in a call through the real app and server; one records the frames
+/// it sends for 60 s (sizes, never contents) into the trace the benchmark replays.
+fn record_trace() -> Result {
+    tools::ensure_build_tools()?;
+    tools::ensure_test_browser()?;
+    crate::build_app()?;
+    run(cargo().args(["build", "-p", "conclave-server"]))?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "conclave",
+            "--test",
+            "browser",
+            "--",
+            "--ignored",
+            "--exact",
+            "--nocapture",
+            "trace::record_call_trace",
+        ])
+        .env("CONCLAVE_DIST", root().join("dist"))
+        .env("CONCLAVE_TRACE_OUT", root().join(TRACE)))
+}
