@@ -15,7 +15,7 @@ use crate::bridge::{FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformO
 /// Where trunk puts the two builds of the worker's loader (see `index.html`): one seals frames
 /// with our SIMD AES-GCM, the other with the portable one for engines without WebAssembly SIMD
 /// (a module using SIMD does not even load there).
-const SIMD_WORKER_URL: &str = "/simd/worker_loader.js";
+const SIMD_WORKER_URL: &str = "/worker-simd_loader.js";
 const PORTABLE_WORKER_URL: &str = "/worker_loader.js";
 
 /// The smallest module that uses a SIMD instruction: one function returning
