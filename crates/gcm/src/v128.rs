@@ -1,0 +1,319 @@
+//! The 128-bit vector the bitsliced AES is written over.
+//!
+//! With `simd128` enabled on wasm32 it is a `v128` register and every method is one (or two)
+//! wasm SIMD instructions. Everywhere else it is a pair of `u64` emulating exactly the same
+//! lane semantics, so the very same algorithm code can be unit-tested, differential-tested
+//! and fuzzed natively. Only lane-exact operations are offered: anything the emulation could
+//! get subtly different from the wasm instruction (lane boundaries of shifts, byte order of
+//! loads) is pinned down by the method's contract and by the tests in this module.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod imp {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct V128(v128);
+
+    impl V128 {
+        #[inline(always)]
+        pub fn from_bytes(b: &[u8; 16]) -> Self {
+            Self(u8x16(
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                b[13], b[14], b[15],
+            ))
+        }
+
+        /// Reads 16 bytes; lane order is memory order (wasm is little endian).
+        #[inline(always)]
+        pub fn load(b: &[u8]) -> Self {
+            let b: &[u8; 16] = b[..16].try_into().unwrap();
+            // SAFETY: `b` is a valid reference to 16 readable bytes and `v128_load` has no
+            // alignment requirement.
+            Self(unsafe { v128_load(b.as_ptr().cast()) })
+        }
+
+        #[inline(always)]
+        pub fn store(self, out: &mut [u8]) {
+            let out: &mut [u8; 16] = (&mut out[..16]).try_into().unwrap();
+            // SAFETY: `out` is a valid exclusive reference to 16 writable bytes and
+            // `v128_store` has no alignment requirement.
+            unsafe { v128_store(out.as_mut_ptr().cast(), self.0) }
+        }
+
+        #[inline(always)]
+        pub fn to_bytes(self) -> [u8; 16] {
+            let mut out = [0u8; 16];
+            self.store(&mut out);
+            out
+        }
+
+        #[cfg(test)]
+        pub fn from_u64x2(lo: u64, hi: u64) -> Self {
+            Self(u64x2(lo, hi))
+        }
+
+        #[inline(always)]
+        pub fn lo_u64(self) -> u64 {
+            u64x2_extract_lane::<0>(self.0)
+        }
+
+        #[inline(always)]
+        pub fn hi_u64(self) -> u64 {
+            u64x2_extract_lane::<1>(self.0)
+        }
+
+        #[inline(always)]
+        pub fn splat_u8(x: u8) -> Self {
+            Self(u8x16_splat(x))
+        }
+
+        #[inline(always)]
+        pub fn xor(self, o: Self) -> Self {
+            Self(v128_xor(self.0, o.0))
+        }
+
+        #[inline(always)]
+        pub fn and(self, o: Self) -> Self {
+            Self(v128_and(self.0, o.0))
+        }
+
+        /// Shifts each 64-bit lane right.
+        #[inline(always)]
+        pub fn shr64<const N: u32>(self) -> Self {
+            Self(u64x2_shr(self.0, N))
+        }
+
+        /// Shifts each 64-bit lane left.
+        #[inline(always)]
+        pub fn shl64<const N: u32>(self) -> Self {
+            Self(i64x2_shl(self.0, N))
+        }
+
+        /// AES ShiftRows on a column-major state: byte `4c + r` takes byte `4((c + r) % 4) + r`.
+        #[inline(always)]
+        pub fn shift_rows(self) -> Self {
+            Self(i8x16_shuffle::<0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11>(
+                self.0, self.0,
+            ))
+        }
+
+        /// Rotates every 4-byte column by one row: byte `4c + r` takes byte `4c + (r + 1) % 4`.
+        #[inline(always)]
+        pub fn rotate_rows_1(self) -> Self {
+            Self(i8x16_shuffle::<1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12>(
+                self.0, self.0,
+            ))
+        }
+
+        /// Rotates every 4-byte column by two rows.
+        #[inline(always)]
+        pub fn rotate_rows_2(self) -> Self {
+            Self(i8x16_shuffle::<2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13>(
+                self.0, self.0,
+            ))
+        }
+
+        /// Reverses the byte order of each 64-bit lane.
+        #[inline(always)]
+        pub fn bswap64(self) -> Self {
+            Self(i8x16_shuffle::<7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8>(
+                self.0, self.0,
+            ))
+        }
+
+        /// Big-endian 32-bit add on the last four bytes (GCM's inc32), other bytes unchanged.
+        #[inline(always)]
+        pub fn counter_block(prefix: Self, ctr: u32) -> Self {
+            Self(u32x4_replace_lane::<3>(prefix.0, ctr.swap_bytes()))
+        }
+
+        /// Reverses the bit order inside every byte, by two in-register nibble lookups
+        /// (`i8x16.swizzle` of a constant table: no memory access, so constant time).
+        #[inline(always)]
+        pub fn reverse_bits_in_bytes(self) -> Self {
+            let table = u8x16(
+                0x0, 0x8, 0x4, 0xc, 0x2, 0xa, 0x6, 0xe, 0x1, 0x9, 0x5, 0xd, 0x3, 0xb, 0x7, 0xf,
+            );
+            let low = v128_and(self.0, u8x16_splat(0x0f));
+            let high = u8x16_shr(self.0, 4);
+            let low_rev = u8x16_swizzle(table, low);
+            let high_rev = u8x16_swizzle(table, high);
+            Self(v128_or(i16x8_shl(v128_and(low_rev, u8x16_splat(0x0f)), 4), high_rev))
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+mod imp {
+    /// Two little-endian 64-bit lanes: lane 0 is bytes 0..8 in memory order.
+    #[derive(Clone, Copy)]
+    pub struct V128([u64; 2]);
+
+    #[inline(always)]
+    fn permute(v: V128, idx: &[usize; 16]) -> V128 {
+        let b = v.to_bytes();
+        let mut out = [0u8; 16];
+        for (o, &i) in out.iter_mut().zip(idx) {
+            *o = b[i];
+        }
+        V128::from_bytes(&out)
+    }
+
+    impl V128 {
+        #[inline(always)]
+        pub fn from_bytes(b: &[u8; 16]) -> Self {
+            Self([
+                u64::from_le_bytes(b[..8].try_into().unwrap()),
+                u64::from_le_bytes(b[8..].try_into().unwrap()),
+            ])
+        }
+
+        #[inline(always)]
+        pub fn load(b: &[u8]) -> Self {
+            Self::from_bytes(b[..16].try_into().unwrap())
+        }
+
+        #[inline(always)]
+        pub fn store(self, out: &mut [u8]) {
+            out[..8].copy_from_slice(&self.0[0].to_le_bytes());
+            out[8..16].copy_from_slice(&self.0[1].to_le_bytes());
+        }
+
+        #[inline(always)]
+        pub fn to_bytes(self) -> [u8; 16] {
+            let mut out = [0u8; 16];
+            self.store(&mut out);
+            out
+        }
+
+        #[cfg(test)]
+        pub fn from_u64x2(lo: u64, hi: u64) -> Self {
+            Self([lo, hi])
+        }
+
+        #[inline(always)]
+        pub fn lo_u64(self) -> u64 {
+            self.0[0]
+        }
+
+        #[inline(always)]
+        pub fn hi_u64(self) -> u64 {
+            self.0[1]
+        }
+
+        #[inline(always)]
+        pub fn splat_u8(x: u8) -> Self {
+            let w = u64::from_ne_bytes([x; 8]);
+            Self([w, w])
+        }
+
+        #[inline(always)]
+        pub fn xor(self, o: Self) -> Self {
+            Self([self.0[0] ^ o.0[0], self.0[1] ^ o.0[1]])
+        }
+
+        #[inline(always)]
+        pub fn and(self, o: Self) -> Self {
+            Self([self.0[0] & o.0[0], self.0[1] & o.0[1]])
+        }
+
+        #[inline(always)]
+        pub fn shr64<const N: u32>(self) -> Self {
+            Self([self.0[0] >> N, self.0[1] >> N])
+        }
+
+        #[inline(always)]
+        pub fn shl64<const N: u32>(self) -> Self {
+            Self([self.0[0] << N, self.0[1] << N])
+        }
+
+        #[inline(always)]
+        pub fn shift_rows(self) -> Self {
+            permute(self, &[0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11])
+        }
+
+        /// In little-endian 32-bit columns, "next row" is the next byte up, so this is a
+        /// rotation of each 32-bit column right by 8 bits.
+        #[inline(always)]
+        pub fn rotate_rows_1(self) -> Self {
+            Self(self.0.map(|w| {
+                ((w >> 8) & 0x00ff_ffff_00ff_ffff) | ((w << 24) & 0xff00_0000_ff00_0000)
+            }))
+        }
+
+        #[inline(always)]
+        pub fn rotate_rows_2(self) -> Self {
+            Self(self.0.map(|w| {
+                ((w >> 16) & 0x0000_ffff_0000_ffff) | ((w << 16) & 0xffff_0000_ffff_0000)
+            }))
+        }
+
+        #[inline(always)]
+        pub fn bswap64(self) -> Self {
+            Self([self.0[0].swap_bytes(), self.0[1].swap_bytes()])
+        }
+
+        #[inline(always)]
+        pub fn counter_block(prefix: Self, ctr: u32) -> Self {
+            let hi = (prefix.0[1] & 0x0000_0000_ffff_ffff) | (u64::from(ctr.swap_bytes()) << 32);
+            Self([prefix.0[0], hi])
+        }
+
+        #[inline(always)]
+        pub fn reverse_bits_in_bytes(self) -> Self {
+            Self(self.0.map(|w| w.reverse_bits().swap_bytes()))
+        }
+    }
+}
+
+pub use imp::V128;
+
+#[cfg(test)]
+mod tests {
+    use super::V128;
+
+    fn bytes() -> [u8; 16] {
+        core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn byte_permutations_match_their_contract() {
+        let b = bytes();
+        let v = V128::from_bytes(&b);
+        let sr = v.shift_rows().to_bytes();
+        let r1 = v.rotate_rows_1().to_bytes();
+        let r2 = v.rotate_rows_2().to_bytes();
+        for c in 0..4 {
+            for r in 0..4 {
+                assert_eq!(sr[4 * c + r], b[4 * ((c + r) % 4) + r]);
+                assert_eq!(r1[4 * c + r], b[4 * c + (r + 1) % 4]);
+                assert_eq!(r2[4 * c + r], b[4 * c + (r + 2) % 4]);
+            }
+        }
+        let sw = v.bswap64().to_bytes();
+        for i in 0..16 {
+            assert_eq!(sw[i], b[(i & 8) + 7 - (i & 7)]);
+        }
+        let rb = v.reverse_bits_in_bytes().to_bytes();
+        for i in 0..16 {
+            assert_eq!(rb[i], b[i].reverse_bits());
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn lanes_and_counter() {
+        let b = bytes();
+        let v = V128::from_bytes(&b);
+        assert_eq!(v.lo_u64(), u64::from_le_bytes(b[..8].try_into().unwrap()));
+        assert_eq!(v.hi_u64(), u64::from_le_bytes(b[8..].try_into().unwrap()));
+        let c = V128::counter_block(v, 0x0102_0304).to_bytes();
+        assert_eq!(&c[..12], &b[..12]);
+        assert_eq!(&c[12..], &[1, 2, 3, 4]);
+        let s = v.shr64::<3>();
+        assert_eq!(s.hi_u64(), v.hi_u64() >> 3);
+        let s = v.shl64::<5>();
+        assert_eq!(s.lo_u64(), v.lo_u64() << 5);
+    }
+}
