@@ -35,7 +35,10 @@ impl Aes128Gcm {
         aad: &[u8],
         buffer: &mut [u8],
     ) -> [u8; 16] {
-        assert!(buffer.len() as u64 <= MAX_TEXT_LEN, "AES-GCM message too long");
+        assert!(
+            buffer.len() as u64 <= MAX_TEXT_LEN,
+            "AES-GCM message too long"
+        );
         let mut ks = Keystream::new(&self.aes, nonce);
         let mut mask = ks.first();
         let mut ghash = Ghash::new(&self.ghash);

@@ -259,7 +259,10 @@ impl<'k> Ghash<'k> {
         let mut acc = Accumulator::default();
         let y = Element::from_words(self.hi, self.lo);
         acc.mul_add(blocks[0].xor(y), &self.key.powers[n - 1]);
-        for (x, p) in blocks[1..].iter().zip(self.key.powers[..n - 1].iter().rev()) {
+        for (x, p) in blocks[1..]
+            .iter()
+            .zip(self.key.powers[..n - 1].iter().rev())
+        {
             acc.mul_add(*x, p);
         }
         (self.hi, self.lo) = acc.reduce();
@@ -341,7 +344,10 @@ mod tests {
                 }
             }
             assert_eq!(bmul64(x, &Holes::new(y)), want);
-            assert_eq!(bmul64(u64::MAX, &Holes::new(u64::MAX)), 0x5555_5555_5555_5555);
+            assert_eq!(
+                bmul64(u64::MAX, &Holes::new(u64::MAX)),
+                0x5555_5555_5555_5555
+            );
         }
     }
 

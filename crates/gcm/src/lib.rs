@@ -65,9 +65,17 @@ impl Inner {
         Self(aes_gcm::Aes128Gcm::new(key.into()))
     }
 
-    fn encrypt_in_place_detached(&self, nonce: &[u8; 12], aad: &[u8], buffer: &mut [u8]) -> [u8; 16] {
+    fn encrypt_in_place_detached(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> [u8; 16] {
         use aes_gcm::aead::AeadInOut;
-        assert!(buffer.len() as u64 <= MAX_TEXT_LEN, "AES-GCM message too long");
+        assert!(
+            buffer.len() as u64 <= MAX_TEXT_LEN,
+            "AES-GCM message too long"
+        );
         let tag = self
             .0
             .encrypt_inout_detached(nonce.into(), aad, buffer.into())
@@ -125,6 +133,7 @@ impl Aes128Gcm {
         buffer: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), Error> {
-        self.inner.decrypt_in_place_detached(nonce, aad, buffer, tag)
+        self.inner
+            .decrypt_in_place_detached(nonce, aad, buffer, tag)
     }
 }

@@ -183,7 +183,10 @@ mod tests {
             p
         }
         let inv = (1..=255u8).find(|&y| mul(x, y) == 1).unwrap_or(0);
-        inv ^ inv.rotate_left(1) ^ inv.rotate_left(2) ^ inv.rotate_left(3) ^ inv.rotate_left(4)
+        inv ^ inv.rotate_left(1)
+            ^ inv.rotate_left(2)
+            ^ inv.rotate_left(3)
+            ^ inv.rotate_left(4)
             ^ 0x63
     }
 

@@ -92,33 +92,93 @@ mod imp {
         /// AES ShiftRows on a column-major state: byte `4c + r` takes byte `4((c + r) % 4) + r`.
         #[inline(always)]
         pub fn shift_rows(self) -> Self {
-            Self(i8x16_shuffle::<0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11>(
-                self.0, self.0,
-            ))
+            Self(i8x16_shuffle::<
+                0,
+                5,
+                10,
+                15,
+                4,
+                9,
+                14,
+                3,
+                8,
+                13,
+                2,
+                7,
+                12,
+                1,
+                6,
+                11,
+            >(self.0, self.0))
         }
 
         /// Rotates every 4-byte column by one row: byte `4c + r` takes byte `4c + (r + 1) % 4`.
         #[inline(always)]
         pub fn rotate_rows_1(self) -> Self {
-            Self(i8x16_shuffle::<1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12>(
-                self.0, self.0,
-            ))
+            Self(i8x16_shuffle::<
+                1,
+                2,
+                3,
+                0,
+                5,
+                6,
+                7,
+                4,
+                9,
+                10,
+                11,
+                8,
+                13,
+                14,
+                15,
+                12,
+            >(self.0, self.0))
         }
 
         /// Rotates every 4-byte column by two rows.
         #[inline(always)]
         pub fn rotate_rows_2(self) -> Self {
-            Self(i8x16_shuffle::<2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13>(
-                self.0, self.0,
-            ))
+            Self(i8x16_shuffle::<
+                2,
+                3,
+                0,
+                1,
+                6,
+                7,
+                4,
+                5,
+                10,
+                11,
+                8,
+                9,
+                14,
+                15,
+                12,
+                13,
+            >(self.0, self.0))
         }
 
         /// Reverses the byte order of each 64-bit lane.
         #[inline(always)]
         pub fn bswap64(self) -> Self {
-            Self(i8x16_shuffle::<7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8>(
-                self.0, self.0,
-            ))
+            Self(i8x16_shuffle::<
+                7,
+                6,
+                5,
+                4,
+                3,
+                2,
+                1,
+                0,
+                15,
+                14,
+                13,
+                12,
+                11,
+                10,
+                9,
+                8,
+            >(self.0, self.0))
         }
 
         /// Big-endian 32-bit add on the last four bytes (GCM's inc32), other bytes unchanged.
@@ -138,7 +198,10 @@ mod imp {
             let high = u8x16_shr(self.0, 4);
             let low_rev = u8x16_swizzle(table, low);
             let high_rev = u8x16_swizzle(table, high);
-            Self(v128_or(i16x8_shl(v128_and(low_rev, u8x16_splat(0x0f)), 4), high_rev))
+            Self(v128_or(
+                i16x8_shl(v128_and(low_rev, u8x16_splat(0x0f)), 4),
+                high_rev,
+            ))
         }
     }
 }
@@ -229,23 +292,30 @@ mod imp {
 
         #[inline(always)]
         pub fn shift_rows(self) -> Self {
-            permute(self, &[0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11])
+            permute(
+                self,
+                &[0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11],
+            )
         }
 
         /// In little-endian 32-bit columns, "next row" is the next byte up, so this is a
         /// rotation of each 32-bit column right by 8 bits.
         #[inline(always)]
         pub fn rotate_rows_1(self) -> Self {
-            Self(self.0.map(|w| {
-                ((w >> 8) & 0x00ff_ffff_00ff_ffff) | ((w << 24) & 0xff00_0000_ff00_0000)
-            }))
+            Self(
+                self.0.map(|w| {
+                    ((w >> 8) & 0x00ff_ffff_00ff_ffff) | ((w << 24) & 0xff00_0000_ff00_0000)
+                }),
+            )
         }
 
         #[inline(always)]
         pub fn rotate_rows_2(self) -> Self {
-            Self(self.0.map(|w| {
-                ((w >> 16) & 0x0000_ffff_0000_ffff) | ((w << 16) & 0xffff_0000_ffff_0000)
-            }))
+            Self(
+                self.0.map(|w| {
+                    ((w >> 16) & 0x0000_ffff_0000_ffff) | ((w << 16) & 0xffff_0000_ffff_0000)
+                }),
+            )
         }
 
         #[inline(always)]

@@ -78,7 +78,12 @@ fn gcm_specification_and_nist_vectors() {
         let tag: [u8; 16] = hex(case.tag).try_into().unwrap();
         for gcm in impls(&key) {
             let mut buf = pt.clone();
-            assert_eq!(gcm.seal(&iv, &aad, &mut buf), tag, "case {n} tag ({})", gcm.name());
+            assert_eq!(
+                gcm.seal(&iv, &aad, &mut buf),
+                tag,
+                "case {n} tag ({})",
+                gcm.name()
+            );
             assert_eq!(buf, ct, "case {n} ciphertext ({})", gcm.name());
             gcm.open(&iv, &aad, &mut buf, &tag).unwrap();
             assert_eq!(buf, pt, "case {n} decryption ({})", gcm.name());
@@ -130,5 +135,8 @@ fn wycheproof_aes_gcm() {
         }
     }
     // Guards against the filter silently selecting nothing.
-    assert!(valid >= 40 && invalid >= 27, "only {valid} valid / {invalid} invalid cases");
+    assert!(
+        valid >= 40 && invalid >= 27,
+        "only {valid} valid / {invalid} invalid cases"
+    );
 }

@@ -84,7 +84,12 @@ impl<T: Gcm> DynGcm for T {
 }
 
 /// RustCrypto's answer: (ciphertext, tag).
-pub fn reference_seal(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
+pub fn reference_seal(
+    key: &[u8; 16],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    pt: &[u8],
+) -> (Vec<u8>, [u8; 16]) {
     let c = aes_gcm::Aes128Gcm::new(key.into());
     let mut buf = pt.to_vec();
     let tag = c
