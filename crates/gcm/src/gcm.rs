@@ -44,10 +44,11 @@ impl Aes128Gcm {
         let mut ghash = Ghash::new(&self.ghash);
         ghash.update_padded(aad);
         // The head is a whole number of blocks unless it is the whole message, so hashing
-        // it (and each later chunk) zero-padded pads only the very last block.
+        // it and then the rest zero-padded pads only the very last block.
         let head = ks.apply_first(&mask, buffer);
         ghash.update_padded(&buffer[..head]);
-        ks.apply_with(&mut buffer[head..], |chunk| ghash.update_padded(chunk));
+        ks.apply_with(&mut buffer[head..], |_| {});
+        ghash.update_padded(&buffer[head..]);
         let tag = finish_tag(ghash, aad.len(), buffer.len(), &mask);
         mask.zeroize();
         tag

@@ -20,10 +20,18 @@
 
 use zeroize::Zeroize;
 
+use crate::ghash_streams::{GROUP, NibbleTables};
 use crate::v128::V128;
 
-/// Blocks aggregated per reduction; the key holds H^1 … H^AGGREGATE.
+/// Blocks aggregated per reduction on the scalar path.
 pub const AGGREGATE: usize = 8;
+
+/// The key holds H^1 … H^POWERS: combining the sixteen vector streams needs all of them.
+const POWERS: usize = 16;
+
+/// Below this many bytes the vector streams' fixed costs (transposes, combining sixteen
+/// states) outweigh what they save.
+const STREAMS_FROM: usize = 1024;
 
 const M0: u64 = 0x1111_1111_1111_1111;
 const M1: u64 = M0 << 1;
@@ -202,10 +210,11 @@ impl Accumulator {
     }
 }
 
-/// H^1 … H^AGGREGATE in product-ready form.
+/// H^1 … H^POWERS in product-ready form, and the vector tables for H^16.
 #[derive(Clone)]
 pub struct GhashKey {
-    powers: [Power; AGGREGATE],
+    powers: [Power; POWERS],
+    tables: NibbleTables,
 }
 
 impl Drop for GhashKey {
@@ -219,16 +228,19 @@ impl GhashKey {
     pub fn new(h: &[u8; 16]) -> Self {
         let hi = u64::from_be_bytes(h[..8].try_into().unwrap());
         let lo = u64::from_be_bytes(h[8..].try_into().unwrap());
-        let mut powers = [Power::default(); AGGREGATE];
+        let mut powers = [Power::default(); POWERS];
         powers[0] = Power::new(hi, lo);
         let (mut phi, mut plo) = (hi, lo);
-        for i in 1..AGGREGATE {
+        for p in powers.iter_mut().skip(1) {
             let mut acc = Accumulator::default();
-            acc.mul_add(Element::from_words(phi, plo), &powers[0]);
+            acc.mul_add(Element::from_words(phi, plo), &Power::new(hi, lo));
             (phi, plo) = acc.reduce();
-            powers[i] = Power::new(phi, plo);
+            *p = Power::new(phi, plo);
         }
-        Self { powers }
+        let tables = NibbleTables::new((u128::from(phi) << 64) | u128::from(plo));
+        phi.zeroize();
+        plo.zeroize();
+        Self { powers, tables }
     }
 }
 
@@ -251,11 +263,11 @@ impl<'k> Ghash<'k> {
         Self { key, hi: 0, lo: 0 }
     }
 
-    /// Absorbs up to `AGGREGATE` blocks: Y ← (Y + X1)·H^n + X2·H^(n-1) + … + Xn·H.
+    /// Absorbs up to `POWERS` blocks: Y ← (Y + X1)·H^n + X2·H^(n-1) + … + Xn·H.
     #[inline(always)]
     pub fn absorb(&mut self, blocks: &[Element]) {
         let n = blocks.len();
-        debug_assert!((1..=AGGREGATE).contains(&n));
+        debug_assert!((1..=POWERS).contains(&n));
         let mut acc = Accumulator::default();
         let y = Element::from_words(self.hi, self.lo);
         acc.mul_add(blocks[0].xor(y), &self.key.powers[n - 1]);
@@ -269,7 +281,20 @@ impl<'k> Ghash<'k> {
     }
 
     /// Absorbs `data` zero-padded to a whole number of blocks.
-    pub fn update_padded(&mut self, data: &[u8]) {
+    pub fn update_padded(&mut self, mut data: &[u8]) {
+        if data.len() >= STREAMS_FROM {
+            let bulk = data.len() / GROUP * GROUP;
+            let mut y = [0u8; 16];
+            y[..8].copy_from_slice(&self.hi.to_be_bytes());
+            y[8..].copy_from_slice(&self.lo.to_be_bytes());
+            let states = self.key.tables.streams(&y, &data[..bulk]);
+            y.zeroize();
+            // The hash so far went into the first stream; what is left is Σ S_j·H^(16-j).
+            (self.hi, self.lo) = (0, 0);
+            let states: [Element; 16] = states.map(Element::from_vector);
+            self.absorb(&states);
+            data = &data[bulk..];
+        }
         let mut chunks = data.chunks_exact(16 * AGGREGATE);
         for chunk in &mut chunks {
             let blocks: [Element; AGGREGATE] =
@@ -355,7 +380,7 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn aggregated_hash_matches_the_spec() {
         let mut seed = 7;
-        for len in [0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000] {
+        for len in [0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000, 1024, 1300, 4096, 5000] {
             let h = rng(&mut seed);
             let data: Vec<u8> = (0..len).map(|i| (rng(&mut seed) as u8) ^ i as u8).collect();
             let key = GhashKey::new(&h.to_be_bytes());

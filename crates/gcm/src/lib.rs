@@ -22,6 +22,7 @@ mod bitslice;
 mod ctr;
 mod gcm;
 mod ghash;
+mod ghash_streams;
 mod sbox;
 mod v128;
 

@@ -203,6 +203,93 @@ mod imp {
                 high_rev,
             ))
         }
+
+        /// Bytes shifted right by four: each byte's high nibble.
+        #[inline(always)]
+        pub fn high_nibbles(self) -> Self {
+            Self(u8x16_shr(self.0, 4))
+        }
+
+        /// `table[idx]` in every byte lane (0 where `idx` ≥ 16): an in-register lookup, one
+        /// `pshufb` on x86, no memory access that depends on `idx`.
+        #[inline(always)]
+        pub fn swizzle(table: Self, idx: Self) -> Self {
+            Self(u8x16_swizzle(table.0, idx.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_8(self, b: Self) -> Self {
+            Self(i8x16_shuffle::<
+                0,
+                16,
+                1,
+                17,
+                2,
+                18,
+                3,
+                19,
+                4,
+                20,
+                5,
+                21,
+                6,
+                22,
+                7,
+                23,
+            >(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_8(self, b: Self) -> Self {
+            Self(i8x16_shuffle::<
+                8,
+                24,
+                9,
+                25,
+                10,
+                26,
+                11,
+                27,
+                12,
+                28,
+                13,
+                29,
+                14,
+                30,
+                15,
+                31,
+            >(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_16(self, b: Self) -> Self {
+            Self(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_16(self, b: Self) -> Self {
+            Self(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_32(self, b: Self) -> Self {
+            Self(i32x4_shuffle::<0, 4, 1, 5>(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_32(self, b: Self) -> Self {
+            Self(i32x4_shuffle::<2, 6, 3, 7>(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_64(self, b: Self) -> Self {
+            Self(i64x2_shuffle::<0, 2>(self.0, b.0))
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_64(self, b: Self) -> Self {
+            Self(i64x2_shuffle::<1, 3>(self.0, b.0))
+        }
     }
 }
 
@@ -333,6 +420,78 @@ mod imp {
         pub fn reverse_bits_in_bytes(self) -> Self {
             Self(self.0.map(|w| w.reverse_bits().swap_bytes()))
         }
+
+        #[inline(always)]
+        pub fn high_nibbles(self) -> Self {
+            Self(self.0.map(|w| (w >> 4) & 0x0f0f_0f0f_0f0f_0f0f))
+        }
+
+        /// Emulation for tests: indexes a 16-byte array, which stays within one cache line
+        /// but is not the constant-time in-register lookup of the wasm instruction. Nothing
+        /// outside tests runs it (native builds delegate to RustCrypto).
+        #[inline(always)]
+        pub fn swizzle(table: Self, idx: Self) -> Self {
+            let t = table.to_bytes();
+            let i = idx.to_bytes();
+            let out: [u8; 16] = core::array::from_fn(|k| {
+                t[usize::from(i[k] & 15)] & 0u8.wrapping_sub(u8::from(i[k] < 16))
+            });
+            Self::from_bytes(&out)
+        }
+
+        /// Interleaves `W`-byte elements of the low (or high) halves of `self` and `b`.
+        #[inline(always)]
+        fn interleave<const W: usize, const HIGH: bool>(self, b: Self) -> Self {
+            let (x, y) = (self.to_bytes(), b.to_bytes());
+            let base = if HIGH { 8 } else { 0 };
+            let mut out = [0u8; 16];
+            for e in 0..8 / W {
+                let src = base + e * W;
+                out[2 * e * W..2 * e * W + W].copy_from_slice(&x[src..src + W]);
+                out[2 * e * W + W..2 * e * W + 2 * W].copy_from_slice(&y[src..src + W]);
+            }
+            Self::from_bytes(&out)
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_8(self, b: Self) -> Self {
+            self.interleave::<1, false>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_8(self, b: Self) -> Self {
+            self.interleave::<1, true>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_16(self, b: Self) -> Self {
+            self.interleave::<2, false>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_16(self, b: Self) -> Self {
+            self.interleave::<2, true>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_32(self, b: Self) -> Self {
+            self.interleave::<4, false>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_32(self, b: Self) -> Self {
+            self.interleave::<4, true>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_lo_64(self, b: Self) -> Self {
+            self.interleave::<8, false>(b)
+        }
+
+        #[inline(always)]
+        pub fn interleave_hi_64(self, b: Self) -> Self {
+            self.interleave::<8, true>(b)
+        }
     }
 }
 
@@ -365,6 +524,33 @@ mod tests {
         for i in 0..16 {
             assert_eq!(sw[i], b[(i & 8) + 7 - (i & 7)]);
         }
+        let w = V128::from_bytes(&core::array::from_fn(|i| 200 - i as u8));
+        let wb = w.to_bytes();
+        let check = |got: V128, width: usize, high: bool| {
+            let got = got.to_bytes();
+            for e in 0..8 / width {
+                for k in 0..width {
+                    let src = if high { 8 } else { 0 } + e * width + k;
+                    assert_eq!(got[2 * e * width + k], b[src]);
+                    assert_eq!(got[2 * e * width + width + k], wb[src]);
+                }
+            }
+        };
+        check(v.interleave_lo_8(w), 1, false);
+        check(v.interleave_hi_8(w), 1, true);
+        check(v.interleave_lo_16(w), 2, false);
+        check(v.interleave_hi_16(w), 2, true);
+        check(v.interleave_lo_32(w), 4, false);
+        check(v.interleave_hi_32(w), 4, true);
+        check(v.interleave_lo_64(w), 8, false);
+        check(v.interleave_hi_64(w), 8, true);
+        let hn = v.high_nibbles().to_bytes();
+        for i in 0..16 {
+            assert_eq!(hn[i], b[i] >> 4);
+        }
+        let idx = V128::from_bytes(&[3, 0, 15, 16, 200, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        let sw = V128::swizzle(v, idx).to_bytes();
+        assert_eq!(&sw[..6], &[b[3], b[0], b[15], 0, 0, b[1]]);
         let rb = v.reverse_bits_in_bytes().to_bytes();
         for i in 0..16 {
             assert_eq!(rb[i], b[i].reverse_bits());
