@@ -380,7 +380,9 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn aggregated_hash_matches_the_spec() {
         let mut seed = 7;
-        for len in [0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000, 1024, 1300, 4096, 5000] {
+        for len in [
+            0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000, 1024, 1300, 4096, 5000,
+        ] {
             let h = rng(&mut seed);
             let data: Vec<u8> = (0..len).map(|i| (rng(&mut seed) as u8) ^ i as u8).collect();
             let key = GhashKey::new(&h.to_be_bytes());

@@ -15,21 +15,19 @@ mod imp {
     pub struct V128(v128);
 
     impl V128 {
+        /// One `v128.load`. Building the vector from sixteen bytes instead would leave it to
+        /// the optimiser to merge the lane inserts, which it does not do in every pipeline.
         #[inline(always)]
         pub fn from_bytes(b: &[u8; 16]) -> Self {
-            Self(u8x16(
-                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-                b[13], b[14], b[15],
-            ))
+            // SAFETY: `b` is a valid reference to 16 readable bytes and `v128_load` has no
+            // alignment requirement.
+            Self(unsafe { v128_load(b.as_ptr().cast()) })
         }
 
         /// Reads 16 bytes; lane order is memory order (wasm is little endian).
         #[inline(always)]
         pub fn load(b: &[u8]) -> Self {
-            let b: &[u8; 16] = b[..16].try_into().unwrap();
-            // SAFETY: `b` is a valid reference to 16 readable bytes and `v128_load` has no
-            // alignment requirement.
-            Self(unsafe { v128_load(b.as_ptr().cast()) })
+            Self::from_bytes(b[..16].try_into().unwrap())
         }
 
         #[inline(always)]
