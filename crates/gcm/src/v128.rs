@@ -297,16 +297,6 @@ mod imp {
     #[derive(Clone, Copy)]
     pub struct V128([u64; 2]);
 
-    #[inline(always)]
-    fn permute(v: V128, idx: &[usize; 16]) -> V128 {
-        let b = v.to_bytes();
-        let mut out = [0u8; 16];
-        for (o, &i) in out.iter_mut().zip(idx) {
-            *o = b[i];
-        }
-        V128::from_bytes(&out)
-    }
-
     impl V128 {
         #[inline(always)]
         pub fn from_bytes(b: &[u8; 16]) -> Self {
@@ -376,11 +366,16 @@ mod imp {
         }
 
         #[inline(always)]
+        /// Row `r` (bytes `4c + r`) moves `r` columns down: as one 128-bit little-endian
+        /// number, a rotation right by `32r` bits of that row's bytes.
         pub fn shift_rows(self) -> Self {
-            permute(
-                self,
-                &[0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11],
-            )
+            let x = u128::from(self.0[0]) | (u128::from(self.0[1]) << 64);
+            let row = |r: u32| 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff_u128 << (8 * r);
+            let y = (x & row(0))
+                | (x & row(1)).rotate_right(32)
+                | (x & row(2)).rotate_right(64)
+                | (x & row(3)).rotate_right(96);
+            Self([y as u64, (y >> 64) as u64])
         }
 
         /// In little-endian 32-bit columns, "next row" is the next byte up, so this is a
