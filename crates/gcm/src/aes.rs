@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 
 use crate::bitslice::{broadcast_planes, transpose};
 use crate::sbox::sub_bytes_without_constant;
-use crate::v128::V128;
+use crate::v128::{ShiftRowsMask, V128};
 
 const ROUNDS: usize = 10;
 
@@ -71,9 +71,9 @@ fn add_round_key(s: &mut [V128; 8], rk: &[[u8; 16]; 8]) {
 }
 
 #[inline(always)]
-fn shift_rows(s: &mut [V128; 8]) {
+fn shift_rows(s: &mut [V128; 8], mask: &ShiftRowsMask) {
     for p in s.iter_mut() {
-        *p = p.shift_rows();
+        *p = p.shift_rows(mask);
     }
 }
 
@@ -121,16 +121,17 @@ impl Aes128 {
     /// Encrypts eight blocks in place.
     #[inline(always)]
     pub fn encrypt8(&self, s: &mut [V128; 8]) {
+        let sr = ShiftRowsMask::new();
         transpose(s);
         add_round_key(s, &self.planes[0]);
         for rk in &self.planes[1..ROUNDS] {
             sub_bytes_without_constant(s);
-            shift_rows(s);
+            shift_rows(s, &sr);
             mix_columns(s);
             add_round_key(s, rk);
         }
         sub_bytes_without_constant(s);
-        shift_rows(s);
+        shift_rows(s, &sr);
         add_round_key(s, &self.planes[ROUNDS]);
         transpose(s);
     }

@@ -11,6 +11,8 @@
 mod imp {
     use core::arch::wasm32::*;
 
+    use super::ShiftRowsMask;
+
     #[derive(Clone, Copy)]
     pub struct V128(v128);
 
@@ -88,49 +90,21 @@ mod imp {
         }
 
         /// AES ShiftRows on a column-major state: byte `4c + r` takes byte `4((c + r) % 4) + r`.
+        ///
+        /// A swizzle by a mask the caller keeps (see [`ShiftRowsMask`]) rather than a constant
+        /// shuffle: V8 rebuilds a shuffle's constant from immediates at every use, four
+        /// instructions through the general-purpose registers each time.
         #[inline(always)]
-        pub fn shift_rows(self) -> Self {
-            Self(i8x16_shuffle::<
-                0,
-                5,
-                10,
-                15,
-                4,
-                9,
-                14,
-                3,
-                8,
-                13,
-                2,
-                7,
-                12,
-                1,
-                6,
-                11,
-            >(self.0, self.0))
+        pub fn shift_rows(self, mask: &ShiftRowsMask) -> Self {
+            Self(u8x16_swizzle(self.0, mask.0.0))
         }
 
-        /// Rotates every 4-byte column by one row: byte `4c + r` takes byte `4c + (r + 1) % 4`.
+        /// Rotates every 4-byte column by one row: byte `4c + r` takes byte `4c + (r + 1) % 4`,
+        /// i.e. each little-endian 32-bit lane rotates right by 8 bits. Shifts need no
+        /// constant, unlike a byte shuffle.
         #[inline(always)]
         pub fn rotate_rows_1(self) -> Self {
-            Self(i8x16_shuffle::<
-                1,
-                2,
-                3,
-                0,
-                5,
-                6,
-                7,
-                4,
-                9,
-                10,
-                11,
-                8,
-                13,
-                14,
-                15,
-                12,
-            >(self.0, self.0))
+            Self(v128_or(u32x4_shr(self.0, 8), i32x4_shl(self.0, 24)))
         }
 
         /// Rotates every 4-byte column by two rows.
@@ -293,6 +267,8 @@ mod imp {
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod imp {
+    use super::ShiftRowsMask;
+
     /// Two little-endian 64-bit lanes: lane 0 is bytes 0..8 in memory order.
     #[derive(Clone, Copy)]
     pub struct V128([u64; 2]);
@@ -365,10 +341,11 @@ mod imp {
             Self([self.0[0] << N, self.0[1] << N])
         }
 
-        #[inline(always)]
         /// Row `r` (bytes `4c + r`) moves `r` columns down: as one 128-bit little-endian
-        /// number, a rotation right by `32r` bits of that row's bytes.
-        pub fn shift_rows(self) -> Self {
+        /// number, a rotation right by `32r` bits of that row's bytes. The mask is only
+        /// needed by the wasm implementation.
+        #[inline(always)]
+        pub fn shift_rows(self, _mask: &ShiftRowsMask) -> Self {
             let x = u128::from(self.0[0]) | (u128::from(self.0[1]) << 64);
             let row = |r: u32| 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff_u128 << (8 * r);
             let y = (x & row(0))
@@ -490,9 +467,28 @@ mod imp {
 
 pub use imp::V128;
 
+/// ShiftRows as a byte-index vector, built at run time so the optimiser cannot turn the
+/// swizzle that uses it back into a constant shuffle (see [`V128::shift_rows`]).
+#[derive(Clone, Copy)]
+pub struct ShiftRowsMask(
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", target_feature = "simd128")),
+        allow(dead_code)
+    )]
+    V128,
+);
+
+impl ShiftRowsMask {
+    #[inline(always)]
+    pub fn new() -> Self {
+        const SHIFT_ROWS: [u8; 16] = [0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11];
+        Self(V128::from_bytes(core::hint::black_box(&SHIFT_ROWS)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::V128;
+    use super::{ShiftRowsMask, V128};
 
     fn bytes() -> [u8; 16] {
         core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
@@ -503,7 +499,7 @@ mod tests {
     fn byte_permutations_match_their_contract() {
         let b = bytes();
         let v = V128::from_bytes(&b);
-        let sr = v.shift_rows().to_bytes();
+        let sr = v.shift_rows(&ShiftRowsMask::new()).to_bytes();
         let r1 = v.rotate_rows_1().to_bytes();
         let r2 = v.rotate_rows_2().to_bytes();
         for c in 0..4 {
