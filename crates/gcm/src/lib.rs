@@ -3,9 +3,12 @@
 //! In the browser, AES has no hardware help: RustCrypto's portable AES-GCM runs 5–12× slower
 //! than WebCrypto on video frames. With wasm `simd128` this crate uses its own constant-time
 //! implementation instead: a bitsliced AES-128 (eight blocks per batch, Boyar–Peralta S-box
-//! circuit, Käsper–Schwabe layout) in counter mode, and a GHASH built from integer
-//! multiplies with holes, aggregated over eight blocks. Neither indexes memory or branches
-//! on secret data.
+//! circuit, Käsper–Schwabe layout) in counter mode, and a GHASH that runs long messages as
+//! sixteen interleaved streams through 4-bit tables held in vector registers (`swizzle`),
+//! and everything else (AAD, short frames, tails, combining the streams) through carry-less
+//! products built from integer multiplies with holes. Neither indexes memory or branches on
+//! secret data. In Node 20 on a shared 2-core EPYC this encrypts a 10 KB frame in about
+//! 40 µs and a 200 KB one in about 0.75 ms, 3.3× faster than RustCrypto in the same module.
 //!
 //! Everywhere else (native builds, wasm without SIMD) the public [`Aes128Gcm`] delegates to
 //! RustCrypto `aes-gcm`, which uses AES-NI/CLMUL natively and is constant time everywhere.
@@ -27,7 +30,9 @@ mod sbox;
 mod v128;
 
 /// The bitsliced implementation, available on every target; on wasm with `simd128` it is
-/// what [`Aes128Gcm`] uses.
+/// what [`Aes128Gcm`] uses. Elsewhere it runs on an emulation of the vector type that is
+/// much slower and, for the in-register table lookup, not constant time: it exists so that
+/// tests and fuzzing can run the algorithm natively, not for production use.
 pub mod bitsliced {
     pub use crate::gcm::Aes128Gcm;
 }
