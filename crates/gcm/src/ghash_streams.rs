@@ -19,11 +19,11 @@ use crate::v128::V128;
 /// Bytes per step: one block for each of the sixteen streams.
 pub const GROUP: usize = 256;
 
-/// For each of the 32 nibble positions of an input and each of the 16 output bytes, the 16
-/// possible output bytes of (nibble · x^position)·H^16, as a swizzle table.
+/// For each of the 16 output bytes and each of the 32 nibble positions of an input, the 16
+/// possible values of that output byte of (nibble · x^position)·H^16, as a swizzle table.
 #[derive(Clone)]
 pub struct NibbleTables {
-    t: [[[u8; 16]; 16]; 32],
+    t: [[[u8; 16]; 32]; 16],
 }
 
 impl Drop for NibbleTables {
@@ -45,8 +45,8 @@ impl NibbleTables {
             let carry = 0u128.wrapping_sub(v & 1);
             v = (v >> 1) ^ (carry & (0xe1 << 120));
         }
-        let mut t = [[[0u8; 16]; 16]; 32];
-        for (pos, tables) in t.iter_mut().enumerate() {
+        let mut t = [[[0u8; 16]; 32]; 16];
+        for pos in 0..32 {
             // Position 2j is the high nibble of byte j (x^(8j) … x^(8j+3)), 2j+1 the low.
             let first = 4 * pos;
             for nibble in 0..16u8 {
@@ -57,8 +57,8 @@ impl NibbleTables {
                         value ^= basis[first + i];
                     }
                 }
-                for (table, byte) in tables.iter_mut().zip(value.to_be_bytes()) {
-                    table[usize::from(nibble)] = byte;
+                for (out, byte) in t.iter_mut().zip(value.to_be_bytes()) {
+                    out[pos][usize::from(nibble)] = byte;
                 }
             }
         }
@@ -70,43 +70,22 @@ impl NibbleTables {
     #[inline(always)]
     fn mul(&self, s: &[V128; 16]) -> [V128; 16] {
         let low_mask = V128::splat_u8(0x0f);
-        let mut out = [V128::splat_u8(0); 16];
-        // Half the outputs at a time keeps the eight accumulators in registers. They are
-        // spelled out rather than left to the optimiser: whether it unrolls the loop and keeps
-        // an array in registers depends on the pipeline of whatever binary this ends up in,
-        // and not doing so costs a factor of several.
-        for half in 0..2 {
-            let o = 8 * half;
-            let [
-                mut a0,
-                mut a1,
-                mut a2,
-                mut a3,
-                mut a4,
-                mut a5,
-                mut a6,
-                mut a7,
-            ] = [V128::splat_u8(0); 8];
-            for (j, state) in s.iter().enumerate() {
-                let hi = state.high_nibbles();
-                let lo = state.and(low_mask);
-                let (th, tl) = (&self.t[2 * j], &self.t[2 * j + 1]);
-                let term = |k: usize| {
-                    V128::swizzle(V128::from_bytes(&th[o + k]), hi)
-                        .xor(V128::swizzle(V128::from_bytes(&tl[o + k]), lo))
-                };
-                a0 = a0.xor(term(0));
-                a1 = a1.xor(term(1));
-                a2 = a2.xor(term(2));
-                a3 = a3.xor(term(3));
-                a4 = a4.xor(term(4));
-                a5 = a5.xor(term(5));
-                a6 = a6.xor(term(6));
-                a7 = a7.xor(term(7));
-            }
-            out[o..o + 8].copy_from_slice(&[a0, a1, a2, a3, a4, a5, a6, a7]);
+        // The nibbles go to memory once, so that each output byte is one accumulator fed by
+        // two loads and a swizzle per term: holding many accumulators in registers instead
+        // makes V8 spill more than it saves.
+        let mut nibbles = [V128::splat_u8(0); 32];
+        for (j, state) in s.iter().enumerate() {
+            nibbles[2 * j] = state.high_nibbles();
+            nibbles[2 * j + 1] = state.and(low_mask);
         }
-        out
+        core::array::from_fn(|b| {
+            let tables = &self.t[b];
+            let mut acc = V128::splat_u8(0);
+            for (table, idx) in tables.iter().zip(&nibbles) {
+                acc = acc.xor(V128::swizzle(V128::from_bytes(table), *idx));
+            }
+            acc
+        })
     }
 
     /// Runs the sixteen streams over `data` (a positive multiple of [`GROUP`] bytes), with
