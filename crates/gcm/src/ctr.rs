@@ -1,0 +1,111 @@
+//! GCM's counter mode: keystream blocks E_K(nonce ‖ ctr) with a 32-bit big-endian counter
+//! that wraps (inc32), made eight blocks per AES batch.
+
+use zeroize::Zeroize;
+
+use crate::aes::Aes128;
+use crate::v128::V128;
+
+/// Bytes of keystream per AES batch.
+pub const BATCH: usize = 128;
+
+pub struct Keystream<'k> {
+    aes: &'k Aes128,
+    prefix: V128,
+    next: u32,
+}
+
+impl<'k> Keystream<'k> {
+    pub fn new(aes: &'k Aes128, nonce: &[u8; 12]) -> Self {
+        let mut block = [0u8; 16];
+        block[..12].copy_from_slice(nonce);
+        Self {
+            aes,
+            prefix: V128::from_bytes(&block),
+            next: 1,
+        }
+    }
+
+    #[inline(always)]
+    fn batch(&mut self) -> [V128; 8] {
+        let mut s: [V128; 8] = core::array::from_fn(|i| {
+            V128::counter_block(self.prefix, self.next.wrapping_add(i as u32))
+        });
+        self.next = self.next.wrapping_add(8);
+        self.aes.encrypt8(&mut s);
+        s
+    }
+
+    /// The first batch, counters 1..=8: E_K(J0), which masks the tag, followed by the
+    /// keystream of the first seven data blocks. Sharing one batch keeps short (audio) frames
+    /// at a single AES batch when they fit in 112 bytes.
+    pub fn first(&mut self) -> [u8; BATCH] {
+        debug_assert_eq!(self.next, 1);
+        let s = self.batch();
+        let mut out = [0u8; BATCH];
+        for (o, v) in out.chunks_exact_mut(16).zip(s) {
+            v.store(o);
+        }
+        out
+    }
+
+    /// XORs the keystream part of `first` into the start of `buffer`; returns how many bytes
+    /// that covered.
+    pub fn apply_first(&self, first: &[u8; BATCH], buffer: &mut [u8]) -> usize {
+        let n = buffer.len().min(BATCH - 16);
+        for (b, k) in buffer[..n].iter_mut().zip(&first[16..]) {
+            *b ^= k;
+        }
+        n
+    }
+
+    /// XORs the keystream from the current counter on into `buffer`, calling `after` on each
+    /// processed chunk (128 bytes, the last one possibly shorter) while it is still in cache.
+    #[inline(always)]
+    pub fn apply_with(&mut self, buffer: &mut [u8], mut after: impl FnMut(&[u8])) {
+        let mut chunks = buffer.chunks_exact_mut(BATCH);
+        for chunk in &mut chunks {
+            let ks = self.batch();
+            for (i, k) in ks.iter().enumerate() {
+                let b = &mut chunk[16 * i..16 * i + 16];
+                V128::load(b).xor(*k).store(b);
+            }
+            after(chunk);
+        }
+        let tail = chunks.into_remainder();
+        if !tail.is_empty() {
+            let ks = self.batch();
+            let mut bytes = [0u8; BATCH];
+            for (o, v) in bytes.chunks_exact_mut(16).zip(ks) {
+                v.store(o);
+            }
+            for (b, k) in tail.iter_mut().zip(&bytes) {
+                *b ^= k;
+            }
+            bytes.zeroize();
+            after(tail);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn counter_wraps_modulo_2_32_and_leaves_the_nonce_alone() {
+        let aes = Aes128::new(&[7; 16]);
+        let nonce = [0xa5; 12];
+        let mut ks = Keystream::new(&aes, &nonce);
+        ks.next = u32::MAX - 2;
+        let batch = ks.batch();
+        for (i, got) in batch.iter().enumerate() {
+            let mut block = [0u8; 16];
+            block[..12].copy_from_slice(&nonce);
+            block[12..].copy_from_slice(&(u32::MAX - 2).wrapping_add(i as u32).to_be_bytes());
+            assert_eq!(got.to_bytes(), aes.encrypt_block(&block), "block {i}");
+        }
+        assert_eq!(ks.next, 5);
+    }
+}

@@ -1,0 +1,169 @@
+//! GHASH of long messages on the vector unit, with 4-bit tables held in registers.
+//!
+//! Multiplying by a fixed H is linear, so X·H is the XOR over the 32 nibbles of X of a
+//! 16-entry table lookup. Done with memory tables that would leak the nibbles through the
+//! cache; `i8x16.swizzle` instead looks up sixteen byte lanes in a 16-byte register at once,
+//! in constant time. That needs the *same* table in every lane, i.e. every lane multiplied by
+//! the same constant, which Horner's rule does not give (block k is multiplied by
+//! H^(n-k+1)). So the message is split into sixteen interleaved streams: stream j takes
+//! blocks j, j+16, j+32, …, and each advances by S ← S·H^16 + X. With the blocks transposed
+//! so that lane j holds stream j (register b holds byte b of all sixteen streams), one step
+//! multiplies all sixteen states by H^16 with 512 swizzles. At the end the states are
+//! transposed back and combined as Σ S_j·H^(16-j) by the scalar code, which is cheap once
+//! per message.
+
+use zeroize::Zeroize;
+
+use crate::v128::V128;
+
+/// Bytes per step: one block for each of the sixteen streams.
+pub const GROUP: usize = 256;
+
+/// For each of the 16 output bytes and each of the 32 nibble positions of an input, the 16
+/// possible values of that output byte of (nibble · x^position)·H^16, as a swizzle table.
+#[derive(Clone)]
+pub struct NibbleTables {
+    t: [[[u8; 16]; 32]; 16],
+}
+
+impl Drop for NibbleTables {
+    fn drop(&mut self) {
+        self.t.zeroize();
+    }
+}
+
+impl NibbleTables {
+    /// `h16` is H^16 as a big-endian 128-bit value.
+    pub fn new(h16: u128) -> Self {
+        // basis[k] = x^k · H^16, where x^k is bit k counted from the most significant bit of
+        // byte 0 (GCM's reflected order). Multiplying by x is a right shift with a
+        // branch-free reduction.
+        let mut basis = [0u128; 128];
+        let mut v = h16;
+        for b in basis.iter_mut() {
+            *b = v;
+            let carry = 0u128.wrapping_sub(v & 1);
+            v = (v >> 1) ^ (carry & (0xe1 << 120));
+        }
+        let mut t = [[[0u8; 16]; 32]; 16];
+        for pos in 0..32 {
+            // Position 2j is the high nibble of byte j (x^(8j) … x^(8j+3)), 2j+1 the low.
+            let first = 4 * pos;
+            for nibble in 0..16u8 {
+                let mut value = 0u128;
+                for i in 0..4 {
+                    // The table index is public: branching on it leaks nothing.
+                    if (nibble >> (3 - i)) & 1 == 1 {
+                        value ^= basis[first + i];
+                    }
+                }
+                for (out, byte) in t.iter_mut().zip(value.to_be_bytes()) {
+                    out[pos][usize::from(nibble)] = byte;
+                }
+            }
+        }
+        basis.zeroize();
+        Self { t }
+    }
+
+    /// All sixteen states times H^16.
+    #[inline(always)]
+    fn mul(&self, s: &[V128; 16]) -> [V128; 16] {
+        let low_mask = V128::splat_u8(0x0f);
+        // The nibbles go to memory once, so that each output byte is one accumulator fed by
+        // two loads and a swizzle per term: holding many accumulators in registers instead
+        // makes V8 spill more than it saves.
+        let mut nibbles = [V128::splat_u8(0); 32];
+        for (j, state) in s.iter().enumerate() {
+            nibbles[2 * j] = state.high_nibbles();
+            nibbles[2 * j + 1] = state.and(low_mask);
+        }
+        core::array::from_fn(|b| {
+            let tables = &self.t[b];
+            let mut acc = V128::splat_u8(0);
+            for (table, idx) in tables.iter().zip(&nibbles) {
+                acc = acc.xor(V128::swizzle(V128::from_bytes(table), *idx));
+            }
+            acc
+        })
+    }
+
+    /// Runs the sixteen streams over `data` (a positive multiple of [`GROUP`] bytes), with
+    /// `y`, the hash so far, added to the first block. Returns the final stream states as
+    /// blocks; the hash is then Σ state[j]·H^(16-j).
+    pub fn streams(&self, y: &[u8; 16], data: &[u8]) -> [V128; 16] {
+        debug_assert!(!data.is_empty() && data.len().is_multiple_of(GROUP));
+        let mut groups = data.chunks_exact(GROUP);
+        let load = |g: &[u8]| {
+            let mut r: [V128; 16] = core::array::from_fn(|i| V128::load(&g[16 * i..]));
+            transpose16(&mut r);
+            r
+        };
+        let first = groups.next().unwrap_or(&[0; GROUP]);
+        let mut blocks: [V128; 16] = core::array::from_fn(|i| V128::load(&first[16 * i..]));
+        blocks[0] = blocks[0].xor(V128::from_bytes(y));
+        transpose16(&mut blocks);
+        let mut s = blocks;
+        for g in groups {
+            let x = load(g);
+            s = self.mul(&s);
+            for (a, b) in s.iter_mut().zip(x) {
+                *a = a.xor(b);
+            }
+        }
+        transpose16(&mut s);
+        s
+    }
+}
+
+/// Transposes a 16×16 byte matrix (register index × byte index) in four rounds of
+/// interleaves; it is its own inverse.
+#[inline(always)]
+pub fn transpose16(r: &mut [V128; 16]) {
+    // After each round, register i holds, for a band of columns, the interleaved elements of
+    // a band of rows; the bands halve for columns and double for rows each round.
+    let mut s = [V128::splat_u8(0); 16];
+    for p in 0..8 {
+        s[p] = r[2 * p].interleave_lo_8(r[2 * p + 1]);
+        s[8 + p] = r[2 * p].interleave_hi_8(r[2 * p + 1]);
+    }
+    for g in 0..2 {
+        for q in 0..4 {
+            let (a, b) = (s[8 * g + 2 * q], s[8 * g + 2 * q + 1]);
+            r[8 * g + q] = a.interleave_lo_16(b);
+            r[8 * g + 4 + q] = a.interleave_hi_16(b);
+        }
+    }
+    for h in 0..4 {
+        for m in 0..2 {
+            let (a, b) = (r[4 * h + 2 * m], r[4 * h + 2 * m + 1]);
+            s[4 * h + m] = a.interleave_lo_32(b);
+            s[4 * h + 2 + m] = a.interleave_hi_32(b);
+        }
+    }
+    for o in 0..8 {
+        let (a, b) = (s[2 * o], s[2 * o + 1]);
+        r[2 * o] = a.interleave_lo_64(b);
+        r[2 * o + 1] = a.interleave_hi_64(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn transpose16_is_a_transpose() {
+        let m: [[u8; 16]; 16] =
+            core::array::from_fn(|i| core::array::from_fn(|j| (16 * i + j) as u8));
+        let mut r: [V128; 16] = core::array::from_fn(|i| V128::from_bytes(&m[i]));
+        transpose16(&mut r);
+        for (c, reg) in r.iter().enumerate() {
+            let bytes = reg.to_bytes();
+            for (row, byte) in bytes.iter().enumerate() {
+                assert_eq!(*byte, m[row][c], "column {c} row {row}");
+            }
+        }
+    }
+}

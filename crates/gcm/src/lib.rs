@@ -1,0 +1,145 @@
+//! AES-128-GCM for Conclave's media frames.
+//!
+//! In the browser, AES has no hardware help: RustCrypto's portable AES-GCM runs 5–12× slower
+//! than WebCrypto on video frames. With wasm `simd128` this crate uses its own constant-time
+//! implementation instead: a bitsliced AES-128 (eight blocks per batch, Boyar–Peralta S-box
+//! circuit, Käsper–Schwabe layout) in counter mode, and a GHASH that runs long messages as
+//! sixteen interleaved streams through 4-bit tables held in vector registers (`swizzle`),
+//! and everything else (AAD, short frames, tails, combining the streams) through carry-less
+//! products built from integer multiplies with holes. Neither indexes memory or branches on
+//! secret data. In Node 20 on a shared 2-core EPYC this encrypts a 10 KB frame in about
+//! 40 µs and a 200 KB one in about 0.75 ms, 3.3× faster than RustCrypto in the same module.
+//!
+//! Everywhere else (native builds, wasm without SIMD) the public [`Aes128Gcm`] delegates to
+//! RustCrypto `aes-gcm`, which uses AES-NI/CLMUL natively and is constant time everywhere.
+//! The bitsliced algorithm is still compiled on every target, over a portable emulation of
+//! the SIMD vector, as [`bitsliced::Aes128Gcm`]: that is what the native tests and the fuzz
+//! target compare against RustCrypto, and it is exactly the code the wasm build runs.
+//!
+//! Message length: GCM allows at most 2^36 − 32 bytes of plaintext. Longer buffers make
+//! decryption return [`Error`] and encryption panic; neither can happen on wasm32, whose
+//! memory is at most 4 GiB.
+
+mod aes;
+mod bitslice;
+mod ctr;
+mod gcm;
+mod ghash;
+mod ghash_streams;
+mod sbox;
+mod v128;
+
+/// The bitsliced implementation, available on every target; on wasm with `simd128` it is
+/// what [`Aes128Gcm`] uses. Elsewhere it runs on an emulation of the vector type that is
+/// much slower and, for the in-register table lookup, not constant time: it exists so that
+/// tests and fuzzing can run the algorithm natively, not for production use.
+pub mod bitsliced {
+    pub use crate::gcm::Aes128Gcm;
+}
+
+/// GCM's plaintext limit: 2^32 − 2 counter blocks.
+const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub const BACKEND: &str = "simd128-bitsliced";
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub const BACKEND: &str = "rustcrypto-aes-gcm";
+
+/// Authentication failed (or the message is longer than GCM allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Error;
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AES-GCM authentication failed")
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type Inner = gcm::Aes128Gcm;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[derive(Clone)]
+struct Inner(aes_gcm::Aes128Gcm);
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl Inner {
+    fn new(key: &[u8; 16]) -> Self {
+        use aes_gcm::KeyInit;
+        Self(aes_gcm::Aes128Gcm::new(key.into()))
+    }
+
+    fn encrypt_in_place_detached(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> [u8; 16] {
+        use aes_gcm::aead::AeadInOut;
+        assert!(
+            buffer.len() as u64 <= MAX_TEXT_LEN,
+            "AES-GCM message too long"
+        );
+        let tag = self
+            .0
+            .encrypt_inout_detached(nonce.into(), aad, buffer.into())
+            .expect("AES-GCM message too long");
+        tag.into()
+    }
+
+    fn decrypt_in_place_detached(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), Error> {
+        use aes_gcm::aead::AeadInOut;
+        // RustCrypto also verifies before decrypting, leaving the buffer as it was on failure.
+        self.0
+            .decrypt_inout_detached(nonce.into(), aad, buffer.into(), tag.into())
+            .map_err(|_| Error)
+    }
+}
+
+/// AES-128-GCM with a 12-byte nonce and 16-byte tag, key schedule and GHASH key precomputed
+/// once. Its secrets are zeroized on drop.
+#[derive(Clone)]
+pub struct Aes128Gcm {
+    inner: Inner,
+}
+
+impl Aes128Gcm {
+    pub fn new(key: &[u8; 16]) -> Self {
+        Self {
+            inner: Inner::new(key),
+        }
+    }
+
+    /// Encrypts `buffer` in place and returns the tag.
+    ///
+    /// Panics if `buffer` is longer than GCM allows (2^36 − 32 bytes).
+    pub fn encrypt_in_place_detached(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> [u8; 16] {
+        self.inner.encrypt_in_place_detached(nonce, aad, buffer)
+    }
+
+    /// On failure the buffer is left as it came (still ciphertext) and nothing about the
+    /// plaintext leaks; the tag check is constant time.
+    pub fn decrypt_in_place_detached(
+        &self,
+        nonce: &[u8; 12],
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), Error> {
+        self.inner
+            .decrypt_in_place_detached(nonce, aad, buffer, tag)
+    }
+}
