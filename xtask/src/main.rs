@@ -16,7 +16,9 @@ commands:
   build                      install what is missing and build the app into dist/
   measure                    build, then report wasm sizes and time to first remote frame
   bench                      frame crypto in headless Chromium: ours against WebCrypto, per
-                             frame size and over a recorded call (ratio on the last line)
+                             frame size and over a recorded call (ratio on the last line);
+                             measures the SIMD worker's cipher
+  bench --portable           the same for the portable worker's cipher (no WebAssembly SIMD)
   bench --record-trace       record that call again: two headless Chromiums through the real
                              app and server, 60 s of 1280x720 VP8 and Opus";
 
@@ -108,17 +110,40 @@ fn test() -> Result {
     ]))?;
     // --all-targets: the frame-crypto benchmark only compiles for wasm32, so this is where
     // it gets checked (it is run by `cargo xtask bench`, never here).
+    // With the SIMD worker's feature on, so the SIMD AES-GCM is what gets linted.
     run(cargo().args([
         "clippy",
         "-p",
         "conclave",
+        "-p",
+        "conclave-gcm",
         "--target",
         "wasm32-unknown-unknown",
         "--all-targets",
+        "--features",
+        "conclave/simd,conclave-gcm/simd",
         "--",
         "-D",
         "warnings",
     ]))?;
+    // The SIMD AES-GCM's own suite (vectors, Wycheproof, differential against RustCrypto),
+    // compiled exactly as the SIMD worker compiles it and run in Node's V8: native tests only
+    // reach its portable emulation.
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "conclave-gcm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+            "--features",
+            "simd",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        ))?;
     build_app()?;
     // The browser tests drive the real server binary; build it before they look for it.
     run(cargo().args(["build", "-p", "conclave-server"]))?;

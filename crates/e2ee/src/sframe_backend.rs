@@ -2,10 +2,11 @@
 //!
 //! Two reasons not to use the crate's own `rust-crypto` backend: it builds the cipher (AES key
 //! schedule, GHASH key) again for every frame, which costs as much as encrypting a small audio
-//! frame; and in the worker we want our SIMD AES-GCM, which the crate cannot know about. Here the
-//! cipher is built once, when a key is derived, and lives in the key's secret.
+//! frame; and in the worker we want our SIMD AES-GCM (`conclave-gcm`), which the crate cannot
+//! know about. Here the cipher is built once, when a key is derived, and lives in the key's
+//! secret.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
+use conclave_gcm::Aes128Gcm;
 use hkdf::Hkdf;
 use sframe::CipherSuite;
 use sframe::crypto::{
@@ -21,8 +22,12 @@ use zeroize::Zeroize;
 pub type EncryptionKey = GenericEncryptionKey<Gcm, Kdf>;
 pub type DecryptionKey = GenericDecryptionKey<Gcm, Kdf>;
 
-/// Which AES-GCM implementation seals frames in this build.
-pub const BACKEND: &str = "AES-128-GCM, portable (RustCrypto)";
+/// Which AES-GCM implementation seals frames in this build, in words for people.
+pub const BACKEND: &str = if conclave_gcm::SIMD {
+    "AES-128-GCM, WebAssembly SIMD (bitsliced, constant time)"
+} else {
+    "AES-128-GCM, portable (RustCrypto)"
+};
 
 const SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 const KEY_LEN: usize = 16;
@@ -48,7 +53,7 @@ impl TryFrom<CipherSuite> for Gcm {
 /// `sframe_key` as a ready cipher, and `sframe_salt`.
 #[derive(Clone)]
 pub struct Secret {
-    cipher: aes_gcm::Aes128Gcm,
+    cipher: Aes128Gcm,
     salt: [u8; NONCE_LEN],
 }
 
@@ -61,7 +66,7 @@ impl Drop for Secret {
 impl Secret {
     fn new(key: &[u8; KEY_LEN], salt: [u8; NONCE_LEN]) -> Self {
         Self {
-            cipher: aes_gcm::Aes128Gcm::new(key.into()),
+            cipher: Aes128Gcm::new(key),
             salt,
         }
     }
@@ -85,13 +90,12 @@ impl AeadEncrypt for Gcm {
     {
         let view = buffer.into();
         let nonce = secret.nonce(counter);
-        let tag = secret
-            .cipher
-            .encrypt_inout_detached(&nonce.into(), view.aad, view.data.into())
-            .map_err(|_| SframeError::EncryptionFailure)?;
         if view.tag.len() != TAG_LEN {
             return Err(SframeError::EncryptionFailure);
         }
+        let tag = secret
+            .cipher
+            .encrypt_in_place_detached(&nonce, view.aad, view.data);
         view.tag.copy_from_slice(&tag);
         Ok(())
     }
@@ -113,7 +117,7 @@ impl AeadDecrypt for Gcm {
         let nonce = secret.nonce(counter);
         secret
             .cipher
-            .decrypt_inout_detached(&nonce.into(), view.aad, body.into(), tag.into())
+            .decrypt_in_place_detached(&nonce, view.aad, body, tag)
             .map_err(|_| SframeError::DecryptionFailure)
     }
 }

@@ -100,6 +100,7 @@ fn mix_columns(s: &mut [V128; 8]) {
 }
 
 impl Aes128 {
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     pub fn new(key: &[u8; 16]) -> Self {
         let mut rk = expand_key(key);
         // The S-box circuit leaves out its affine constant; every later round key puts it back.
@@ -137,6 +138,7 @@ impl Aes128 {
     }
 
     /// Encrypts one block (for tests and the GHASH key); costs as much as eight.
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     pub fn encrypt_block(&self, block: &[u8; 16]) -> [u8; 16] {
         let mut s = [V128::from_bytes(block); 8];
         self.encrypt8(&mut s);

@@ -19,6 +19,7 @@ pub struct Aes128Gcm {
 }
 
 impl Aes128Gcm {
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     pub fn new(key: &[u8; 16]) -> Self {
         let aes = Aes128::new(key);
         let mut h = aes.encrypt_block(&[0; 16]);
@@ -29,6 +30,7 @@ impl Aes128Gcm {
 
     /// Panics if `buffer` is longer than GCM allows (2^36 − 32 bytes; unreachable on wasm32,
     /// whose memory is at most 4 GiB).
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     pub fn encrypt_in_place_detached(
         &self,
         nonce: &[u8; 12],
@@ -56,6 +58,7 @@ impl Aes128Gcm {
 
     /// Checks the tag over the ciphertext first, so a forgery never gets decrypted: on
     /// failure the buffer is untouched.
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     pub fn decrypt_in_place_detached(
         &self,
         nonce: &[u8; 12],
@@ -83,6 +86,7 @@ impl Aes128Gcm {
     }
 }
 
+#[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
 fn finish_tag(ghash: Ghash<'_>, aad_len: usize, text_len: usize, mask: &[u8; BATCH]) -> [u8; 16] {
     let mut s = ghash.finish(aad_len as u64, text_len as u64);
     for (t, m) in s.iter_mut().zip(mask) {

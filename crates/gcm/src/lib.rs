@@ -40,9 +40,12 @@ pub mod bitsliced {
 /// GCM's plaintext limit: 2^32 − 2 counter blocks.
 const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+/// Whether the bitsliced wasm SIMD backend is what [`Aes128Gcm`] runs in this build.
+pub const SIMD: bool = cfg!(simd_backend);
+
+#[cfg(simd_backend)]
 pub const BACKEND: &str = "simd128-bitsliced";
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(not(simd_backend))]
 pub const BACKEND: &str = "rustcrypto-aes-gcm";
 
 /// Authentication failed (or the message is longer than GCM allows).
@@ -57,14 +60,14 @@ impl core::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(simd_backend)]
 type Inner = gcm::Aes128Gcm;
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(not(simd_backend))]
 #[derive(Clone)]
 struct Inner(aes_gcm::Aes128Gcm);
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(not(simd_backend))]
 impl Inner {
     fn new(key: &[u8; 16]) -> Self {
         use aes_gcm::KeyInit;

@@ -7,7 +7,7 @@
 //! get subtly different from the wasm instruction (lane boundaries of shifts, byte order of
 //! loads) is pinned down by the method's contract and by the tests in this module.
 
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(simd_backend)]
 mod imp {
     use core::arch::wasm32::*;
 
@@ -272,7 +272,7 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(not(simd_backend))]
 mod imp {
     use super::ShiftRowsMask;
 
@@ -477,13 +477,7 @@ pub use imp::V128;
 /// ShiftRows as a byte-index vector, built at run time so the optimiser cannot turn the
 /// swizzle that uses it back into a constant shuffle (see [`V128::shift_rows`]).
 #[derive(Clone, Copy)]
-pub struct ShiftRowsMask(
-    #[cfg_attr(
-        not(all(target_arch = "wasm32", target_feature = "simd128")),
-        allow(dead_code)
-    )]
-    V128,
-);
+pub struct ShiftRowsMask(#[cfg_attr(not(simd_backend), allow(dead_code))] V128);
 
 impl ShiftRowsMask {
     #[inline(always)]

@@ -150,7 +150,7 @@ fn batch_boundaries() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn backend_is_named() {
-    let simd = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+    let simd = cfg!(simd_backend);
     assert_eq!(conclave_gcm::BACKEND == "simd128-bitsliced", simd);
     let e = conclave_gcm::Error;
     assert_eq!(e.to_string(), "AES-GCM authentication failed");
