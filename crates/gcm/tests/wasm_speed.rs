@@ -1,23 +1,40 @@
 //! Frame encryption speed in the wasm runtime, ours against RustCrypto in the same module.
 //! Ignored by default (it measures, it does not check); run with
-//! `cargo test -p conclave-gcm --target wasm32-unknown-unknown --release --test wasm_speed
-//! -- --include-ignored`.
+//! `cargo test -p conclave-gcm --target wasm32-unknown-unknown --release --features simd
+//! --test wasm_speed -- --include-ignored --nocapture` (Node), or with
+//! `WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=chromedriver` in headless Chromium.
 
 #![cfg(target_arch = "wasm32")]
 
 use aes_gcm::KeyInit;
 use aes_gcm::aead::AeadInOut;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
 /// CPU time of this process in milliseconds (Node's `process.cpuUsage()`): on a shared
-/// machine, wall-clock time would also count the time other processes held the core.
+/// machine, wall-clock time would also count the time other processes held the core. In a
+/// browser (`WASM_BINDGEN_USE_BROWSER=1`), which has no such clock, `performance.now()`.
 fn now_ms() -> f64 {
-    use js_sys::Reflect;
-    let process = Reflect::get(&js_sys::global(), &"process".into()).unwrap();
-    let f: js_sys::Function = Reflect::get(&process, &"cpuUsage".into()).unwrap().into();
-    let usage = f.call0(&process).unwrap();
-    let field = |k: &str| Reflect::get(&usage, &k.into()).unwrap().as_f64().unwrap();
-    (field("user") + field("system")) / 1000.0
+    use js_sys::{Function, Reflect};
+    let global = js_sys::global();
+    let get = |o: &wasm_bindgen::JsValue, k: &str| Reflect::get(o, &k.into()).unwrap();
+    let process = get(&global, "process");
+    if process.is_object() {
+        let usage = get(&process, "cpuUsage")
+            .unchecked_into::<Function>()
+            .call0(&process)
+            .unwrap();
+        let field = |k: &str| get(&usage, k).as_f64().unwrap();
+        (field("user") + field("system")) / 1000.0
+    } else {
+        let performance = get(&global, "performance");
+        get(&performance, "now")
+            .unchecked_into::<Function>()
+            .call0(&performance)
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    }
 }
 
 /// Fastest of several runs of the mean time of `f`, in microseconds: the machine may be
