@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::{Result, cargo, root, run, tools};
+use crate::{Result, cargo, root, tools};
 
 /// The flags the frame worker is built with for production (`.cargo/config.toml`), so the
 /// benchmark measures the code users get. SIMD comes from the `simd` feature, as in the SIMD
@@ -139,20 +139,8 @@ fn record_trace() -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
     crate::build_app()?;
-    run(cargo().args(["build", "-p", "conclave-server"]))?;
-    run(cargo()
-        .args([
-            "test",
-            "-p",
-            "conclave",
-            "--test",
-            "browser",
-            "--",
-            "--ignored",
-            "--exact",
-            "--nocapture",
-            "trace::record_call_trace",
-        ])
-        .env("CONCLAVE_DIST", root().join("dist"))
-        .env("CONCLAVE_TRACE_OUT", root().join(TRACE)))
+    crate::run_ignored_browser_test(
+        "trace::record_call_trace",
+        &[("CONCLAVE_TRACE_OUT", root().join(TRACE))],
+    )
 }

@@ -162,8 +162,15 @@ fn measure() -> Result {
     tools::ensure_test_browser()?;
     build_app()?;
     sizes::report(&root().join("dist"))?;
+    run_ignored_browser_test("measure::time_to_first_remote_frame", &[])
+}
+
+/// Runs one of the browser "tests" that measure or record rather than check (they are
+/// `#[ignore]`d, so `cargo xtask test` skips them) against the real server and `dist/`.
+pub fn run_ignored_browser_test(name: &str, env: &[(&str, PathBuf)]) -> Result {
     run(cargo().args(["build", "-p", "conclave-server"]))?;
-    run(cargo().args([
+    let mut cmd = cargo();
+    cmd.args([
         "test",
         "-p",
         "conclave",
@@ -171,7 +178,13 @@ fn measure() -> Result {
         "browser",
         "--",
         "--ignored",
+        "--exact",
         "--nocapture",
-        "time_to_first_remote_frame",
-    ]))
+        name,
+    ])
+    .env("CONCLAVE_DIST", root().join("dist"));
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    run(&mut cmd)
 }
