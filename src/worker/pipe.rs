@@ -6,7 +6,7 @@
 //! `frames`, which catch: a JavaScript exception unwinds straight through wasm and would leave
 //! the borrow taken for good.
 
-use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError, is_vp8_key_frame};
 use js_sys::{ArrayBuffer, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -161,8 +161,7 @@ fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<
         let frame = SentFrame {
             ms: js_sys::Date::now(),
             kind,
-            // RFC 6386 §9.1: bit 0 of the frame tag is 0 in a key frame.
-            key: codec == Codec::Vp8 && scratch.first().is_some_and(|tag| tag & 0x01 == 0),
+            key: codec == Codec::Vp8 && is_vp8_key_frame(scratch),
             bytes: scratch.len() as u32,
         };
         KEYS.with_borrow_mut(|keys| keys.sent.push(frame));

@@ -54,17 +54,20 @@ impl Codec {
 /// the clear bytes end.
 pub fn clear_len(codec: Codec, frame: &[u8]) -> Option<usize> {
     let wanted = match codec {
-        // RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame, whose 3-byte tag is
-        // followed by the start code and dimensions (7 bytes) the depacketizer parses.
-        Codec::Vp8 => match frame.first() {
-            Some(tag) if tag & 0x01 == 0 => 10,
-            _ => 3,
-        },
+        // A key frame's 3-byte tag is followed by the start code and dimensions (7 bytes) the
+        // depacketizer parses.
+        Codec::Vp8 if is_vp8_key_frame(frame) => 10,
+        Codec::Vp8 => 3,
         // The TOC byte (RFC 6716 §3.1) tells the jitter buffer the frame's duration.
         Codec::Opus => 1,
         Codec::Other => 0,
     };
     (frame.len() >= wanted).then_some(wanted)
+}
+
+/// RFC 6386 §9.1: bit 0 of a VP8 frame tag is 0 for a key frame.
+pub fn is_vp8_key_frame(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|tag| tag & 0x01 == 0)
 }
 
 /// How many low bits of a key id carry the ratchet step; the rest is the key generation.
