@@ -6,11 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::{Result, cargo, root, tools};
 
-/// The flags the frame worker is built with for production (`.cargo/config.toml`), so the
-/// benchmark measures the code users get. SIMD comes from the `simd` feature, as in the SIMD
-/// worker, not from a global `-C target-feature`.
-const BENCH_RUSTFLAGS: &str = "--cfg=web_sys_unstable_apis";
-
 /// The benchmark prints this last; it is held back until the test runner's own summary is
 /// through, so it ends the output.
 const RATIO_PREFIX: &str = "ratio ours/webcrypto";
@@ -93,7 +88,6 @@ fn run_bench(build: Build) -> Result {
         cmd.args(["--features", "simd"]);
     }
     cmd.args(["--", "--nocapture"])
-        .env("RUSTFLAGS", BENCH_RUSTFLAGS)
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner",
@@ -107,7 +101,7 @@ fn run_bench(build: Build) -> Result {
         // The whole benchmark is one test of about a minute.
         .env("WASM_BINDGEN_TEST_TIMEOUT", "900")
         .stdout(Stdio::piped());
-    eprintln!("xtask: $ RUSTFLAGS={BENCH_RUSTFLAGS:?} {cmd:?}");
+    eprintln!("xtask: $ {cmd:?}");
     let mut child = cmd
         .current_dir(root())
         .spawn()
