@@ -5,12 +5,19 @@
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(simd_backend)");
+    println!("cargo::rustc-check-cfg=cfg(relaxed_backend)");
     println!("cargo::rerun-if-changed=build.rs");
     let wasm32 = std::env::var("CARGO_CFG_TARGET_ARCH").is_ok_and(|a| a == "wasm32");
     let simd128 = std::env::var("CARGO_CFG_TARGET_FEATURE")
         .is_ok_and(|f| f.split(',').any(|f| f == "simd128"));
+    let relaxed = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|f| f == "relaxed-simd"));
     let asked = std::env::var_os("CARGO_FEATURE_SIMD").is_some();
-    if wasm32 && (simd128 || asked) {
+    let asked_relaxed = std::env::var_os("CARGO_FEATURE_RELAXED").is_some();
+    if wasm32 && (simd128 || relaxed || asked || asked_relaxed) {
         println!("cargo::rustc-cfg=simd_backend");
+    }
+    if wasm32 && (relaxed || asked_relaxed) {
+        println!("cargo::rustc-cfg=relaxed_backend");
     }
 }

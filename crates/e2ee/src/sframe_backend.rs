@@ -23,7 +23,9 @@ pub type EncryptionKey = GenericEncryptionKey<Gcm, Kdf>;
 pub type DecryptionKey = GenericDecryptionKey<Gcm, Kdf>;
 
 /// Which AES-GCM implementation seals frames in this build, in words for people.
-pub const BACKEND: &str = if conclave_gcm::SIMD {
+pub const BACKEND: &str = if conclave_gcm::RELAXED_SIMD {
+    "AES-128-GCM, WebAssembly relaxed SIMD (bitsliced, constant time)"
+} else if conclave_gcm::SIMD {
     "AES-128-GCM, WebAssembly SIMD (bitsliced, constant time)"
 } else {
     "AES-128-GCM, portable (RustCrypto)"

@@ -42,6 +42,7 @@ pub fn transpose(r: &mut [V128; 8]) {
 /// Planes of a state whose eight blocks are all `block`: each plane byte is 0x00 or 0xff.
 /// Used for round keys, which every block shares. Branch-free: this runs on key bytes.
 #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+#[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
 pub fn broadcast_planes(block: &[u8; 16]) -> [V128; 8] {
     core::array::from_fn(|k| {
         let bytes: [u8; 16] = core::array::from_fn(|j| 0u8.wrapping_sub((block[j] >> k) & 1));

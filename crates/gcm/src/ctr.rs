@@ -17,6 +17,7 @@ pub struct Keystream<'k> {
 
 impl<'k> Keystream<'k> {
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(aes: &'k Aes128, nonce: &[u8; 12]) -> Self {
         let mut block = [0u8; 16];
         block[..12].copy_from_slice(nonce);
@@ -41,6 +42,7 @@ impl<'k> Keystream<'k> {
     /// keystream of the first seven data blocks. Sharing one batch keeps short (audio) frames
     /// at a single AES batch when they fit in 112 bytes.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn first(&mut self) -> [u8; BATCH] {
         debug_assert_eq!(self.next, 1);
         let s = self.batch();
@@ -54,6 +56,7 @@ impl<'k> Keystream<'k> {
     /// XORs the keystream part of `first` into the start of `buffer`; returns how many bytes
     /// that covered.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn apply_first(&self, first: &[u8; BATCH], buffer: &mut [u8]) -> usize {
         let n = buffer.len().min(BATCH - 16);
         for (b, k) in buffer[..n].iter_mut().zip(&first[16..]) {

@@ -20,6 +20,7 @@ pub struct Aes128Gcm {
 
 impl Aes128Gcm {
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(key: &[u8; 16]) -> Self {
         let aes = Aes128::new(key);
         let mut h = aes.encrypt_block(&[0; 16]);
@@ -31,6 +32,7 @@ impl Aes128Gcm {
     /// Panics if `buffer` is longer than GCM allows (2^36 − 32 bytes; unreachable on wasm32,
     /// whose memory is at most 4 GiB).
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn encrypt_in_place_detached(
         &self,
         nonce: &[u8; 12],
@@ -59,6 +61,7 @@ impl Aes128Gcm {
     /// Checks the tag over the ciphertext first, so a forgery never gets decrypted: on
     /// failure the buffer is untouched.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn decrypt_in_place_detached(
         &self,
         nonce: &[u8; 12],
@@ -87,6 +90,7 @@ impl Aes128Gcm {
 }
 
 #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+#[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
 fn finish_tag(ghash: Ghash<'_>, aad_len: usize, text_len: usize, mask: &[u8; BATCH]) -> [u8; 16] {
     let mut s = ghash.finish(aad_len as u64, text_len as u64);
     for (t, m) in s.iter_mut().zip(mask) {

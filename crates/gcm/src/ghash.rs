@@ -226,6 +226,7 @@ impl Drop for GhashKey {
 impl GhashKey {
     /// `h` is the hash key E_K(0^128).
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(h: &[u8; 16]) -> Self {
         let hi = u64::from_be_bytes(h[..8].try_into().unwrap());
         let lo = u64::from_be_bytes(h[8..].try_into().unwrap());
@@ -261,6 +262,7 @@ impl Drop for Ghash<'_> {
 
 impl<'k> Ghash<'k> {
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(key: &'k GhashKey) -> Self {
         Self { key, hi: 0, lo: 0 }
     }
@@ -284,6 +286,7 @@ impl<'k> Ghash<'k> {
 
     /// Absorbs `data` zero-padded to a whole number of blocks.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn update_padded(&mut self, mut data: &[u8]) {
         if data.len() >= STREAMS_FROM {
             let bulk = data.len() / GROUP * GROUP;
@@ -320,6 +323,7 @@ impl<'k> Ghash<'k> {
 
     /// Absorbs the length block and returns the hash.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn finish(mut self, aad_len: u64, text_len: u64) -> [u8; 16] {
         let len = Element::from_words(aad_len.wrapping_mul(8), text_len.wrapping_mul(8));
         self.absorb(&[len]);

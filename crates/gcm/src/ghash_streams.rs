@@ -35,6 +35,7 @@ impl Drop for NibbleTables {
 impl NibbleTables {
     /// `h16` is H^16 as a big-endian 128-bit value.
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(h16: u128) -> Self {
         // basis[k] = x^k · H^16, where x^k is bit k counted from the most significant bit of
         // byte 0 (GCM's reflected order). Multiplying by x is a right shift with a
@@ -93,6 +94,7 @@ impl NibbleTables {
     /// `y`, the hash so far, added to the first block. Returns the final stream states as
     /// blocks; the hash is then Σ state[j]·H^(16-j).
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn streams(&self, y: &[u8; 16], data: &[u8]) -> [V128; 16] {
         debug_assert!(!data.is_empty() && data.len().is_multiple_of(GROUP));
         let mut groups = data.chunks_exact(GROUP);

@@ -43,7 +43,12 @@ const MAX_TEXT_LEN: u64 = (1 << 36) - 32;
 /// Whether the bitsliced wasm SIMD backend is what [`Aes128Gcm`] runs in this build.
 pub const SIMD: bool = cfg!(simd_backend);
 
-#[cfg(simd_backend)]
+/// Whether that backend also uses relaxed SIMD (which the module then needs to load).
+pub const RELAXED_SIMD: bool = cfg!(relaxed_backend);
+
+#[cfg(relaxed_backend)]
+pub const BACKEND: &str = "relaxed-simd128-bitsliced";
+#[cfg(all(simd_backend, not(relaxed_backend)))]
 pub const BACKEND: &str = "simd128-bitsliced";
 #[cfg(not(simd_backend))]
 pub const BACKEND: &str = "rustcrypto-aes-gcm";

@@ -11,8 +11,6 @@
 mod imp {
     use core::arch::wasm32::*;
 
-    use super::ShiftRowsMask;
-
     #[derive(Clone, Copy)]
     pub struct V128(v128);
 
@@ -89,45 +87,11 @@ mod imp {
             Self(i64x2_shl(self.0, N))
         }
 
-        /// AES ShiftRows on a column-major state: byte `4c + r` takes byte `4((c + r) % 4) + r`.
-        ///
-        /// A swizzle by a mask the caller keeps (see [`ShiftRowsMask`]) rather than a constant
-        /// shuffle: V8 rebuilds a shuffle's constant from immediates at every use, four
-        /// instructions through the general-purpose registers each time.
+        /// Permutes the bytes: output byte `i` is byte `perm[i]`, for indices below 16 (a
+        /// swizzle; see [`V128::swizzle`]).
         #[inline(always)]
-        pub fn shift_rows(self, mask: &ShiftRowsMask) -> Self {
-            Self(u8x16_swizzle(self.0, mask.0.0))
-        }
-
-        /// Rotates every 4-byte column by one row: byte `4c + r` takes byte `4c + (r + 1) % 4`,
-        /// i.e. each little-endian 32-bit lane rotates right by 8 bits. Shifts need no
-        /// constant, unlike a byte shuffle.
-        #[inline(always)]
-        pub fn rotate_rows_1(self) -> Self {
-            Self(v128_or(u32x4_shr(self.0, 8), i32x4_shl(self.0, 24)))
-        }
-
-        /// Rotates every 4-byte column by two rows.
-        #[inline(always)]
-        pub fn rotate_rows_2(self) -> Self {
-            Self(i8x16_shuffle::<
-                2,
-                3,
-                0,
-                1,
-                6,
-                7,
-                4,
-                5,
-                10,
-                11,
-                8,
-                9,
-                14,
-                15,
-                12,
-                13,
-            >(self.0, self.0))
+        pub fn permute(self, perm: Self) -> Self {
+            Self::swizzle(self, perm)
         }
 
         /// Reverses the byte order of each 64-bit lane.
@@ -190,9 +154,9 @@ mod imp {
         /// adds to give those a defined result.
         #[inline(always)]
         pub fn swizzle(table: Self, idx: Self) -> Self {
-            #[cfg(target_feature = "relaxed-simd")]
+            #[cfg(relaxed_backend)]
             return Self(i8x16_relaxed_swizzle(table.0, idx.0));
-            #[cfg(not(target_feature = "relaxed-simd"))]
+            #[cfg(not(relaxed_backend))]
             return Self(u8x16_swizzle(table.0, idx.0));
         }
 
@@ -274,8 +238,6 @@ mod imp {
 
 #[cfg(not(simd_backend))]
 mod imp {
-    use super::ShiftRowsMask;
-
     /// Two little-endian 64-bit lanes: lane 0 is bytes 0..8 in memory order.
     #[derive(Clone, Copy)]
     pub struct V128([u64; 2]);
@@ -348,38 +310,9 @@ mod imp {
             Self([self.0[0] << N, self.0[1] << N])
         }
 
-        /// Row `r` (bytes `4c + r`) moves `r` columns down: as one 128-bit little-endian
-        /// number, a rotation right by `32r` bits of that row's bytes. The mask is only
-        /// needed by the wasm implementation.
         #[inline(always)]
-        pub fn shift_rows(self, _mask: &ShiftRowsMask) -> Self {
-            let x = u128::from(self.0[0]) | (u128::from(self.0[1]) << 64);
-            let row = |r: u32| 0x0000_00ff_0000_00ff_0000_00ff_0000_00ff_u128 << (8 * r);
-            let y = (x & row(0))
-                | (x & row(1)).rotate_right(32)
-                | (x & row(2)).rotate_right(64)
-                | (x & row(3)).rotate_right(96);
-            Self([y as u64, (y >> 64) as u64])
-        }
-
-        /// In little-endian 32-bit columns, "next row" is the next byte up, so this is a
-        /// rotation of each 32-bit column right by 8 bits.
-        #[inline(always)]
-        pub fn rotate_rows_1(self) -> Self {
-            Self(
-                self.0.map(|w| {
-                    ((w >> 8) & 0x00ff_ffff_00ff_ffff) | ((w << 24) & 0xff00_0000_ff00_0000)
-                }),
-            )
-        }
-
-        #[inline(always)]
-        pub fn rotate_rows_2(self) -> Self {
-            Self(
-                self.0.map(|w| {
-                    ((w >> 16) & 0x0000_ffff_0000_ffff) | ((w << 16) & 0xffff_0000_ffff_0000)
-                }),
-            )
+        pub fn permute(self, perm: Self) -> Self {
+            Self::swizzle(self, perm)
         }
 
         #[inline(always)]
@@ -474,22 +407,9 @@ mod imp {
 
 pub use imp::V128;
 
-/// ShiftRows as a byte-index vector, built at run time so the optimiser cannot turn the
-/// swizzle that uses it back into a constant shuffle (see [`V128::shift_rows`]).
-#[derive(Clone, Copy)]
-pub struct ShiftRowsMask(#[cfg_attr(not(simd_backend), allow(dead_code))] V128);
-
-impl ShiftRowsMask {
-    #[inline(always)]
-    pub fn new() -> Self {
-        const SHIFT_ROWS: [u8; 16] = [0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11];
-        Self(V128::from_bytes(core::hint::black_box(&SHIFT_ROWS)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{ShiftRowsMask, V128};
+    use super::V128;
 
     fn bytes() -> [u8; 16] {
         core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11))
@@ -500,15 +420,10 @@ mod tests {
     fn byte_permutations_match_their_contract() {
         let b = bytes();
         let v = V128::from_bytes(&b);
-        let sr = v.shift_rows(&ShiftRowsMask::new()).to_bytes();
-        let r1 = v.rotate_rows_1().to_bytes();
-        let r2 = v.rotate_rows_2().to_bytes();
-        for c in 0..4 {
-            for r in 0..4 {
-                assert_eq!(sr[4 * c + r], b[4 * ((c + r) % 4) + r]);
-                assert_eq!(r1[4 * c + r], b[4 * c + (r + 1) % 4]);
-                assert_eq!(r2[4 * c + r], b[4 * c + (r + 2) % 4]);
-            }
+        let perm: [u8; 16] = core::array::from_fn(|i| (7 * i as u8 + 3) % 16);
+        let pb = v.permute(V128::from_bytes(&perm)).to_bytes();
+        for i in 0..16 {
+            assert_eq!(pb[i], b[usize::from(perm[i])]);
         }
         let sw = v.bswap64().to_bytes();
         for i in 0..16 {

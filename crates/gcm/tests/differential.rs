@@ -151,7 +151,12 @@ fn batch_boundaries() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn backend_is_named() {
     let simd = cfg!(simd_backend);
-    assert_eq!(conclave_gcm::BACKEND == "simd128-bitsliced", simd);
+    assert_eq!(conclave_gcm::BACKEND.ends_with("simd128-bitsliced"), simd);
+    assert_eq!(
+        conclave_gcm::BACKEND.starts_with("relaxed-"),
+        cfg!(relaxed_backend)
+    );
+    assert_eq!(conclave_gcm::RELAXED_SIMD, cfg!(relaxed_backend));
     let e = conclave_gcm::Error;
     assert_eq!(e.to_string(), "AES-GCM authentication failed");
 }
