@@ -33,6 +33,9 @@ pub struct DebugFlags {
     /// Run the portable worker even where WebAssembly has SIMD, so a test can call between
     /// both builds of the frame cipher.
     pub portable_crypto: bool,
+    /// Run the SIMD worker without relaxed SIMD even where WebAssembly has relaxed SIMD, for
+    /// the same reason.
+    pub simd_crypto: bool,
     /// Report the size, kind and time of every frame we send (never its bytes), for the
     /// benchmark's call trace.
     pub record_sent_frames: bool,

@@ -273,6 +273,65 @@ async fn fixed_sizes(c: &mut Contenders) {
     }
 }
 
+/// µs per call of `f`: median of the batches, sized like [`Contenders::per_frame_us`]'s.
+fn sync_us(clock: &Stopwatch, mut f: impl FnMut()) -> f64 {
+    let (mut n, mut ms) = (0usize, 0.0);
+    while ms < timing::WARM_UP_MS {
+        let started = clock.now();
+        f();
+        ms += clock.now() - started;
+        n += 1;
+    }
+    let per_batch = ((timing::BATCH_MS / (ms / n as f64)).ceil() as usize).max(1);
+    let samples = (0..timing::BATCHES)
+        .map(|_| {
+            let started = clock.now();
+            for _ in 0..per_batch {
+                f();
+            }
+            (clock.now() - started) * 1000.0 / per_batch as f64
+        })
+        .collect();
+    median(samples)
+}
+
+/// Where our encryption of a video frame spends its time: the copy into wasm memory, the
+/// SFrame encryption itself (clear bytes, header, AES-GCM), and handing the result back, which
+/// the browser makes cost an allocation of a fresh `ArrayBuffer` per frame (WebCrypto's
+/// results pay that too).
+fn ours_split(c: &mut Contenders) {
+    console_log!(
+        "ours, encrypt split up (µs per frame): copy in | SFrame + AES-GCM | new ArrayBuffer out"
+    );
+    for (shape, len, label) in SIZES.into_iter().filter(|(_, len, _)| *len >= 10_000) {
+        let plain = frames::frame(shape, len, 0);
+        let copy_in = sync_us(&c.clock, || {
+            ours::read(&plain, &mut c.scratch).expect("readable");
+        });
+        ours::read(&plain, &mut c.scratch).expect("readable");
+        let frame = c.scratch.clone();
+        let seal = sync_us(&c.clock, || {
+            let sealed = c
+                .encryptor
+                .encrypt(codec(shape), &frame)
+                .expect("ours encrypts");
+            core::hint::black_box(sealed);
+        });
+        let sealed = c
+            .encryptor
+            .encrypt(codec(shape), &frame)
+            .expect("ours encrypts")
+            .to_vec();
+        let copy_out = sync_us(&c.clock, || {
+            core::hint::black_box(ours::to_buffer(&sealed).expect("an ArrayBuffer"));
+        });
+        console_log!(
+            "{:<18} {copy_in:>7.1} | {seal:>7.1} | {copy_out:>7.1}",
+            format!("{label} {}", shape.name())
+        );
+    }
+}
+
 /// Crypto ms per second of call for one side: every frame the recorded member sent encrypted
 /// (our own outgoing streams) plus every one of them decrypted (one other member's incoming
 /// streams), median of the rounds, divided by the length of the recording.
@@ -314,6 +373,8 @@ async fn frame_crypto() {
     console_log!("browser: {}", user_agent());
     console_log!("");
     fixed_sizes(&mut c).await;
+    console_log!("");
+    ours_split(&mut c);
 
     console_log!("");
     console_log!(

@@ -23,6 +23,7 @@ pub fn flags() -> DebugFlags {
                     "skip-decrypt" => flags.skip_decrypt = true,
                     "foreign-send-key" => flags.foreign_send_key = true,
                     "portable-crypto" => flags.portable_crypto = true,
+                    "simd-crypto" => flags.simd_crypto = true,
                     "record-frames" => flags.record_sent_frames = true,
                     _ => {}
                 }

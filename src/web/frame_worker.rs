@@ -12,9 +12,10 @@ use web_sys::{MessageEvent, RtcRtpScriptTransform, Worker, WorkerOptions, Worker
 
 use crate::bridge::{FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions};
 
-/// Where trunk puts the two builds of the worker's loader (see `index.html`): one seals frames
-/// with our SIMD AES-GCM, the other with the portable one for engines without WebAssembly SIMD
-/// (a module using SIMD does not even load there).
+/// Where trunk puts the three builds of the worker's loader (see `index.html`): they seal
+/// frames with our AES-GCM on relaxed SIMD, on SIMD, and with the portable one, and a module
+/// using an instruction the engine lacks does not even load, so the page picks by probing.
+const RELAXED_WORKER_URL: &str = "/worker-relaxed_loader.js";
 const SIMD_WORKER_URL: &str = "/worker-simd_loader.js";
 const PORTABLE_WORKER_URL: &str = "/worker_loader.js";
 
@@ -28,9 +29,31 @@ const SIMD_PROBE: [u8; 31] = [
     0x41, 0x00, 0xfd, 0x0f, 0xfd, 0x62, 0x0b, // i32.const 0, i8x16.splat, i8x16.popcnt, end
 ];
 
-fn has_wasm_simd() -> bool {
-    let probe = js_sys::Uint8Array::from(&SIMD_PROBE[..]);
-    js_sys::WebAssembly::validate(&probe).unwrap_or(false)
+/// The same with `i8x16.relaxed_swizzle(i8x16.splat(0), i8x16.splat(0))`, for relaxed SIMD.
+const RELAXED_SIMD_PROBE: [u8; 36] = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+    0x03, 0x02, 0x01, 0x00, // functions: one, of type 0
+    0x0a, 0x0f, 0x01, 0x0d, 0x00, // code: one body of 13 bytes, no locals
+    0x41, 0x00, 0xfd, 0x0f, // i32.const 0, i8x16.splat
+    0x41, 0x00, 0xfd, 0x0f, // i32.const 0, i8x16.splat
+    0xfd, 0x80, 0x02, 0x0b, // i8x16.relaxed_swizzle, end
+];
+
+fn validates(module: &[u8]) -> bool {
+    js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(module)).unwrap_or(false)
+}
+
+/// The fastest worker build this browser can run, unless a debug flag asks for a slower one.
+fn worker_url() -> &'static str {
+    let debug = super::debug::flags();
+    if debug.portable_crypto || !validates(&SIMD_PROBE) {
+        PORTABLE_WORKER_URL
+    } else if debug.simd_crypto || !validates(&RELAXED_SIMD_PROBE) {
+        SIMD_WORKER_URL
+    } else {
+        RELAXED_WORKER_URL
+    }
 }
 /// A worker that has not said it is ready by then will not; we do not send media without it.
 const READY_TIMEOUT_MS: u32 = 15_000;
@@ -49,12 +72,7 @@ impl FrameWorker {
     ) -> Result<Rc<Self>, String> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let url = if has_wasm_simd() && !super::debug::flags().portable_crypto {
-            SIMD_WORKER_URL
-        } else {
-            PORTABLE_WORKER_URL
-        };
-        let worker = Worker::new_with_options(url, &options)
+        let worker = Worker::new_with_options(worker_url(), &options)
             .map_err(|_| "the browser refused to start the encryption worker".to_owned())?;
         let (ready_tx, ready_rx) = oneshot::channel::<String>();
         let ready_tx = RefCell::new(Some(ready_tx));

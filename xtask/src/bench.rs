@@ -15,7 +15,8 @@ const TRACE: &str = "benches/trace/call-720p-60s.csv";
 
 pub fn bench(args: &[String]) -> Result {
     match args {
-        [] => run_bench(Build::Simd),
+        [] => run_bench(Build::Relaxed),
+        [flag] if flag == "--simd" => run_bench(Build::Simd),
         [flag] if flag == "--portable" => run_bench(Build::Portable),
         [flag] if flag == "--record-trace" => record_trace(),
         _ => Err(format!("unknown bench arguments {args:?}")),
@@ -25,7 +26,10 @@ pub fn bench(args: &[String]) -> Result {
 /// Which build of the worker's frame cipher to measure.
 #[derive(Clone, Copy)]
 enum Build {
-    /// The SIMD worker's (the `simd` feature), which browsers with WebAssembly SIMD run.
+    /// The relaxed-SIMD worker's (the `relaxed` feature), which Chromium runs.
+    Relaxed,
+    /// The SIMD worker's (the `simd` feature), which browsers with WebAssembly SIMD but without
+    /// relaxed SIMD run.
     Simd,
     /// The portable worker's, for browsers without.
     Portable,
@@ -84,9 +88,11 @@ fn run_bench(build: Build) -> Result {
         "--bench",
         "frame_crypto",
     ]);
-    if let Build::Simd = build {
-        cmd.args(["--features", "simd"]);
-    }
+    match build {
+        Build::Relaxed => cmd.args(["--features", "relaxed"]),
+        Build::Simd => cmd.args(["--features", "simd"]),
+        Build::Portable => &mut cmd,
+    };
     cmd.args(["--", "--nocapture"])
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
