@@ -268,7 +268,12 @@ impl<'k> Ghash<'k> {
     }
 
     /// Absorbs up to `POWERS` blocks: Y ← (Y + X1)·H^n + X2·H^(n-1) + … + Xn·H.
-    #[inline(always)]
+    ///
+    /// Deliberately not inlined into the SIMD-enabled callers, and without SIMD itself: there
+    /// LLVM pairs the 64-bit multiplies into `i64x2.mul`, which x86 has no instruction for
+    /// (V8 builds it from three 32-bit multiplies and five shifts and adds, for two products
+    /// that scalar code gets from two `imul`).
+    #[inline(never)]
     pub fn absorb(&mut self, blocks: &[Element]) {
         let n = blocks.len();
         debug_assert!((1..=POWERS).contains(&n));
