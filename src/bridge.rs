@@ -31,7 +31,7 @@ pub struct DebugFlags {
     /// Encrypt our frames under a key nobody else has (exercises "can't decrypt").
     pub foreign_send_key: bool,
     /// Run the portable worker even where WebAssembly has SIMD, so a test can call between
-    /// both builds of the frame cipher.
+    /// the builds of the frame cipher.
     pub portable_crypto: bool,
     /// Run the SIMD worker without relaxed SIMD even where WebAssembly has relaxed SIMD, for
     /// the same reason.
