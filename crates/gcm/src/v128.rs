@@ -149,9 +149,9 @@ mod imp {
         /// `table[idx]` in every byte lane, for indices below 16: an in-register lookup
         /// (`pshufb` on x86), no memory access that depends on `idx`.
         ///
-        /// With `relaxed-simd` compiled in, the relaxed form is used: it may do anything for
-        /// indices of 16 and up, which never occur here, and spares V8 the instruction it
-        /// adds to give those a defined result.
+        /// In the relaxed build (`relaxed` feature, see build.rs) the relaxed form is used: it
+        /// may do anything for indices of 16 and up, which never occur here, and spares V8 the
+        /// instruction it adds to give those a defined result.
         #[inline(always)]
         pub fn swizzle(table: Self, idx: Self) -> Self {
             #[cfg(relaxed_backend)]
