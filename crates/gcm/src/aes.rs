@@ -144,7 +144,7 @@ fn add_round_key(s: &mut [V128; 8], rk: &[[u8; 16]; 8]) {
 #[inline(always)]
 fn permute(s: &mut [V128; 8], perm: V128) {
     for p in s.iter_mut() {
-        *p = p.permute(perm);
+        *p = V128::swizzle(*p, perm);
     }
 }
 
@@ -154,7 +154,7 @@ fn permute(s: &mut [V128; 8], perm: V128) {
 /// `rotate` are the (fixsliced) row rotations by one and by two.
 #[inline(always)]
 fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
-    let r1: [V128; 8] = core::array::from_fn(|k| s[k].permute(rotate[0]));
+    let r1: [V128; 8] = core::array::from_fn(|k| V128::swizzle(s[k], rotate[0]));
     let t: [V128; 8] = core::array::from_fn(|k| s[k].xor(r1[k]));
     let double = [
         t[7],
@@ -167,7 +167,7 @@ fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
         t[6],
     ];
     for k in 0..8 {
-        s[k] = double[k].xor(r1[k]).xor(t[k].permute(rotate[1]));
+        s[k] = double[k].xor(r1[k]).xor(V128::swizzle(t[k], rotate[1]));
     }
 }
 

@@ -87,13 +87,6 @@ mod imp {
             Self(i64x2_shl(self.0, N))
         }
 
-        /// Permutes the bytes: output byte `i` is byte `perm[i]`, for indices below 16 (a
-        /// swizzle; see [`V128::swizzle`]).
-        #[inline(always)]
-        pub fn permute(self, perm: Self) -> Self {
-            Self::swizzle(self, perm)
-        }
-
         /// Reverses the byte order of each 64-bit lane.
         #[inline(always)]
         pub fn bswap64(self) -> Self {
@@ -311,11 +304,6 @@ mod imp {
         }
 
         #[inline(always)]
-        pub fn permute(self, perm: Self) -> Self {
-            Self::swizzle(self, perm)
-        }
-
-        #[inline(always)]
         pub fn bswap64(self) -> Self {
             Self([self.0[0].swap_bytes(), self.0[1].swap_bytes()])
         }
@@ -421,7 +409,7 @@ mod tests {
         let b = bytes();
         let v = V128::from_bytes(&b);
         let perm: [u8; 16] = core::array::from_fn(|i| (7 * i as u8 + 3) % 16);
-        let pb = v.permute(V128::from_bytes(&perm)).to_bytes();
+        let pb = V128::swizzle(v, V128::from_bytes(&perm)).to_bytes();
         for i in 0..16 {
             assert_eq!(pb[i], b[usize::from(perm[i])]);
         }
