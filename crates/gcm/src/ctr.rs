@@ -65,10 +65,9 @@ impl<'k> Keystream<'k> {
         n
     }
 
-    /// XORs the keystream from the current counter on into `buffer`, calling `after` on each
-    /// processed chunk (128 bytes, the last one possibly shorter) while it is still in cache.
+    /// XORs the keystream from the current counter on into `buffer`.
     #[inline(always)]
-    pub fn apply_with(&mut self, buffer: &mut [u8], mut after: impl FnMut(&[u8])) {
+    pub fn apply(&mut self, buffer: &mut [u8]) {
         let mut chunks = buffer.chunks_exact_mut(BATCH);
         for chunk in &mut chunks {
             let ks = self.batch();
@@ -76,7 +75,6 @@ impl<'k> Keystream<'k> {
                 let b = &mut chunk[16 * i..16 * i + 16];
                 V128::load(b).xor(*k).store(b);
             }
-            after(chunk);
         }
         let tail = chunks.into_remainder();
         if !tail.is_empty() {
@@ -89,7 +87,6 @@ impl<'k> Keystream<'k> {
                 *b ^= k;
             }
             bytes.zeroize();
-            after(tail);
         }
     }
 }

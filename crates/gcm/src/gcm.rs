@@ -51,7 +51,7 @@ impl Aes128Gcm {
         // it and then the rest zero-padded pads only the very last block.
         let head = ks.apply_first(&mask, buffer);
         ghash.update_padded(&buffer[..head]);
-        ks.apply_with(&mut buffer[head..], |_| {});
+        ks.apply(&mut buffer[head..]);
         ghash.update_padded(&buffer[head..]);
         let tag = finish_tag(ghash, aad.len(), buffer.len(), &mask);
         mask.zeroize();
@@ -82,7 +82,7 @@ impl Aes128Gcm {
         expected.zeroize();
         if bool::from(ok) {
             let head = ks.apply_first(&mask, buffer);
-            ks.apply_with(&mut buffer[head..], |_| {});
+            ks.apply(&mut buffer[head..]);
         }
         mask.zeroize();
         if bool::from(ok) { Ok(()) } else { Err(Error) }
