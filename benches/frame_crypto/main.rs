@@ -196,7 +196,7 @@ impl Contenders {
             ms += self.batch(side, op, plain, sealed, sealed.len()).await;
             frames += sealed.len();
         }
-        let n = ((timing::BATCH_MS / (ms / frames as f64)).ceil() as usize).max(1);
+        let n = timing::batch_len(ms, frames);
         let mut samples = Vec::new();
         for _ in 0..timing::BATCHES {
             samples.push(self.batch(side, op, plain, sealed, n).await * 1000.0 / n as f64);
@@ -273,7 +273,8 @@ async fn fixed_sizes(c: &mut Contenders) {
     }
 }
 
-/// µs per call of `f`: median of the batches, sized like [`Contenders::per_frame_us`]'s.
+/// µs per call of `f`: a warm-up that also sizes the batches, then the median of the batches,
+/// as [`Contenders::per_frame_us`] does for frames that may need awaiting.
 fn sync_us(clock: &Stopwatch, mut f: impl FnMut()) -> f64 {
     let (mut n, mut ms) = (0usize, 0.0);
     while ms < timing::WARM_UP_MS {
@@ -282,7 +283,7 @@ fn sync_us(clock: &Stopwatch, mut f: impl FnMut()) -> f64 {
         ms += clock.now() - started;
         n += 1;
     }
-    let per_batch = ((timing::BATCH_MS / (ms / n as f64)).ceil() as usize).max(1);
+    let per_batch = timing::batch_len(ms, n);
     let samples = (0..timing::BATCHES)
         .map(|_| {
             let started = clock.now();

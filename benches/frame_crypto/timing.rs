@@ -11,6 +11,12 @@ pub const WARM_UP_MS: f64 = 100.0;
 pub const BATCH_MS: f64 = 200.0;
 pub const BATCHES: usize = 7;
 
+/// How many calls make a batch of at least [`BATCH_MS`], given that `calls` took `ms` during
+/// the warm-up.
+pub fn batch_len(ms: f64, calls: usize) -> usize {
+    ((BATCH_MS / (ms / calls as f64)).ceil() as usize).max(1)
+}
+
 /// `performance.now()` of the worker.
 pub struct Stopwatch(Performance);
 
