@@ -7,14 +7,11 @@
 //! the borrow taken for good.
 
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError, is_vp8_key_frame};
-use js_sys::{ArrayBuffer, Object, Reflect};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    ReadableWritablePair, RtcRtpScriptTransformer, TransformStream,
-    TransformStreamDefaultController,
-};
+use web_sys::{RtcRtpScriptTransformer, UnderlyingSink, WritableStream};
 
 use super::frames::{self, Failure};
 use super::keys::Fate;
@@ -169,9 +166,17 @@ fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<
     outcome
 }
 
-/// Connects the transformer's streams through a `TransformStream` whose `transform` is ours,
-/// so the browser's stream machinery handles ordering and backpressure. (A read loop of our
-/// own over the readable stalled in Chromium after a frame or two.)
+/// What our `write` returns for a frame it does not pass on.
+fn dropped() -> Promise {
+    Promise::resolve(&JsValue::UNDEFINED)
+}
+
+/// Pipes the transformer's readable stream into a writable stream of ours, whose `write`
+/// transforms a frame and writes it on to the transformer's writable stream, returning that
+/// write's promise: the browser's stream machinery handles ordering and backpressure, and the
+/// next `write` comes only once the browser has taken the previous frame, so the buffer we
+/// handed it can be released then. (A read loop of our own over the readable stalled in
+/// Chromium after a frame or two.)
 async fn run(
     transformer: &RtcRtpScriptTransformer,
     options: &TransformOptions,
@@ -190,54 +195,64 @@ async fn run(
     let kind = options.kind;
     let requester = transformer.clone();
     let mut scratch = Vec::new();
+    let out = transformer.writable().get_writer()?;
+    // The bytes of the frame written last, which the browser has taken by the next `write`.
+    let mut handed_on: Option<ArrayBuffer> = None;
 
-    let transform = Closure::<dyn FnMut(JsValue, TransformStreamDefaultController)>::new(
-        move |chunk: JsValue, controller: TransformStreamDefaultController| {
-            let frame: EncodedFrame = chunk.unchecked_into();
-            let Ok(data) = frame.data() else { return };
-            let codec = codec(&frame, kind);
-            let outcome = match receiver.as_mut() {
-                Some(receiver) => receiver.decrypt(codec, &data),
-                None => encrypt(kind, codec, &data, &mut scratch),
-            };
-            let bytes = match outcome {
-                Outcome::Pass(bytes) => bytes,
-                Outcome::AsItCame => {
-                    let _ = controller.enqueue_with_chunk(&frame);
-                    return;
+    let writer = out.clone();
+    let write = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
+        if let Some(taken) = handed_on.take() {
+            frames::release(&taken);
+        }
+        let frame: EncodedFrame = chunk.unchecked_into();
+        let Ok(data) = frame.data() else {
+            return dropped();
+        };
+        let codec = codec(&frame, kind);
+        let outcome = match receiver.as_mut() {
+            Some(receiver) => receiver.decrypt(codec, &data),
+            None => encrypt(kind, codec, &data, &mut scratch),
+        };
+        let bytes = match outcome {
+            Outcome::Pass(bytes) => bytes,
+            Outcome::AsItCame => return writer.write_with_chunk(&frame),
+            Outcome::Failed if kind == MediaKind::Audio => match frames::to_buffer(&OPUS_SILENCE) {
+                Ok(silence) => silence,
+                Err(_) => return dropped(),
+            },
+            Outcome::Failed => {
+                if receiver
+                    .as_mut()
+                    .is_some_and(Receiver::should_request_key_frame)
+                {
+                    // Once frames decrypt again, the decoder can restart at once.
+                    let _ = super::call_method(&requester, "sendKeyFrameRequest");
                 }
-                Outcome::Failed if kind == MediaKind::Audio => {
-                    match frames::to_buffer(&OPUS_SILENCE) {
-                        Ok(silence) => silence,
-                        Err(_) => return,
-                    }
-                }
-                Outcome::Failed => {
-                    if receiver
-                        .as_mut()
-                        .is_some_and(Receiver::should_request_key_frame)
-                    {
-                        // Once frames decrypt again, the decoder can restart at once.
-                        let _ = super::call_method(&requester, "sendKeyFrameRequest");
-                    }
-                    return;
-                }
-                Outcome::Drop => return,
-            };
-            if frame.set_data(&bytes).is_ok() {
-                let _ = controller.enqueue_with_chunk(&frame);
+                return dropped();
             }
-        },
-    );
-    let methods = Object::new();
-    Reflect::set(&methods, &"transform".into(), transform.as_ref())?;
-    let stream = TransformStream::new_with_transformer(&methods)?;
-    let piped = transformer
-        .readable()
-        .pipe_through(stream.unchecked_ref::<ReadableWritablePair>())
-        .pipe_to(&transformer.writable());
-    // Keeps the closure alive exactly as long as frames flow.
+            Outcome::Drop => return dropped(),
+        };
+        if frame.set_data(&bytes).is_err() {
+            return dropped();
+        }
+        handed_on = Some(bytes);
+        writer.write_with_chunk(&frame)
+    });
+    // The end of the frames, or an error, passes on to the transformer's writable stream.
+    let writer = out.clone();
+    let close = Closure::<dyn FnMut() -> Promise>::new(move || writer.close());
+    let writer = out;
+    let abort = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |reason| {
+        writer.abort_with_reason(&reason)
+    });
+    let sink = UnderlyingSink::new();
+    sink.set_write(write.as_ref().unchecked_ref());
+    sink.set_close(close.as_ref().unchecked_ref());
+    sink.set_abort(abort.as_ref().unchecked_ref());
+    let ours = WritableStream::new_with_underlying_sink(&sink)?;
+    let piped = transformer.readable().pipe_to(&ours);
+    // Keeps the closures alive exactly as long as frames flow.
     let ended = JsFuture::from(piped).await;
-    drop(transform);
+    drop((write, close, abort));
     ended.map(|_| ())
 }
