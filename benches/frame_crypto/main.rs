@@ -2,6 +2,8 @@
 //! (the very per-frame functions the frame worker calls, `conclave::worker::frames`) against a
 //! reference transform of the same SFrame layout on WebCrypto AES-GCM, awaited per frame as
 //! LiveKit and Jitsi do. Fixed frame sizes first, then a recorded call replayed through both.
+//! Each frame costs what it costs in a transform: the browser's copy behind `frame.data`, the
+//! crypto, the new buffer handed back; ours also releases buffers as the worker does.
 //!
 //! Run it with `cargo xtask bench`, which builds it for wasm32 with the worker's production
 //! flags; on other targets it is empty.
@@ -67,8 +69,18 @@ struct Contenders {
     key_id: u64,
     encryptor: FrameEncryptor,
     scratch: Vec<u8>,
+    /// What ours handed on last, released when the next frame comes, as the worker's pipe does
+    /// once the browser has taken it.
+    handed_on: Option<ArrayBuffer>,
     reference: WebCryptoSframe,
     clock: Stopwatch,
+}
+
+/// What reading `frame.data` gives a transform: the frame's bytes in a new buffer of its own
+/// (Chromium copies them out of the encoded frame on first access). Both sides pay it, per
+/// frame and on the clock, as they do in a call.
+fn frame_data(frame: &ArrayBuffer) -> ArrayBuffer {
+    frame.slice(0)
 }
 
 impl Contenders {
@@ -85,6 +97,7 @@ impl Contenders {
             key_id,
             encryptor,
             scratch: Vec::new(),
+            handed_on: None,
             reference,
             clock: Stopwatch::new(),
         }
@@ -97,17 +110,59 @@ impl Contenders {
         decryptor
     }
 
+    /// The next frame's `data` for `side`: ours first releases what it handed on for the
+    /// previous frame, as the worker's pipe does; the reference, like LiveKit's and Jitsi's
+    /// transforms, leaves its buffers to the garbage collector.
+    fn next_frame(&mut self, side: Side, frame: &ArrayBuffer) -> ArrayBuffer {
+        if side == Side::Ours
+            && let Some(taken) = self.handed_on.take()
+        {
+            ours::release(&taken);
+        }
+        frame_data(frame)
+    }
+
+    /// Encrypts one frame. Ours releases the result when the next frame comes: keep a copy
+    /// (`slice`) to use it after that.
     async fn encrypt(&mut self, side: Side, shape: Shape, frame: &ArrayBuffer) -> ArrayBuffer {
+        let data = self.next_frame(side, frame);
         match side {
             Side::Ours => {
-                ours::encrypt(&mut self.encryptor, codec(shape), frame, &mut self.scratch)
-                    .expect("ours encrypts")
+                let sealed =
+                    ours::encrypt(&mut self.encryptor, codec(shape), &data, &mut self.scratch)
+                        .expect("ours encrypts");
+                self.handed_on = Some(sealed.clone());
+                sealed
             }
             Side::WebCrypto => self
                 .reference
-                .encrypt(shape.video(), frame)
+                .encrypt(shape.video(), &data)
                 .await
                 .expect("WebCrypto encrypts"),
+        }
+    }
+
+    /// Decrypts one frame, as [`Self::encrypt`] encrypts.
+    async fn decrypt_one(
+        &mut self,
+        side: Side,
+        receiver: &mut FrameDecryptor,
+        shape: Shape,
+        frame: &ArrayBuffer,
+    ) -> ArrayBuffer {
+        let data = self.next_frame(side, frame);
+        match side {
+            Side::Ours => {
+                let opened = ours::decrypt(receiver, codec(shape), &data, &mut self.scratch)
+                    .expect("ours decrypts");
+                self.handed_on = Some(opened.clone());
+                opened
+            }
+            Side::WebCrypto => self
+                .reference
+                .decrypt(shape.video(), &data)
+                .await
+                .expect("WebCrypto decrypts"),
         }
     }
 
@@ -118,39 +173,33 @@ impl Contenders {
         let mut video = self.decryptor();
         let started = self.clock.now();
         for (shape, frame) in frames {
-            match side {
-                Side::Ours => {
-                    let receiver = if shape.video() {
-                        &mut video
-                    } else {
-                        &mut audio
-                    };
-                    ours::decrypt(receiver, codec(*shape), frame, &mut self.scratch)
-                        .expect("ours decrypts");
-                }
-                Side::WebCrypto => {
-                    self.reference
-                        .decrypt(shape.video(), frame)
-                        .await
-                        .expect("WebCrypto decrypts");
-                }
-            }
+            let receiver = if shape.video() {
+                &mut video
+            } else {
+                &mut audio
+            };
+            self.decrypt_one(side, receiver, *shape, frame).await;
         }
         self.clock.now() - started
     }
 
-    /// Encrypts `frames` in order, returning the time it took and what came out.
-    async fn encrypt_all(
-        &mut self,
-        side: Side,
-        frames: &[(Shape, ArrayBuffer)],
-    ) -> (f64, Vec<(Shape, ArrayBuffer)>) {
-        let mut out = Vec::with_capacity(frames.len());
+    /// Encrypts `frames` in order: the time it took.
+    async fn encrypt_all(&mut self, side: Side, frames: &[(Shape, ArrayBuffer)]) -> f64 {
         let started = self.clock.now();
         for (shape, frame) in frames {
-            out.push((*shape, self.encrypt(side, *shape, frame).await));
+            self.encrypt(side, *shape, frame).await;
         }
-        (self.clock.now() - started, out)
+        self.clock.now() - started
+    }
+
+    /// `frames` encrypted by ours, each in a buffer of its own, for the decryption runs.
+    async fn seal_all(&mut self, frames: &[(Shape, ArrayBuffer)]) -> Vec<(Shape, ArrayBuffer)> {
+        let mut sealed = Vec::with_capacity(frames.len());
+        for (shape, frame) in frames {
+            let out = self.encrypt(Side::Ours, *shape, frame).await;
+            sealed.push((*shape, out.slice(0)));
+        }
+        sealed
     }
 
     /// One batch of `n` frames of `op`: ms it took. Decryption goes round `sealed` (frames of
@@ -210,16 +259,9 @@ impl Contenders {
 async fn check_agreement(c: &mut Contenders, shape: Shape, len: usize) {
     let plain = frames::frame(shape, len, 1);
     for (seal, open) in [(Side::Ours, Side::WebCrypto), (Side::WebCrypto, Side::Ours)] {
-        let sealed = c.encrypt(seal, shape, &plain).await;
-        let opened = match open {
-            Side::Ours => ours::decrypt(&mut c.decryptor(), codec(shape), &sealed, &mut c.scratch)
-                .expect("ours opens what WebCrypto sealed"),
-            Side::WebCrypto => c
-                .reference
-                .decrypt(shape.video(), &sealed)
-                .await
-                .expect("WebCrypto opens what ours sealed"),
-        };
+        let sealed = c.encrypt(seal, shape, &plain).await.slice(0);
+        let mut receiver = c.decryptor();
+        let opened = c.decrypt_one(open, &mut receiver, shape, &sealed).await;
         assert_eq!(
             frames::bytes(&opened),
             frames::bytes(&plain),
@@ -255,7 +297,7 @@ async fn fixed_sizes(c: &mut Contenders) {
         let pool: Vec<_> = (0..pool_size(len))
             .map(|i| (shape, frames::frame(shape, len, i as u8)))
             .collect();
-        let (_, sealed) = c.encrypt_all(Side::Ours, &pool).await;
+        let sealed = c.seal_all(&pool).await;
         let mut row = Vec::new();
         for side in [Side::Ours, Side::WebCrypto] {
             for op in [Op::Encrypt, Op::Decrypt] {
@@ -296,16 +338,18 @@ fn sync_us(clock: &Stopwatch, mut f: impl FnMut()) -> f64 {
     median(samples)
 }
 
-/// Where our encryption of a video frame spends its time: the copy into wasm memory, the
-/// SFrame encryption itself (clear bytes, header, AES-GCM), and handing the result back, which
-/// the browser makes cost an allocation of a fresh `ArrayBuffer` per frame (WebCrypto's
-/// results pay that too).
+/// Where our encryption of a video frame spends its time: the browser's copy of the frame
+/// for `frame.data` (released once read, as ours does), our copy of it into wasm memory, the
+/// SFrame encryption itself (clear bytes, header, AES-GCM), and handing the result back in a
+/// new `ArrayBuffer` (released a frame later, as the worker's pipe does).
 fn ours_split(c: &mut Contenders) {
     console_log!(
-        "ours, encrypt split up (µs per frame): copy in | SFrame + AES-GCM | new ArrayBuffer out"
+        "ours, encrypt split up (µs per frame): frame.data | copy in | SFrame + AES-GCM | \
+         new ArrayBuffer out"
     );
     for (shape, len, label) in SIZES.into_iter().filter(|(_, len, _)| *len >= 10_000) {
         let plain = frames::frame(shape, len, 0);
+        let data = sync_us(&c.clock, || ours::release(&frame_data(&plain)));
         let copy_in = sync_us(&c.clock, || {
             ours::read(&plain, &mut c.scratch).expect("readable");
         });
@@ -323,11 +367,15 @@ fn ours_split(c: &mut Contenders) {
             .encrypt(codec(shape), &frame)
             .expect("ours encrypts")
             .to_vec();
+        let mut handed_on: Option<ArrayBuffer> = None;
         let copy_out = sync_us(&c.clock, || {
-            core::hint::black_box(ours::to_buffer(&sealed).expect("an ArrayBuffer"));
+            if let Some(taken) = handed_on.take() {
+                ours::release(&taken);
+            }
+            handed_on = Some(ours::to_buffer(&sealed).expect("an ArrayBuffer"));
         });
         console_log!(
-            "{:<18} {copy_in:>7.1} | {seal:>7.1} | {copy_out:>7.1}",
+            "{:<18} {data:>7.1} | {copy_in:>7.1} | {seal:>7.1} | {copy_out:>7.1}",
             format!("{label} {}", shape.name())
         );
     }
@@ -343,9 +391,10 @@ async fn replay(c: &mut Contenders, side: Side, trace: &Trace) -> (f64, f64, f64
         .enumerate()
         .map(|(i, f)| (f.shape, frames::frame(f.shape, f.bytes, i as u8)))
         .collect();
+    let sealed = c.seal_all(&plain).await;
     let (mut enc, mut dec, mut total) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..TRACE_ROUNDS {
-        let (e, sealed) = c.encrypt_all(side, &plain).await;
+        let e = c.encrypt_all(side, &plain).await;
         let d = c.decrypt(side, &sealed).await;
         enc.push(e);
         dec.push(d);
