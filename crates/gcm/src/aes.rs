@@ -11,6 +11,13 @@
 //! key r is stored pre-permuted by P^-r. P^4 is the identity, so four shuffle sets cover
 //! every round and one permutation by P^10 = P^2 at the end puts the bytes back: 8 shuffles
 //! per batch instead of 80.
+//!
+//! Counter mode skips round 1 (Bernstein–Schwabe's counter-mode caching): counter blocks
+//! that differ only in their last byte share all of round 1 but that byte's share, which
+//! ShiftRows and MixColumns spread over one column. So round 1 is run once per 256 counters
+//! (`counter_round1`) and each block adds its last byte's share from a 256-entry table made
+//! with the key (`last_byte_share`). The table is indexed by the counter, which is public, so
+//! its lookups reveal nothing secret.
 
 use zeroize::Zeroize;
 
@@ -64,6 +71,24 @@ const fn conjugate(rotation: Perm, r: usize) -> Perm {
     then(then(shift_rows_pow(r), rotation), shift_rows_pow(4 - r % 4))
 }
 
+/// The fixsliced positions of true state bytes 0..3 (column 0) after round 1: byte `i` of
+/// the round-1 state sits where P^-1 puts it.
+const ROUND1_COLUMN: [u8; 16] = {
+    let p = shift_rows_pow(3);
+    let mut mask = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        if p[i] < 4 {
+            // `last_byte_share` splats the column's four bytes over every four-byte group,
+            // so byte `i` of the group must be true byte `i % 4`.
+            assert!(p[i] as usize == i % 4);
+            mask[i] = 0xff;
+        }
+        i += 1;
+    }
+    mask
+};
+
 /// MixColumns' two row rotations for a round `r` with `r % 4` = index, and the final P^10.
 struct Shuffles {
     mix: [[Perm; 2]; 4],
@@ -88,12 +113,47 @@ const SHUFFLES: Shuffles = {
 #[derive(Clone)]
 pub struct Aes128 {
     planes: [[[u8; 16]; 8]; ROUNDS + 1],
+    /// For each value `b` of a block's last byte, its share of the state after round 1:
+    /// s = S(b ^ k[15]), which ShiftRows moves to column 0 and MixColumns makes (s, s, 3s, 2s)
+    /// there; packed little-endian.
+    last_byte: [u32; 256],
 }
 
 impl Drop for Aes128 {
     fn drop(&mut self) {
         self.planes.zeroize();
+        self.last_byte.zeroize();
     }
+}
+
+/// Multiplication by x in AES's GF(2^8), branch-free (it runs on key-derived bytes).
+fn xtime(b: u8) -> u8 {
+    (b << 1) ^ (0x1b & 0u8.wrapping_sub(b >> 7))
+}
+
+/// `Aes128::last_byte` for a key whose last byte is `k15`, through the constant-time S-box
+/// circuit (all 256 inputs in two batches).
+fn last_byte_table(k15: u8) -> [u32; 256] {
+    let mut table = [0u32; 256];
+    for half in 0..2 {
+        let mut s: [V128; 8] = core::array::from_fn(|j| {
+            V128::from_bytes(&core::array::from_fn(|i| {
+                (128 * half + 16 * j + i) as u8 ^ k15
+            }))
+        });
+        transpose(&mut s);
+        sub_bytes_without_constant(&mut s);
+        transpose(&mut s);
+        for (j, block) in s.iter().enumerate() {
+            let mut bytes = block.to_bytes();
+            for (i, b) in bytes.iter().enumerate() {
+                let y = b ^ 0x63;
+                table[128 * half + 16 * j + i] = u32::from_le_bytes([y, y, xtime(y) ^ y, xtime(y)]);
+            }
+            bytes.zeroize();
+        }
+    }
+    table
 }
 
 /// S-box on four key bytes, through the same constant-time circuit as the data path (a
@@ -189,19 +249,34 @@ impl Aes128 {
                 *d = p.to_bytes();
             }
         }
+        let last_byte = last_byte_table(rk[0][15]);
         rk.zeroize();
-        Self { planes }
+        Self { planes, last_byte }
     }
 
     /// Encrypts eight blocks in place.
     #[inline(always)]
     pub fn encrypt8(&self, s: &mut [V128; 8]) {
+        transpose(s);
+        add_round_key(s, &self.planes[0]);
+        self.rounds_from(1, s);
+    }
+
+    /// Encrypts eight blocks given as their states after round 1 (`counter_round1` plus
+    /// `last_byte_share`), in place.
+    #[inline(always)]
+    pub fn encrypt8_after_round1(&self, s: &mut [V128; 8]) {
+        transpose(s);
+        self.rounds_from(2, s);
+    }
+
+    /// Rounds `first..=10` on planes, then back to blocks.
+    #[inline(always)]
+    fn rounds_from(&self, first: usize, s: &mut [V128; 8]) {
         // Loaded through an opaque reference: as constants, V8 would rebuild each shuffle
         // vector from immediates at every use.
         let shuffles = core::hint::black_box(&SHUFFLES);
-        transpose(s);
-        add_round_key(s, &self.planes[0]);
-        for (r, rk) in self.planes.iter().enumerate().take(ROUNDS).skip(1) {
+        for (r, rk) in self.planes.iter().enumerate().take(ROUNDS).skip(first) {
             sub_bytes_without_constant(s);
             let [r1, r2] = &shuffles.mix[r % 4];
             mix_columns(s, [V128::from_bytes(r1), V128::from_bytes(r2)]);
@@ -211,6 +286,29 @@ impl Aes128 {
         add_round_key(s, &self.planes[ROUNDS]);
         permute(s, V128::from_bytes(&shuffles.last));
         transpose(s);
+    }
+
+    /// The state after round 1, as `encrypt8_after_round1` takes it, shared by the counter
+    /// blocks `prefix ‖ counter` whose counter has `high` as its upper 24 bits: each of them
+    /// adds `last_byte_share` of its own last byte.
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+    pub fn counter_round1(&self, prefix: V128, high: u32) -> V128 {
+        let mut s = [V128::counter_block(prefix, high << 8); 8];
+        transpose(&mut s);
+        add_round_key(&mut s, &self.planes[0]);
+        sub_bytes_without_constant(&mut s);
+        let [r1, r2] = &SHUFFLES.mix[1];
+        mix_columns(&mut s, [V128::from_bytes(r1), V128::from_bytes(r2)]);
+        add_round_key(&mut s, &self.planes[1]);
+        transpose(&mut s);
+        s[0].xor(self.last_byte_share(0))
+    }
+
+    /// What a block's last byte `b` adds to its state after round 1.
+    #[inline(always)]
+    pub fn last_byte_share(&self, b: u8) -> V128 {
+        V128::splat_u32(self.last_byte[usize::from(b)]).and(V128::from_bytes(&ROUND1_COLUMN))
     }
 
     /// Encrypts one block (for tests and the GHASH key); costs as much as eight.

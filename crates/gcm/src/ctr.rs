@@ -13,6 +13,9 @@ pub struct Keystream<'k> {
     aes: &'k Aes128,
     prefix: V128,
     next: u32,
+    /// `Aes128::counter_round1` for the counters whose upper 24 bits are the `u32`, once
+    /// needed.
+    round1: Option<(u32, V128)>,
 }
 
 impl<'k> Keystream<'k> {
@@ -25,16 +28,39 @@ impl<'k> Keystream<'k> {
             aes,
             prefix: V128::from_bytes(&block),
             next: 1,
+            round1: None,
         }
     }
 
     #[inline(always)]
     fn batch(&mut self) -> [V128; 8] {
-        let mut s: [V128; 8] = core::array::from_fn(|i| {
-            V128::counter_block(self.prefix, self.next.wrapping_add(i as u32))
-        });
-        self.next = self.next.wrapping_add(8);
-        self.aes.encrypt8(&mut s);
+        let first = self.next;
+        self.next = first.wrapping_add(8);
+        let high = first >> 8;
+        let mut s: [V128; 8];
+        if first.wrapping_add(7) >> 8 == high {
+            let round1 = match self.round1 {
+                Some((h, round1)) if h == high => round1,
+                _ => {
+                    let round1 = self.aes.counter_round1(self.prefix, high);
+                    self.round1 = Some((high, round1));
+                    round1
+                }
+            };
+            s = core::array::from_fn(|i| {
+                round1.xor(
+                    self.aes
+                        .last_byte_share((first as u8).wrapping_add(i as u8)),
+                )
+            });
+            self.aes.encrypt8_after_round1(&mut s);
+        } else {
+            // The last byte carries into the others within this batch (once in 32 batches).
+            s = core::array::from_fn(|i| {
+                V128::counter_block(self.prefix, first.wrapping_add(i as u32))
+            });
+            self.aes.encrypt8(&mut s);
+        }
         s
     }
 
@@ -110,5 +136,32 @@ mod tests {
             assert_eq!(got.to_bytes(), aes.encrypt_block(&block), "block {i}");
         }
         assert_eq!(ks.next, 5);
+    }
+
+    /// Batches that share round 1, that straddle a change of the counter's upper bytes, and
+    /// that start a new shared round 1, all against plain block encryption.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn shared_round_one_matches_block_encryption_across_carries() {
+        let aes = Aes128::new(&[0x3c; 16]);
+        let nonce: [u8; 12] = core::array::from_fn(|i| (i * 29 + 5) as u8);
+        for start in [1u32, 0xf0, 0x1fd, 0xfff8, 0x00ff_fff0, 0xffff_ff00] {
+            let mut ks = Keystream::new(&aes, &nonce);
+            ks.next = start;
+            for b in 0..6u32 {
+                let batch = ks.batch();
+                for (i, got) in batch.iter().enumerate() {
+                    let ctr = start.wrapping_add(8 * b + i as u32);
+                    let mut block = [0u8; 16];
+                    block[..12].copy_from_slice(&nonce);
+                    block[12..].copy_from_slice(&ctr.to_be_bytes());
+                    assert_eq!(
+                        got.to_bytes(),
+                        aes.encrypt_block(&block),
+                        "counter {ctr:#x}"
+                    );
+                }
+            }
+        }
     }
 }
