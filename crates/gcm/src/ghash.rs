@@ -20,7 +20,7 @@
 
 use zeroize::Zeroize;
 
-use crate::ghash_streams::{GROUP, NibbleTables};
+use crate::ghash_streams::{GROUP, StreamTables};
 use crate::v128::V128;
 
 /// Blocks aggregated per reduction on the scalar path.
@@ -210,11 +210,11 @@ impl Accumulator {
     }
 }
 
-/// H^1 … H^POWERS in product-ready form, and the vector tables for H^16.
+/// H^1 … H^POWERS in product-ready form, and the vector tables for H^16 and H^32.
 #[derive(Clone)]
 pub struct GhashKey {
     powers: [Power; POWERS],
-    tables: NibbleTables,
+    tables: StreamTables,
 }
 
 impl Drop for GhashKey {
@@ -239,9 +239,14 @@ impl GhashKey {
             (phi, plo) = acc.reduce();
             *p = Power::new(phi, plo);
         }
-        let tables = NibbleTables::new((u128::from(phi) << 64) | u128::from(plo));
-        phi.zeroize();
-        plo.zeroize();
+        let h16 = (u128::from(phi) << 64) | u128::from(plo);
+        let mut acc = Accumulator::default();
+        acc.mul_add(Element::from_words(phi, plo), &Power::new(phi, plo));
+        let (mut qhi, mut qlo) = acc.reduce();
+        let tables = StreamTables::new(h16, (u128::from(qhi) << 64) | u128::from(qlo));
+        for secret in [&mut phi, &mut plo, &mut qhi, &mut qlo] {
+            secret.zeroize();
+        }
         Self { powers, tables }
     }
 }
@@ -394,7 +399,8 @@ mod tests {
     fn aggregated_hash_matches_the_spec() {
         let mut seed = 7;
         for len in [
-            0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000, 1024, 1300, 4096, 5000,
+            0usize, 1, 15, 16, 17, 100, 128, 129, 255, 256, 300, 1000, 1024, 1300, 1536, 1800,
+            2304, 4096, 5000,
         ] {
             let h = rng(&mut seed);
             let data: Vec<u8> = (0..len).map(|i| (rng(&mut seed) as u8) ^ i as u8).collect();

@@ -3,9 +3,9 @@
 //! In the browser, AES has no hardware help: RustCrypto's portable AES-GCM runs 5–12× slower
 //! than WebCrypto on video frames. With wasm `simd128` this crate uses its own constant-time
 //! implementation instead: a bitsliced AES-128 (eight blocks per batch, Boyar–Peralta S-box
-//! circuit, Käsper–Schwabe layout, fixsliced rounds) in counter mode, and a GHASH that runs
-//! long messages as sixteen interleaved streams through 4-bit tables held in vector registers
-//! (`swizzle`), and everything else (AAD, short frames, tails, combining the streams) through
+//! circuit, Käsper–Schwabe layout, fixsliced rounds) in counter mode, where round 1 is shared
+//! by 256 counters, and a GHASH that runs long messages as interleaved streams (two sets of
+//! sixteen) through 4-bit tables held in vector registers (`swizzle`), and everything else (AAD, short frames, tails, combining the streams) through
 //! carry-less products built from integer multiplies with holes. Neither indexes memory or
 //! branches on secret data. With the `relaxed` feature (relaxed SIMD: every shuffle and table
 //! lookup a bare `pshufb` on x86), in headless Chromium 156 on a shared 2-core EPYC, it
