@@ -131,6 +131,17 @@ fn xtime(b: u8) -> u8 {
     (b << 1) ^ (0x1b & 0u8.wrapping_sub(b >> 7))
 }
 
+/// The S-box (less its constant) on every byte of eight blocks. Key setup only: not inlined,
+/// to keep one copy of the circuit out of the module.
+#[inline(never)]
+#[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+#[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+fn sub_bytes_of_blocks(s: &mut [V128; 8]) {
+    transpose(s);
+    sub_bytes_without_constant(s);
+    transpose(s);
+}
+
 /// `Aes128::last_byte` for a key whose last byte is `k15`, through the constant-time S-box
 /// circuit (all 256 inputs in two batches).
 fn last_byte_table(k15: u8) -> [u32; 256] {
@@ -141,9 +152,7 @@ fn last_byte_table(k15: u8) -> [u32; 256] {
                 (128 * half + 16 * j + i) as u8 ^ k15
             }))
         });
-        transpose(&mut s);
-        sub_bytes_without_constant(&mut s);
-        transpose(&mut s);
+        sub_bytes_of_blocks(&mut s);
         for (j, block) in s.iter().enumerate() {
             let mut bytes = block.to_bytes();
             for (i, b) in bytes.iter().enumerate() {
@@ -262,6 +271,16 @@ impl Aes128 {
         self.rounds_from(1, s);
     }
 
+    /// [`Self::encrypt8`] as a call of its own, for the paths that run once in many batches
+    /// (counter carries, the first batch of a message): one more copy of the rounds inlined
+    /// into every caller only makes the module bigger.
+    #[inline(never)]
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+    pub fn encrypt8_out_of_line(&self, s: &mut [V128; 8]) {
+        self.encrypt8(s);
+    }
+
     /// Encrypts eight blocks given as their states after round 1 (`counter_round1` plus
     /// `last_byte_share`), in place.
     #[inline(always)]
@@ -291,6 +310,7 @@ impl Aes128 {
     /// The state after round 1, as `encrypt8_after_round1` takes it, shared by the counter
     /// blocks `prefix ‖ counter` whose counter has `high` as its upper 24 bits: each of them
     /// adds `last_byte_share` of its own last byte.
+    #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn counter_round1(&self, prefix: V128, high: u32) -> V128 {

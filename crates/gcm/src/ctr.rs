@@ -59,7 +59,7 @@ impl<'k> Keystream<'k> {
             s = core::array::from_fn(|i| {
                 V128::counter_block(self.prefix, first.wrapping_add(i as u32))
             });
-            self.aes.encrypt8(&mut s);
+            self.aes.encrypt8_out_of_line(&mut s);
         }
         s
     }

@@ -35,12 +35,18 @@ struct NibbleTables {
 
 impl Drop for NibbleTables {
     fn drop(&mut self) {
-        self.t.zeroize();
+        // As one flat run of bytes: nested arrays would zeroize element by element, unrolled.
+        self.t
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .zeroize();
     }
 }
 
 impl NibbleTables {
-    /// `c` is the constant as a big-endian 128-bit value.
+    /// `c` is the constant as a big-endian 128-bit value. Not inlined: there are two tables.
+    #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     fn new(c: u128) -> Self {
@@ -74,8 +80,11 @@ impl NibbleTables {
         Self { t }
     }
 
-    /// All sixteen states times the tables' constant.
-    #[inline(always)]
+    /// All sixteen states times the tables' constant. Runs at most twice per message, after
+    /// the two sets' loop: not inlined, to keep the module smaller.
+    #[inline(never)]
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     fn mul(&self, s: &[V128; 16]) -> [V128; 16] {
         // The nibbles go to memory once; then eight output bytes at a time are eight
         // accumulators, each nibble loaded once for all eight. Loads are what this loop is
