@@ -271,9 +271,9 @@ impl Aes128 {
         self.rounds_from(1, s);
     }
 
-    /// [`Self::encrypt8`] as a call of its own, for the paths that run once in many batches
-    /// (counter carries, the first batch of a message): one more copy of the rounds inlined
-    /// into every caller only makes the module bigger.
+    /// [`Self::encrypt8`] as a call of its own, for counter mode's batches whose last byte
+    /// carries (one in 32): one more copy of the rounds inlined into every caller would only
+    /// make the module bigger.
     #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
