@@ -71,7 +71,7 @@ struct Contenders {
     scratch: Vec<u8>,
     /// What ours handed on last, released when the next frame comes, as the worker's pipe does
     /// once the browser has taken it.
-    handed_on: Option<ArrayBuffer>,
+    handed_on: ours::HandedOn,
     reference: WebCryptoSframe,
     clock: Stopwatch,
 }
@@ -97,7 +97,7 @@ impl Contenders {
             key_id,
             encryptor,
             scratch: Vec::new(),
-            handed_on: None,
+            handed_on: ours::HandedOn::default(),
             reference,
             clock: Stopwatch::new(),
         }
@@ -114,10 +114,8 @@ impl Contenders {
     /// previous frame, as the worker's pipe does; the reference, like LiveKit's and Jitsi's
     /// transforms, leaves its buffers to the garbage collector.
     fn next_frame(&mut self, side: Side, frame: &ArrayBuffer) -> ArrayBuffer {
-        if side == Side::Ours
-            && let Some(taken) = self.handed_on.take()
-        {
-            ours::release(&taken);
+        if side == Side::Ours {
+            self.handed_on.taken();
         }
         frame_data(frame)
     }
@@ -131,7 +129,7 @@ impl Contenders {
                 let sealed =
                     ours::encrypt(&mut self.encryptor, codec(shape), &data, &mut self.scratch)
                         .expect("ours encrypts");
-                self.handed_on = Some(sealed.clone());
+                self.handed_on.hand_on(sealed.clone());
                 sealed
             }
             Side::WebCrypto => self
@@ -155,7 +153,7 @@ impl Contenders {
             Side::Ours => {
                 let opened = ours::decrypt(receiver, codec(shape), &data, &mut self.scratch)
                     .expect("ours decrypts");
-                self.handed_on = Some(opened.clone());
+                self.handed_on.hand_on(opened.clone());
                 opened
             }
             Side::WebCrypto => self
@@ -373,12 +371,10 @@ fn ours_split(c: &mut Contenders) {
             .encrypt(codec(shape), &frame)
             .expect("ours encrypts")
             .to_vec();
-        let mut handed_on: Option<ArrayBuffer> = None;
+        let mut handed_on = ours::HandedOn::default();
         let copy_out = sync_us(&c.clock, || {
-            if let Some(taken) = handed_on.take() {
-                ours::release(&taken);
-            }
-            handed_on = Some(ours::to_buffer(&sealed).expect("an ArrayBuffer"));
+            handed_on.taken();
+            handed_on.hand_on(ours::to_buffer(&sealed).expect("an ArrayBuffer"));
         });
         console_log!(
             "{:<18} {data:>7.1} | {copy_in:>7.1} | {seal:>7.1} | {copy_out:>7.1}",

@@ -60,6 +60,25 @@ pub fn release(buffer: &ArrayBuffer) {
     let _ = buffer.transfer_with_length(0);
 }
 
+/// The buffer last handed to the browser with a frame, released once the browser has taken
+/// that frame (see [`release`]). The worker's pipe and the benchmark keep it alike.
+#[derive(Default)]
+pub struct HandedOn(Option<ArrayBuffer>);
+
+impl HandedOn {
+    /// Remembers `buffer`, just set as a frame's data.
+    pub fn hand_on(&mut self, buffer: ArrayBuffer) {
+        self.0 = Some(buffer);
+    }
+
+    /// Releases the buffer handed on last: call once the browser has taken its frame.
+    pub fn taken(&mut self) {
+        if let Some(buffer) = self.0.take() {
+            release(&buffer);
+        }
+    }
+}
+
 /// A new `ArrayBuffer` holding `bytes`.
 pub fn to_buffer(bytes: &[u8]) -> Result<ArrayBuffer, Failure> {
     Bytes::copy_of(bytes)
@@ -67,8 +86,8 @@ pub fn to_buffer(bytes: &[u8]) -> Result<ArrayBuffer, Failure> {
         .map_err(|_| Failure::Browser)
 }
 
-/// Encrypts one outgoing frame, releasing `data`. `scratch` holds the clear frame afterwards, for whoever wants
-/// to know its size.
+/// Encrypts one outgoing frame, releasing `data`. `scratch` holds the clear frame afterwards,
+/// for whoever wants to know its size.
 pub fn encrypt(
     encryptor: &mut FrameEncryptor,
     codec: Codec,

@@ -197,13 +197,11 @@ async fn run(
     let mut scratch = Vec::new();
     let out = transformer.writable().get_writer()?;
     // The bytes of the frame written last, which the browser has taken by the next `write`.
-    let mut handed_on: Option<ArrayBuffer> = None;
+    let mut handed_on = frames::HandedOn::default();
 
     let writer = out.clone();
     let write = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |chunk: JsValue| {
-        if let Some(taken) = handed_on.take() {
-            frames::release(&taken);
-        }
+        handed_on.taken();
         let frame: EncodedFrame = chunk.unchecked_into();
         let Ok(data) = frame.data() else {
             return dropped();
@@ -235,7 +233,7 @@ async fn run(
         if frame.set_data(&bytes).is_err() {
             return dropped();
         }
-        handed_on = Some(bytes);
+        handed_on.hand_on(bytes);
         writer.write_with_chunk(&frame)
     });
     // The end of the frames, or an error, passes on to the transformer's writable stream.
