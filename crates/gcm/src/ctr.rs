@@ -121,6 +121,14 @@ impl<'k> Keystream<'k> {
 mod tests {
     use super::*;
 
+    /// The counter block `nonce ‖ ctr` encrypted on its own.
+    fn expected(aes: &Aes128, nonce: &[u8; 12], ctr: u32) -> [u8; 16] {
+        let mut block = [0u8; 16];
+        block[..12].copy_from_slice(nonce);
+        block[12..].copy_from_slice(&ctr.to_be_bytes());
+        aes.encrypt_block(&block)
+    }
+
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn counter_wraps_modulo_2_32_and_leaves_the_nonce_alone() {
@@ -130,10 +138,8 @@ mod tests {
         ks.next = u32::MAX - 2;
         let batch = ks.batch();
         for (i, got) in batch.iter().enumerate() {
-            let mut block = [0u8; 16];
-            block[..12].copy_from_slice(&nonce);
-            block[12..].copy_from_slice(&(u32::MAX - 2).wrapping_add(i as u32).to_be_bytes());
-            assert_eq!(got.to_bytes(), aes.encrypt_block(&block), "block {i}");
+            let ctr = (u32::MAX - 2).wrapping_add(i as u32);
+            assert_eq!(got.to_bytes(), expected(&aes, &nonce, ctr), "block {i}");
         }
         assert_eq!(ks.next, 5);
     }
@@ -152,12 +158,9 @@ mod tests {
                 let batch = ks.batch();
                 for (i, got) in batch.iter().enumerate() {
                     let ctr = start.wrapping_add(8 * b + i as u32);
-                    let mut block = [0u8; 16];
-                    block[..12].copy_from_slice(&nonce);
-                    block[12..].copy_from_slice(&ctr.to_be_bytes());
                     assert_eq!(
                         got.to_bytes(),
-                        aes.encrypt_block(&block),
+                        expected(&aes, &nonce, ctr),
                         "counter {ctr:#x}"
                     );
                 }
