@@ -1,6 +1,7 @@
 //! One frame's trip through our crypto, as every transform makes it: the encoded frame's
-//! `ArrayBuffer` is copied into wasm memory once and released, encrypted or decrypted by
-//! `conclave_e2ee::frame`, and the result copied once into a new `ArrayBuffer` for the browser.
+//! `ArrayBuffer` is copied into wasm memory once, straight into the buffer where
+//! `conclave_e2ee::frame` encrypts or decrypts it in place, and released; the result is copied
+//! once into a new `ArrayBuffer` for the browser.
 //! The benchmark (`benches/frame_crypto`) times these very functions.
 //!
 //! Buffers are released (detached) as soon as nobody needs them, not left to the garbage
@@ -41,16 +42,6 @@ pub enum Failure {
     Browser,
 }
 
-/// Copies a frame's bytes into `into`, which is reused from frame to frame.
-pub fn read(data: &ArrayBuffer, into: &mut Vec<u8>) -> Result<(), Failure> {
-    let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
-    // Zeroes only what this frame has beyond the previous one's length; the copy then
-    // overwrites every byte.
-    into.resize(view.length() as usize, 0);
-    view.copy_to(into);
-    Ok(())
-}
-
 /// Frees a frame buffer's memory now rather than at the next garbage collection. Only for
 /// buffers nothing else reads any more: the bytes `frame.data` handed us once they are copied
 /// in (the frame gets new ones before it goes on), and the ones we handed the browser once its
@@ -86,29 +77,31 @@ pub fn to_buffer(bytes: &[u8]) -> Result<ArrayBuffer, Failure> {
         .map_err(|_| Failure::Browser)
 }
 
-/// Encrypts one outgoing frame, releasing `data`. `scratch` holds the clear frame afterwards,
-/// for whoever wants to know its size.
+/// Encrypts one outgoing frame, releasing `data`: its bytes are copied straight into the
+/// encryptor's buffer, where they are encrypted in place.
 pub fn encrypt(
     encryptor: &mut FrameEncryptor,
     codec: Codec,
     data: &ArrayBuffer,
-    scratch: &mut Vec<u8>,
 ) -> Result<ArrayBuffer, Failure> {
-    read(data, scratch)?;
+    let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
+    let sealed = encryptor
+        .encrypt_with(codec, view.length() as usize, |into| view.copy_to(into))
+        .map_err(Failure::Frame);
     release(data);
-    let sealed = encryptor.encrypt(codec, scratch).map_err(Failure::Frame)?;
-    to_buffer(sealed)
+    to_buffer(sealed?)
 }
 
-/// Decrypts one incoming frame, releasing `data`.
+/// Decrypts one incoming frame, releasing `data`, in place as [`encrypt`] does.
 pub fn decrypt(
     decryptor: &mut FrameDecryptor,
     codec: Codec,
     data: &ArrayBuffer,
-    scratch: &mut Vec<u8>,
 ) -> Result<ArrayBuffer, Failure> {
-    read(data, scratch)?;
+    let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
+    let plain = decryptor
+        .decrypt_with(codec, view.length() as usize, |into| view.copy_to(into))
+        .map_err(Failure::Frame);
     release(data);
-    let plain = decryptor.decrypt(codec, scratch).map_err(Failure::Frame)?;
-    to_buffer(plain)
+    to_buffer(plain?)
 }

@@ -7,7 +7,7 @@
 //! the borrow taken for good.
 
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError, is_vp8_key_frame};
-use js_sys::{ArrayBuffer, Object, Promise, Reflect};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -94,7 +94,6 @@ struct Receiver {
     decryptor: FrameDecryptor,
     version: u32,
     last_key_frame_request_ms: f64,
-    scratch: Vec<u8>,
 }
 
 impl Receiver {
@@ -118,19 +117,18 @@ impl Receiver {
         }
         // The decryptor is this receiver's own, so no borrow is held across the JavaScript
         // calls that copy the frame in and out.
-        let (fate, outcome) =
-            match frames::decrypt(&mut self.decryptor, codec, data, &mut self.scratch) {
-                Ok(plain) => (Fate::Decrypted, Outcome::Pass(plain)),
-                // The browser hands some video frames over more than once (retransmissions);
-                // the copy is dropped, and it says nothing about the key.
-                Err(Failure::Frame(FrameError::Replayed)) => return Outcome::Drop,
-                // Nor does a frame whose bytes the browser would not hand over or take.
-                Err(Failure::Browser) => return Outcome::Drop,
-                Err(Failure::Frame(FrameError::UnknownKey | FrameError::NoKey)) => {
-                    (Fate::MissingKey, Outcome::Failed)
-                }
-                Err(Failure::Frame(_)) => (Fate::Failed, Outcome::Failed),
-            };
+        let (fate, outcome) = match frames::decrypt(&mut self.decryptor, codec, data) {
+            Ok(plain) => (Fate::Decrypted, Outcome::Pass(plain)),
+            // The browser hands some video frames over more than once (retransmissions);
+            // the copy is dropped, and it says nothing about the key.
+            Err(Failure::Frame(FrameError::Replayed)) => return Outcome::Drop,
+            // Nor does a frame whose bytes the browser would not hand over or take.
+            Err(Failure::Browser) => return Outcome::Drop,
+            Err(Failure::Frame(FrameError::UnknownKey | FrameError::NoKey)) => {
+                (Fate::MissingKey, Outcome::Failed)
+            }
+            Err(Failure::Frame(_)) => (Fate::Failed, Outcome::Failed),
+        };
         KEYS.with_borrow_mut(|keys| keys.count(&self.peer, fate));
         outcome
     }
@@ -145,21 +143,25 @@ impl Receiver {
     }
 }
 
-fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer, scratch: &mut Vec<u8>) -> Outcome {
-    let (outcome, record) = KEYS.with_borrow_mut(|keys| {
-        let outcome = match frames::encrypt(&mut keys.encryptor, codec, data, scratch) {
+fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
+    let (outcome, clear_bytes) = KEYS.with_borrow_mut(|keys| {
+        // Read before encrypting releases `data`.
+        let clear_bytes = keys.debug.record_sent_frames.then(|| data.byte_length());
+        let outcome = match frames::encrypt(&mut keys.encryptor, codec, data) {
             Ok(sealed) => Outcome::Pass(sealed),
             // No key yet (or a failure): drop. A frame is never sent in clear.
             Err(_) => Outcome::Drop,
         };
-        (outcome, keys.debug.record_sent_frames)
+        (outcome, clear_bytes)
     });
-    if record && matches!(outcome, Outcome::Pass(_)) {
+    if let (Some(bytes), Outcome::Pass(sealed)) = (clear_bytes, &outcome) {
+        // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well.
+        let key = codec == Codec::Vp8 && is_vp8_key_frame(&[Uint8Array::new(sealed).get_index(0)]);
         let frame = SentFrame {
             ms: js_sys::Date::now(),
             kind,
-            key: codec == Codec::Vp8 && is_vp8_key_frame(scratch),
-            bytes: scratch.len() as u32,
+            key,
+            bytes,
         };
         KEYS.with_borrow_mut(|keys| keys.sent.push(frame));
     }
@@ -187,14 +189,12 @@ async fn run(
             decryptor: FrameDecryptor::new(),
             version: 0,
             last_key_frame_request_ms: f64::NEG_INFINITY,
-            scratch: Vec::new(),
         }),
         (Role::Receive, None) => return Err("receive transform without a peer".into()),
         (Role::Send, _) => None,
     };
     let kind = options.kind;
     let requester = transformer.clone();
-    let mut scratch = Vec::new();
     let out = transformer.writable().get_writer()?;
     // The bytes of the frame written last, which the browser has taken by the next `write`.
     let mut handed_on = frames::HandedOn::default();
@@ -209,7 +209,7 @@ async fn run(
         let codec = codec(&frame, kind);
         let outcome = match receiver.as_mut() {
             Some(receiver) => receiver.decrypt(codec, &data),
-            None => encrypt(kind, codec, &data, &mut scratch),
+            None => encrypt(kind, codec, &data),
         };
         let bytes = match outcome {
             Outcome::Pass(bytes) => bytes,

@@ -8,13 +8,18 @@ use std::collections::BTreeMap;
 
 use crate::sframe_backend::{DecryptionKey, EncryptionKey};
 use sframe::CipherSuite;
-use sframe::error::SframeError;
+use sframe::crypto::{DecryptionBufferView, EncryptionBufferView};
+use sframe::frame::validation::{FrameValidation, UnvalidatedFrame};
 use sframe::frame::validation::{ReplayAttackProtectionStore, Tolerance};
-use sframe::frame::{EncryptedFrameView, MediaFrameView, MonotonicCounter};
+use sframe::frame::{FrameCounter, MonotonicCounter};
+use sframe::header::SframeHeader;
 
 use crate::MediaKey;
 
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
+
+/// Bytes of the AES-GCM tag that ends every SFrame ciphertext.
+const TAG_LEN: usize = 16;
 
 /// Which AES-GCM implementation this build seals frames with, in words for people.
 pub const CIPHER_BACKEND: &str = crate::sframe_backend::BACKEND;
@@ -144,16 +149,38 @@ impl FrameEncryptor {
 
     /// Encrypts `frame`; the result borrows an internal buffer reused for the next frame.
     pub fn encrypt(&mut self, codec: Codec, frame: &[u8]) -> Result<&[u8], FrameError> {
+        self.encrypt_with(codec, frame.len(), |into| into.copy_from_slice(frame))
+    }
+
+    /// Encrypts a frame of `len` bytes that `fill` writes straight to where they are encrypted
+    /// in place: the frame is copied once on its way through, by `fill` (where the worker
+    /// copies it out of the browser's buffer), not again into an output buffer.
+    pub fn encrypt_with(
+        &mut self,
+        codec: Codec,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<&[u8], FrameError> {
         let key = self.key.as_ref().ok_or(FrameError::NoKey)?;
+        let counter = self.counter.try_next().map_err(|_| FrameError::Encrypt)?;
+        let header = SframeHeader::new(key.key_id(), counter);
+        let header_len = header.len();
+        // The frame goes right after room for the header, so `header || clear bytes` (the AAD
+        // of RFC 9605 §4.4.3) lies in front of the payload without moving a byte of it.
+        self.buf.resize(header_len + len + TAG_LEN, 0);
+        let frame = &mut self.buf[header_len..header_len + len];
+        fill(frame);
         let clear = clear_len(codec, frame).ok_or(FrameError::Malformed)?;
-        let (clear, payload) = frame.split_at(clear);
-        let view = MediaFrameView::try_with_meta_data(&mut self.counter, payload, clear)
+        let (aad, rest) = self.buf.split_at_mut(header_len + clear);
+        header
+            .serialize(&mut aad[..header_len])
             .map_err(|_| FrameError::Encrypt)?;
-        let encrypted = view
-            .encrypt_into(key, &mut self.buf)
+        let (data, tag) = rest.split_at_mut(len - clear);
+        key.encrypt(EncryptionBufferView { aad, data, tag }, counter)
             .map_err(|_| FrameError::Encrypt)?;
-        let len = encrypted.meta_data().len() + encrypted.sframe_cipher_text().len();
-        Ok(&self.buf[..len])
+        // On the wire the clear bytes come first, for the packetizer.
+        aad.rotate_left(header_len);
+        Ok(&self.buf)
     }
 }
 
@@ -221,14 +248,30 @@ impl FrameDecryptor {
     /// Decrypts `frame` into the clear codec bytes followed by the plaintext; the result borrows
     /// an internal buffer reused for the next frame.
     pub fn decrypt(&mut self, codec: Codec, frame: &[u8]) -> Result<&[u8], FrameError> {
+        self.decrypt_with(codec, frame.len(), |into| into.copy_from_slice(frame))
+    }
+
+    /// Decrypts a frame of `len` bytes that `fill` writes into the buffer where it is decrypted
+    /// in place, as [`FrameEncryptor::encrypt_with`] does.
+    pub fn decrypt_with(
+        &mut self,
+        codec: Codec,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<&[u8], FrameError> {
         if self.keys.is_empty() {
             return Err(FrameError::NoKey);
         }
-        let clear = clear_len(codec, frame).ok_or(FrameError::Malformed)?;
-        let (clear, sframe) = frame.split_at(clear);
-        let view = EncryptedFrameView::try_with_meta_data(sframe, clear)
-            .map_err(|_| FrameError::Malformed)?;
-        let kid = view.header().key_id();
+        self.buf.resize(len, 0);
+        fill(&mut self.buf);
+        let clear = clear_len(codec, &self.buf).ok_or(FrameError::Malformed)?;
+        let header =
+            SframeHeader::deserialize(&self.buf[clear..]).map_err(|_| FrameError::Malformed)?;
+        let header_len = header.len();
+        if len < clear + header_len + TAG_LEN {
+            return Err(FrameError::Malformed);
+        }
+        let kid = header.key_id();
         let generation = generation_of(kid);
         let held = self.keys.get(&generation).ok_or(FrameError::UnknownKey)?;
         let step = kid & 0xff;
@@ -248,15 +291,21 @@ impl FrameDecryptor {
             return Err(FrameError::Forged);
         };
         let key = ratcheted.as_ref().map_or(&held.key, |r| &r.key);
-        let len = match view.validated_decrypt_into(key, &mut self.buf, &mut self.replay) {
-            Ok(media) => media.meta_data().len() + media.payload().len(),
-            Err(SframeError::FrameValidationFailed(_)) => return Err(FrameError::Replayed),
-            Err(_) => return Err(FrameError::Forged),
-        };
+        let unvalidated = UnvalidatedFrame::new(&header, &self.buf[..clear]);
+        let token = self
+            .replay
+            .screen(unvalidated)
+            .map_err(|_| FrameError::Replayed)?;
+        // `clear bytes || header` on the wire; the AAD is `header || clear bytes`.
+        let (aad, data) = self.buf.split_at_mut(clear + header_len);
+        aad.rotate_left(clear);
+        key.decrypt(DecryptionBufferView { aad, data }, header.counter())
+            .map_err(|_| FrameError::Forged)?;
+        self.replay.record(token);
         if let Some(ratcheted) = ratcheted {
             self.keys.insert(generation, ratcheted);
         }
-        Ok(&self.buf[..len])
+        Ok(&self.buf[header_len..len - TAG_LEN])
     }
 }
 
@@ -338,6 +387,51 @@ mod tests {
                 "plaintext visible on the wire"
             );
             assert_eq!(rx.decrypt(codec, &wire).unwrap(), &frame[..]);
+        }
+    }
+
+    /// Ours lays frames out in place; the `sframe` crate's own `encrypt_into` and
+    /// `decrypt_into` copy. Both must give the same bytes, for every codec, size and counter
+    /// width (the header grows with the counter).
+    #[test]
+    fn in_place_layout_matches_the_sframe_crate() {
+        use sframe::frame::{EncryptedFrameView, MediaFrameView};
+
+        let (alice, _) = keys();
+        let kid = key_id(3, 2);
+        let mut tx = sender(kid, &alice);
+        let mut rx = receiver(kid, &alice);
+        let key = EncryptionKey::derive_from(CIPHER_SUITE, kid, alice.as_bytes()).unwrap();
+        let open = DecryptionKey::derive_from(CIPHER_SUITE, kid, alice.as_bytes()).unwrap();
+        let mut theirs = MonotonicCounter::default();
+        let frames = [
+            (Codec::Vp8, vp8_key_frame(10)),
+            (Codec::Vp8, vp8_key_frame(4000)),
+            (Codec::Vp8, vp8_delta_frame(3)),
+            (Codec::Vp8, vp8_delta_frame(777)),
+            (Codec::Opus, opus_frame(1)),
+            (Codec::Opus, opus_frame(160)),
+            (Codec::Other, vec![]),
+            (Codec::Other, opus_frame(33)),
+        ];
+        for i in 0..300 {
+            let (codec, frame) = &frames[i % frames.len()];
+            let ours = tx.encrypt(*codec, frame).unwrap().to_vec();
+            let clear = clear_len(*codec, frame).unwrap();
+            let (meta, payload) = frame.split_at(clear);
+            let view = MediaFrameView::try_with_meta_data(&mut theirs, payload, meta).unwrap();
+            let mut buf = Vec::new();
+            let sealed = view.encrypt_into(&key, &mut buf).unwrap();
+            let expected = [sealed.meta_data(), sealed.sframe_cipher_text()].concat();
+            assert_eq!(ours, expected, "frame {i}");
+
+            let view = EncryptedFrameView::try_with_meta_data(&ours[clear..], meta).unwrap();
+            let mut out = Vec::new();
+            assert_eq!(
+                view.decrypt_into(&open, &mut out).unwrap().payload(),
+                payload
+            );
+            assert_eq!(rx.decrypt(*codec, &ours).unwrap(), &frame[..], "frame {i}");
         }
     }
 
