@@ -84,12 +84,7 @@ pub fn encrypt(
     codec: Codec,
     data: &ArrayBuffer,
 ) -> Result<ArrayBuffer, Failure> {
-    let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
-    let sealed = encryptor
-        .encrypt_with(codec, view.length() as usize, |into| view.copy_to(into))
-        .map_err(Failure::Frame);
-    release(data);
-    to_buffer(sealed?)
+    in_place(data, |len, fill| encryptor.encrypt_with(codec, len, fill))
 }
 
 /// Decrypts one incoming frame, releasing `data`, in place as [`encrypt`] does.
@@ -98,10 +93,17 @@ pub fn decrypt(
     codec: Codec,
     data: &ArrayBuffer,
 ) -> Result<ArrayBuffer, Failure> {
+    in_place(data, |len, fill| decryptor.decrypt_with(codec, len, fill))
+}
+
+/// Runs `op` on `data`'s length and a `fill` that copies its bytes into wasm, releases `data`
+/// (only then: `fill` reads it), and hands what `op` made back in a new buffer.
+fn in_place<'a>(
+    data: &ArrayBuffer,
+    op: impl FnOnce(usize, &dyn Fn(&mut [u8])) -> Result<&'a [u8], FrameError>,
+) -> Result<ArrayBuffer, Failure> {
     let view = Bytes::view_of(data).map_err(|_| Failure::Browser)?;
-    let plain = decryptor
-        .decrypt_with(codec, view.length() as usize, |into| view.copy_to(into))
-        .map_err(Failure::Frame);
+    let done = op(view.length() as usize, &|into| view.copy_to(into)).map_err(Failure::Frame);
     release(data);
-    to_buffer(plain?)
+    to_buffer(done?)
 }
