@@ -144,15 +144,16 @@ impl Receiver {
 }
 
 fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
-    let (outcome, clear_bytes) = KEYS.with_borrow_mut(|keys| {
-        // Read before encrypting releases `data`.
-        let clear_bytes = keys.debug.record_sent_frames.then(|| data.byte_length());
-        let outcome = match frames::encrypt(&mut keys.encryptor, codec, data) {
+    // Read before encrypting releases `data`, and outside the borrow.
+    let clear_bytes = KEYS
+        .with_borrow(|keys| keys.debug.record_sent_frames)
+        .then(|| data.byte_length());
+    let outcome = KEYS.with_borrow_mut(|keys| {
+        match frames::encrypt(&mut keys.encryptor, codec, data) {
             Ok(sealed) => Outcome::Pass(sealed),
             // No key yet (or a failure): drop. A frame is never sent in clear.
             Err(_) => Outcome::Drop,
-        };
-        (outcome, clear_bytes)
+        }
     });
     if let (Some(bytes), Outcome::Pass(sealed)) = (clear_bytes, &outcome) {
         // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well.
