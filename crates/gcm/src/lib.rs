@@ -7,10 +7,11 @@
 //! by 256 counters, and a GHASH that runs long messages as interleaved streams (two sets of
 //! sixteen) through 4-bit tables held in vector registers (`swizzle`), and everything else
 //! (AAD, short frames, tails, combining the streams) through carry-less products built from
-//! integer multiplies with holes. Neither indexes memory or branches on secret data. With the `relaxed` feature (relaxed SIMD: every shuffle and table
-//! lookup a bare `pshufb` on x86), in headless Chromium 156 on a shared 2-core EPYC, it
-//! encrypts a 10 KB frame in about 25 µs and a 200 KB one in about 0.46 ms, 4–4.5× faster
-//! than RustCrypto in the same module (plain SIMD: 35 µs and 0.54 ms).
+//! integer multiplies with holes. Neither indexes memory or branches on secret data. With the
+//! `relaxed` feature (relaxed SIMD: every shuffle and table lookup a bare `pshufb` on x86), in
+//! headless Chromium 156 on a shared 2-core EPYC, it encrypts a 10 KB frame in about 25 µs
+//! and a 200 KB one in about 0.46 ms, 4–4.5× faster than RustCrypto in the same module (plain
+//! SIMD: 35 µs and 0.54 ms).
 //!
 //! Everywhere else (native builds, wasm without SIMD) the public [`Aes128Gcm`] delegates to
 //! RustCrypto `aes-gcm`, which uses AES-NI/CLMUL natively and is constant time everywhere.
