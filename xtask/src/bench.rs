@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: the frame-crypto benchmark (`benches/frame_crypto`) in headless
-//! Chromium, and `--record-trace`, which records the call it replays.
+//! Chromium; `--profile`, the same under `perf` with V8's JIT dump, so the profile shows the
+//! machine code Chromium made of our wasm; and `--record-trace`, which records the call it
+//! replays.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::{Result, cargo, root, tools};
@@ -15,9 +18,10 @@ const TRACE: &str = "benches/trace/call-720p-60s.csv";
 
 pub fn bench(args: &[String]) -> Result {
     match args {
-        [] => run_bench(Build::Relaxed),
-        [flag] if flag == "--simd" => run_bench(Build::Simd),
-        [flag] if flag == "--portable" => run_bench(Build::Portable),
+        [] => run_bench(Build::Relaxed, None),
+        [flag] if flag == "--simd" => run_bench(Build::Simd, None),
+        [flag] if flag == "--portable" => run_bench(Build::Portable, None),
+        [flag] if flag == "--profile" => profile(),
         [flag] if flag == "--record-trace" => record_trace(),
         _ => Err(format!("unknown bench arguments {args:?}")),
     }
@@ -49,25 +53,34 @@ impl Drop for Profile {
     }
 }
 
-fn run_bench(build: Build) -> Result {
+/// `perf` records the benchmark into this directory, if given; V8 writes its JIT dumps there.
+fn run_bench(build: Build, perf_dir: Option<&Path>) -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
     let dir = root().join("target").join("bench");
     let profile = Profile(dir.join(format!("chromium-{}", std::process::id())));
     std::fs::create_dir_all(&profile.0).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
     // wasm-bindgen-test-runner adds --headless and --no-sandbox to these.
+    let mut args = vec![
+        "--disable-gpu".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        format!("--user-data-dir={}", profile.0.display()),
+    ];
+    if let Some(perf_dir) = perf_dir {
+        args.push(format!(
+            "--js-flags=--perf-prof --perf-prof-path={}",
+            perf_dir.display()
+        ));
+    }
     let capabilities = format!(
         r#"{{"goog:chromeOptions": {{"binary": "/usr/bin/chromium", "args": [{}]}}}}"#,
-        [
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.0.display()),
-        ]
-        .map(|a| format!("{a:?}"))
-        .join(", ")
+        args.iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let webdriver_json = dir.join("webdriver.json");
     std::fs::write(&webdriver_json, capabilities)
@@ -77,21 +90,41 @@ fn run_bench(build: Build) -> Result {
     if let Some(version) = tools::output("chromium", &["--version"]) {
         println!("chromium: {}", version.trim());
     }
-    let mut cmd = cargo();
-    cmd.args([
-        "test",
-        "--release",
-        "--target",
-        "wasm32-unknown-unknown",
-        "-p",
-        "conclave",
-        "--bench",
-        "frame_crypto",
-    ]);
-    match build {
-        Build::Relaxed => cmd.args(["--features", "relaxed"]),
-        Build::Simd => cmd.args(["--features", "simd"]),
-        Build::Portable => &mut cmd,
+    let bench_cmd = |extra: &[&str]| {
+        let mut cmd = cargo();
+        cmd.args([
+            "test",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "conclave",
+            "--bench",
+            "frame_crypto",
+        ]);
+        match build {
+            Build::Relaxed => cmd.args(["--features", "relaxed"]),
+            Build::Simd => cmd.args(["--features", "simd"]),
+            Build::Portable => &mut cmd,
+        };
+        cmd.args(extra);
+        cmd
+    };
+    let mut cmd = match perf_dir {
+        None => bench_cmd(&[]),
+        Some(perf_dir) => {
+            // Built first, so that the profile holds the benchmark and not the compiler.
+            crate::run(bench_cmd(&["--no-run"]).current_dir(root()))?;
+            let inner = bench_cmd(&[]);
+            let mut perf = Command::new("perf");
+            // perf inject --jit needs the monotonic clock V8 stamps its dumps with.
+            perf.args(["record", "-k", "1", "-e", "cpu-clock", "-F", "1999", "-o"])
+                .arg(perf_dir.join("perf.data"))
+                .arg("--")
+                .arg(inner.get_program())
+                .args(inner.get_args());
+            perf
+        }
     };
     cmd.args(["--", "--nocapture"])
         .env(
@@ -130,6 +163,49 @@ fn run_bench(build: Build) -> Result {
     if let Some(ratio) = ratio {
         println!("{ratio}");
     }
+    Ok(())
+}
+
+/// The benchmark under `perf`, then the functions it spent its time in. Chromium writes a dump
+/// of every piece of code V8 makes, with its machine code; `perf inject --jit` joins it to the
+/// samples, so `perf annotate` shows the instructions V8 made of each wasm function.
+fn profile() -> Result {
+    tools::ensure_perf()?;
+    let dir = root().join("target").join("bench").join("profile");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
+    run_bench(Build::Relaxed, Some(&dir))?;
+    let joined = dir.join("perf.jit.data");
+    crate::run(
+        Command::new("perf")
+            .args(["inject", "--jit", "-i"])
+            .arg(dir.join("perf.data"))
+            .arg("-o")
+            .arg(&joined),
+    )?;
+    let report = Command::new("perf")
+        .args([
+            "report",
+            "--stdio",
+            "--sort",
+            "sym",
+            "--percent-limit",
+            "1",
+            "-i",
+        ])
+        .arg(&joined)
+        .output()
+        .map_err(|e| format!("could not run perf report: {e}"))?;
+    println!("\nwhere the time went (wasm functions are JS:<name>-<index>-<tier>):");
+    for line in String::from_utf8_lossy(&report.stdout).lines() {
+        if !line.starts_with('#') && !line.trim().is_empty() {
+            println!("{line}");
+        }
+    }
+    println!(
+        "\ninstructions of one function: perf annotate --stdio -i {} -s '<symbol as above>'",
+        joined.display()
+    );
     Ok(())
 }
 

@@ -20,6 +20,8 @@ commands:
                              measures the relaxed-SIMD worker's cipher (Chromium's)
   bench --simd               the same for the SIMD worker's cipher (no relaxed SIMD)
   bench --portable           the same for the portable worker's cipher (no WebAssembly SIMD)
+  bench --profile            the relaxed-SIMD run under perf (installs it), with the machine
+                             code V8 made of our wasm; lists where the time went
   bench --record-trace       record that call again: two headless Chromiums through the real
                              app and server, 60 s of 1280x720 VP8 and Opus";
 

@@ -122,6 +122,14 @@ pub fn ensure_build_tools() -> Result {
     Ok(())
 }
 
+/// `perf`, for `cargo xtask bench --profile` only.
+pub fn ensure_perf() -> Result {
+    if output("perf", &["--version"]).is_none() {
+        apt_install(&["linux-perf"])?;
+    }
+    Ok(())
+}
+
 pub fn ensure_test_browser() -> Result {
     let have_chromium = output("chromium", &["--version"]).is_some();
     let have_driver = output("chromedriver", &["--version"]).is_some();
