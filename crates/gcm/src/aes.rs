@@ -12,12 +12,16 @@
 //! every round and one permutation by P^10 = P^2 at the end puts the bytes back: 8 shuffles
 //! per batch instead of 80.
 //!
-//! Counter mode skips round 1 (Bernstein–Schwabe's counter-mode caching): counter blocks
-//! that differ only in their last byte share all of round 1 but that byte's share, which
-//! ShiftRows and MixColumns spread over one column. So round 1 is run once per 256 counters
-//! (`counter_round1`) and each block adds its last byte's share from a 256-entry table made
-//! with the key (`last_byte_share`). The table is indexed by the counter, which is public, so
-//! its lookups reveal nothing secret.
+//! Counter mode skips round 1 and the transpose into planes (Bernstein–Schwabe's counter-mode
+//! caching, taken one step further): counter blocks that differ only in their last byte share
+//! all of round 1 but that byte's share, which ShiftRows and MixColumns spread over one
+//! column. So round 1 is run once per 256 counters (`counter_round1`, for last byte 0), and
+//! what the last bytes of a batch add to it is looked up, already in plane form: GCM's batches
+//! of eight always start at a counter ≡ 1 (mod 8) (counter 1 masks the tag), so 256 counters
+//! are 32 batches, and the key setup transposes the eight shares of each (`batch_shares`).
+//! The table is indexed by the counter, which is public, so its lookups reveal nothing
+//! secret. Batches that start elsewhere, or whose last byte carries into the others, take the
+//! full ten rounds.
 
 use zeroize::Zeroize;
 
@@ -113,16 +117,24 @@ const SHUFFLES: Shuffles = {
 #[derive(Clone)]
 pub struct Aes128 {
     planes: [[[u8; 16]; 8]; ROUNDS + 1],
-    /// For each value `b` of a block's last byte, its share of the state after round 1:
-    /// s = S(b ^ k[15]), which ShiftRows moves to column 0 and MixColumns makes (s, s, 3s, 2s)
-    /// there; packed little-endian.
-    last_byte: [u32; 256],
+    /// For batch `m` of counters, whose last bytes run from 8m + 1 to 8m + 8, what those last
+    /// bytes add to `counter_round1`'s state (whose last byte is 0), in plane form.
+    batch_shares: [[[u8; 16]; 8]; BATCHES],
 }
+
+/// Batches of eight counters in 256.
+const BATCHES: usize = 32;
+
+/// The last byte, mod 8, that GCM's batches of counters start at (counter 1 masks the tag).
+pub const BATCH_START: u8 = 1;
 
 impl Drop for Aes128 {
     fn drop(&mut self) {
         self.planes.zeroize();
-        self.last_byte.zeroize();
+        self.batch_shares
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .zeroize();
     }
 }
 
@@ -142,10 +154,12 @@ fn sub_bytes_of_blocks(s: &mut [V128; 8]) {
     transpose(s);
 }
 
-/// `Aes128::last_byte` for a key whose last byte is `k15`, through the constant-time S-box
-/// circuit (all 256 inputs in two batches).
-fn last_byte_table(k15: u8) -> [u32; 256] {
-    let mut table = [0u32; 256];
+/// `Aes128::batch_shares` for a key whose first round key ends in `k15`. A block's last byte
+/// `b` adds s = S(b ^ k15) to its byte 15 before ShiftRows moves it to column 0 and MixColumns
+/// makes it (s, s, 3s, 2s) there; the S-box goes through the constant-time circuit (all 256
+/// inputs in two batches).
+fn batch_share_table(k15: u8) -> [[[u8; 16]; 8]; BATCHES] {
+    let mut column = [[0u8; 4]; 256];
     for half in 0..2 {
         let mut s: [V128; 8] = core::array::from_fn(|j| {
             V128::from_bytes(&core::array::from_fn(|i| {
@@ -157,12 +171,33 @@ fn last_byte_table(k15: u8) -> [u32; 256] {
             let mut bytes = block.to_bytes();
             for (i, b) in bytes.iter().enumerate() {
                 let y = b ^ 0x63;
-                table[128 * half + 16 * j + i] = u32::from_le_bytes([y, y, xtime(y) ^ y, xtime(y)]);
+                column[128 * half + 16 * j + i] = [y, y, xtime(y) ^ y, xtime(y)];
             }
             bytes.zeroize();
         }
     }
+    let table = share_planes(&column);
+    column.zeroize();
     table
+}
+
+/// The shares of every batch relative to last byte 0, transposed into planes.
+#[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+#[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+fn share_planes(column: &[[u8; 4]; 256]) -> [[[u8; 16]; 8]; BATCHES] {
+    // In the fixsliced state after round 1, true column 0 sits where `ROUND1_COLUMN` says.
+    let share = |b: u8| {
+        let c = column[usize::from(b)];
+        let zero = column[0];
+        let relative = u32::from_le_bytes(core::array::from_fn(|i| c[i] ^ zero[i]));
+        V128::splat_u32(relative).and(V128::from_bytes(&ROUND1_COLUMN))
+    };
+    core::array::from_fn(|m| {
+        let first = (8 * m) as u8 + BATCH_START;
+        let mut s: [V128; 8] = core::array::from_fn(|i| share(first.wrapping_add(i as u8)));
+        transpose(&mut s);
+        s.map(|p| p.to_bytes())
+    })
 }
 
 /// S-box on four key bytes, through the same constant-time circuit as the data path (a
@@ -258,9 +293,12 @@ impl Aes128 {
                 *d = p.to_bytes();
             }
         }
-        let last_byte = last_byte_table(rk[0][15]);
+        let batch_shares = batch_share_table(rk[0][15]);
         rk.zeroize();
-        Self { planes, last_byte }
+        Self {
+            planes,
+            batch_shares,
+        }
     }
 
     /// Encrypts eight blocks in place.
@@ -272,8 +310,8 @@ impl Aes128 {
     }
 
     /// [`Self::encrypt8`] as a call of its own, for counter mode's batches whose last byte
-    /// carries (one in 32): one more copy of the rounds inlined into every caller would only
-    /// make the module bigger.
+    /// carries (one in 32) or that start off GCM's phase: one more copy of the rounds inlined
+    /// into every caller would only make the module bigger.
     #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
@@ -281,12 +319,15 @@ impl Aes128 {
         self.encrypt8(s);
     }
 
-    /// Encrypts eight blocks given as their states after round 1 (`counter_round1` plus
-    /// `last_byte_share`), in place.
+    /// Encrypts batch `m` of the counters whose shared state after round 1 is `round1`
+    /// (from `counter_round1`): the counters whose last bytes run from 8m + 1 to 8m + 8.
     #[inline(always)]
-    pub fn encrypt8_after_round1(&self, s: &mut [V128; 8]) {
-        transpose(s);
-        self.rounds_from(2, s);
+    pub fn encrypt8_batch(&self, round1: &[V128; 8], m: usize) -> [V128; 8] {
+        let shares = &self.batch_shares[m];
+        let mut s: [V128; 8] =
+            core::array::from_fn(|k| round1[k].xor(V128::from_bytes(&shares[k])));
+        self.rounds_from(2, &mut s);
+        s
     }
 
     /// Rounds `first..=10` on planes, then back to blocks.
@@ -307,13 +348,13 @@ impl Aes128 {
         transpose(s);
     }
 
-    /// The state after round 1, as `encrypt8_after_round1` takes it, shared by the counter
-    /// blocks `prefix ‖ counter` whose counter has `high` as its upper 24 bits: each of them
-    /// adds `last_byte_share` of its own last byte.
+    /// The state after round 1, in plane form, of the counter block `prefix ‖ counter` whose
+    /// counter is `high << 8`: what every counter with the upper 24 bits `high` shares, before
+    /// `encrypt8_batch` adds what its last bytes change.
     #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
-    pub fn counter_round1(&self, prefix: V128, high: u32) -> V128 {
+    pub fn counter_round1(&self, prefix: V128, high: u32) -> [V128; 8] {
         let mut s = [V128::counter_block(prefix, high << 8); 8];
         transpose(&mut s);
         add_round_key(&mut s, &self.planes[0]);
@@ -321,14 +362,7 @@ impl Aes128 {
         let [r1, r2] = &SHUFFLES.mix[1];
         mix_columns(&mut s, [V128::from_bytes(r1), V128::from_bytes(r2)]);
         add_round_key(&mut s, &self.planes[1]);
-        transpose(&mut s);
-        s[0].xor(self.last_byte_share(0))
-    }
-
-    /// What a block's last byte `b` adds to its state after round 1.
-    #[inline(always)]
-    pub fn last_byte_share(&self, b: u8) -> V128 {
-        V128::splat_u32(self.last_byte[usize::from(b)]).and(V128::from_bytes(&ROUND1_COLUMN))
+        s
     }
 
     /// Encrypts one block (for tests and the GHASH key); costs as much as eight.

@@ -3,7 +3,7 @@
 
 use zeroize::Zeroize;
 
-use crate::aes::Aes128;
+use crate::aes::{Aes128, BATCH_START};
 use crate::v128::V128;
 
 /// Bytes of keystream per AES batch.
@@ -15,7 +15,7 @@ pub struct Keystream<'k> {
     next: u32,
     /// `Aes128::counter_round1` for the counters whose upper 24 bits are the `u32`, once
     /// needed.
-    round1: Option<(u32, V128)>,
+    round1: Option<(u32, [V128; 8])>,
 }
 
 impl<'k> Keystream<'k> {
@@ -37,8 +37,8 @@ impl<'k> Keystream<'k> {
         let first = self.next;
         self.next = first.wrapping_add(8);
         let high = first >> 8;
-        let mut s: [V128; 8];
-        if first.wrapping_add(7) >> 8 == high {
+        let low = first as u8;
+        if low % 8 == BATCH_START && first.wrapping_add(7) >> 8 == high {
             let round1 = match self.round1 {
                 Some((h, round1)) if h == high => round1,
                 _ => {
@@ -47,21 +47,16 @@ impl<'k> Keystream<'k> {
                     round1
                 }
             };
-            s = core::array::from_fn(|i| {
-                round1.xor(
-                    self.aes
-                        .last_byte_share((first as u8).wrapping_add(i as u8)),
-                )
-            });
-            self.aes.encrypt8_after_round1(&mut s);
+            self.aes.encrypt8_batch(&round1, usize::from(low / 8))
         } else {
-            // The last byte carries into the others within this batch (once in 32 batches).
-            s = core::array::from_fn(|i| {
+            // The last byte carries into the others within this batch (once in 32 batches),
+            // or the batch does not start where GCM's do.
+            let mut s: [V128; 8] = core::array::from_fn(|i| {
                 V128::counter_block(self.prefix, first.wrapping_add(i as u32))
             });
             self.aes.encrypt8_out_of_line(&mut s);
+            s
         }
-        s
     }
 
     /// The first batch, counters 1..=8: E_K(J0), which masks the tag, followed by the
