@@ -70,9 +70,12 @@ fn run_bench(build: Build, perf_dir: Option<&Path>) -> Result {
         format!("--user-data-dir={}", profile.0.display()),
     ];
     if let Some(perf_dir) = perf_dir {
+        // --perf-prof also makes V8 write a code log, by default into the working directory
+        // (the workspace): keep it with the profile.
         args.push(format!(
-            "--js-flags=--perf-prof --perf-prof-path={}",
-            perf_dir.display()
+            "--js-flags=--perf-prof --perf-prof-path={dir} --no-logfile-per-isolate \
+             --logfile={dir}/v8.log",
+            dir = perf_dir.display()
         ));
     }
     let capabilities = format!(
