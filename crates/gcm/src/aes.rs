@@ -12,16 +12,22 @@
 //! every round and one permutation by P^10 = P^2 at the end puts the bytes back: 8 shuffles
 //! per batch instead of 80.
 //!
-//! Counter mode skips round 1 and the transpose into planes (Bernstein–Schwabe's counter-mode
-//! caching, taken one step further): counter blocks that differ only in their last byte share
-//! all of round 1 but that byte's share, which ShiftRows and MixColumns spread over one
-//! column. So round 1 is run once per 256 counters (`counter_round1`, for last byte 0), and
-//! what the last bytes of a batch add to it is looked up, already in plane form: GCM's batches
-//! of eight always start at a counter ≡ 1 (mod 8) (counter 1 masks the tag), so 256 counters
-//! are 32 batches, and the key setup transposes the eight shares of each (`batch_shares`).
-//! The table is indexed by the counter, which is public, so its lookups reveal nothing
-//! secret. Batches that start elsewhere, or whose last byte carries into the others, take the
-//! full ten rounds.
+//! Counter mode skips round 1, most of round 2 and the transpose into planes (Bernstein–
+//! Schwabe's counter-mode caching, carried over to bitslicing): counter blocks that differ
+//! only in their last byte share all of round 1 but that byte's share, which ShiftRows and
+//! MixColumns spread over one column. So round 1 is run once per 256 counters, for last byte
+//! 0, and what the last bytes of a batch add to it is looked up, already in plane form: GCM's
+//! batches of eight always start at a counter ≡ 1 (mod 8) (counter 1 masks the tag), so 256
+//! counters are 32 batches, and the key setup transposes the shares of each. The table is
+//! indexed by the counter, which is public, so its lookups reveal nothing secret.
+//!
+//! In round 2 only those four bytes still differ between counters. The other twelve go
+//! through round 2 once per 256 counters too (`CounterRounds::rest`); the four of four
+//! batches are packed into one set of planes and share one S-box (`Aes128::column_sbox`), and
+//! since each of them meets MixColumns alone in its column, its share of round 2's output is
+//! the S-box output times 1, 2 or 3 in each byte: two shuffles that also unpack the batch
+//! (`Aes128::encrypt8_batch`). Batches that start elsewhere, or whose last byte carries into
+//! the others, take the full ten rounds.
 
 use zeroize::Zeroize;
 
@@ -75,28 +81,85 @@ const fn conjugate(rotation: Perm, r: usize) -> Perm {
     then(then(shift_rows_pow(r), rotation), shift_rows_pow(4 - r % 4))
 }
 
-/// The fixsliced positions of true state bytes 0..3 (column 0) after round 1: byte `i` of
-/// the round-1 state sits where P^-1 puts it.
-const ROUND1_COLUMN: [u8; 16] = {
+/// Where true bytes 0..3 (column 0) of the round-1 state sit in its fixsliced layout (P^-1).
+const ROUND1_COLUMN: [u8; 4] = {
     let p = shift_rows_pow(3);
-    let mut mask = [0; 16];
+    let mut at = [0; 4];
     let mut i = 0;
     while i < 16 {
         if p[i] < 4 {
-            // `last_byte_share` splats the column's four bytes over every four-byte group,
-            // so byte `i` of the group must be true byte `i % 4`.
-            assert!(p[i] as usize == i % 4);
-            mask[i] = 0xff;
+            at[p[i] as usize] = i as u8;
         }
         i += 1;
     }
-    mask
+    at
 };
 
-/// MixColumns' two row rotations for a round `r` with `r % 4` = index, and the final P^10.
+/// A swizzle index that yields 0.
+const ZERO: u8 = 0x80;
+
+/// Gathers column 0 of the round-1 state into all four quadrants: byte `4q + j` takes true
+/// byte `j`.
+const PACK_COLUMN: Perm = {
+    let mut p = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        p[i] = ROUND1_COLUMN[i % 4];
+        i += 1;
+    }
+    p
+};
+
+/// Zeroes column 0 of the round-1 state, keeps the rest.
+const WITHOUT_COLUMN: [u8; 16] = {
+    let mut m = [0xff; 16];
+    let mut j = 0;
+    while j < 4 {
+        m[ROUND1_COLUMN[j] as usize] = 0;
+        j += 1;
+    }
+    m
+};
+
+/// For quadrant `q` of a packed round-2 S-box output y (true bytes 0..3 of one batch):
+/// swizzles that take y and 2·y to where round 2 puts them, times MixColumns' coefficient,
+/// in round 2's fixsliced layout (P^-2). After ShiftRows, y_j is alone in column −j (mod 4),
+/// still in row j; output row r of that column gets 2·y_j, 3·y_j (= 2·y_j + y_j), y_j or y_j
+/// for (j − r) mod 4 = 0, 1, 2, 3.
+const fn spread_column(q: usize) -> [Perm; 2] {
+    let layout = shift_rows_pow(2);
+    let mut once = [ZERO; 16];
+    let mut twice = [ZERO; 16];
+    let mut i = 0;
+    while i < 16 {
+        let t = layout[i] as usize;
+        let (c, r) = (t / 4, t % 4);
+        // The row of column c that ShiftRows fills from column 0, and from which byte.
+        let mut rj = 0;
+        while SHIFT_ROWS[4 * c + rj] as usize >= 4 {
+            rj += 1;
+        }
+        let j = SHIFT_ROWS[4 * c + rj];
+        let from = (4 * q) as u8 + j;
+        match (rj + 4 - r) % 4 {
+            0 => twice[i] = from,
+            1 => {
+                once[i] = from;
+                twice[i] = from;
+            }
+            _ => once[i] = from,
+        }
+        i += 1;
+    }
+    [once, twice]
+}
+
+/// MixColumns' two row rotations for a round `r` with `r % 4` = index, the final P^10, and
+/// the shuffles of counter mode's round 2.
 struct Shuffles {
     mix: [[Perm; 2]; 4],
     last: Perm,
+    spread: [[Perm; 2]; 4],
 }
 
 const SHUFFLES: Shuffles = {
@@ -109,6 +172,12 @@ const SHUFFLES: Shuffles = {
     Shuffles {
         mix,
         last: shift_rows_pow(ROUNDS),
+        spread: [
+            spread_column(0),
+            spread_column(1),
+            spread_column(2),
+            spread_column(3),
+        ],
     }
 };
 
@@ -117,13 +186,52 @@ const SHUFFLES: Shuffles = {
 #[derive(Clone)]
 pub struct Aes128 {
     planes: [[[u8; 16]; 8]; ROUNDS + 1],
-    /// For batch `m` of counters, whose last bytes run from 8m + 1 to 8m + 8, what those last
-    /// bytes add to `counter_round1`'s state (whose last byte is 0), in plane form.
-    batch_shares: [[[u8; 16]; 8]; BATCHES],
+    /// For group `g` of four batches of counters, whose last bytes run from 32g + 1 to
+    /// 32g + 32, what those last bytes add to column 0 of the round-1 state of last byte 0,
+    /// in plane form, packed as `column_sbox` takes them: batch `4g + q` in quadrant `q`.
+    column_shares: [[[u8; 16]; 8]; GROUPS],
 }
 
 /// Batches of eight counters in 256.
 const BATCHES: usize = 32;
+
+/// Groups of four batches, which share one S-box in round 2.
+const GROUPS: usize = BATCHES / 4;
+
+/// Round 1 and the shared part of round 2 for the 256 counters that differ in the last byte
+/// only, from `Aes128::counter_rounds`.
+pub struct CounterRounds {
+    /// Column 0 of the round-1 state of last byte 0 in all four quadrants.
+    column: [V128; 8],
+    /// Round 2's output, round key included, of the twelve bytes all the counters share.
+    rest: [V128; 8],
+}
+
+impl Default for CounterRounds {
+    fn default() -> Self {
+        let zero = [V128::splat_u8(0); 8];
+        Self {
+            column: zero,
+            rest: zero,
+        }
+    }
+}
+
+/// Column 0 of four batches after round 2's S-box (`y`), and doubled (`twice`).
+pub struct ColumnSbox {
+    y: [V128; 8],
+    twice: [V128; 8],
+}
+
+impl Default for ColumnSbox {
+    fn default() -> Self {
+        let zero = [V128::splat_u8(0); 8];
+        Self {
+            y: zero,
+            twice: zero,
+        }
+    }
+}
 
 /// The last byte, mod 8, that GCM's batches of counters start at (counter 1 masks the tag).
 pub const BATCH_START: u8 = 1;
@@ -131,7 +239,7 @@ pub const BATCH_START: u8 = 1;
 impl Drop for Aes128 {
     fn drop(&mut self) {
         self.planes.zeroize();
-        self.batch_shares
+        self.column_shares
             .as_flattened_mut()
             .as_flattened_mut()
             .zeroize();
@@ -154,11 +262,11 @@ fn sub_bytes_of_blocks(s: &mut [V128; 8]) {
     transpose(s);
 }
 
-/// `Aes128::batch_shares` for a key whose first round key ends in `k15`. A block's last byte
+/// `Aes128::column_shares` for a key whose first round key ends in `k15`. A block's last byte
 /// `b` adds s = S(b ^ k15) to its byte 15 before ShiftRows moves it to column 0 and MixColumns
 /// makes it (s, s, 3s, 2s) there; the S-box goes through the constant-time circuit (all 256
 /// inputs in two batches).
-fn batch_share_table(k15: u8) -> [[[u8; 16]; 8]; BATCHES] {
+fn column_share_table(k15: u8) -> [[[u8; 16]; 8]; GROUPS] {
     let mut column = [[0u8; 4]; 256];
     for half in 0..2 {
         let mut s: [V128; 8] = core::array::from_fn(|j| {
@@ -181,22 +289,31 @@ fn batch_share_table(k15: u8) -> [[[u8; 16]; 8]; BATCHES] {
     table
 }
 
-/// The shares of every batch relative to last byte 0, transposed into planes.
+/// The shares of every batch relative to last byte 0, transposed into planes and packed by
+/// four batches.
 #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
 #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
-fn share_planes(column: &[[u8; 4]; 256]) -> [[[u8; 16]; 8]; BATCHES] {
-    // In the fixsliced state after round 1, true column 0 sits where `ROUND1_COLUMN` says.
-    let share = |b: u8| {
-        let c = column[usize::from(b)];
-        let zero = column[0];
-        let relative = u32::from_le_bytes(core::array::from_fn(|i| c[i] ^ zero[i]));
-        V128::splat_u32(relative).and(V128::from_bytes(&ROUND1_COLUMN))
+fn share_planes(column: &[[u8; 4]; 256]) -> [[[u8; 16]; 8]; GROUPS] {
+    // Quadrant q of a batch's plane holds its shares of true bytes 0..3.
+    let share = |b: u8, q: usize| {
+        let (c, zero) = (column[usize::from(b)], column[0]);
+        let mut bytes = [0u8; 16];
+        for j in 0..4 {
+            bytes[4 * q + j] = c[j] ^ zero[j];
+        }
+        V128::from_bytes(&bytes)
     };
-    core::array::from_fn(|m| {
-        let first = (8 * m) as u8 + BATCH_START;
-        let mut s: [V128; 8] = core::array::from_fn(|i| share(first.wrapping_add(i as u8)));
-        transpose(&mut s);
-        s.map(|p| p.to_bytes())
+    core::array::from_fn(|g| {
+        let mut packed = [V128::splat_u8(0); 8];
+        for q in 0..4 {
+            let first = (32 * g + 8 * q) as u8 + BATCH_START;
+            let mut s: [V128; 8] = core::array::from_fn(|i| share(first.wrapping_add(i as u8), q));
+            transpose(&mut s);
+            for (p, x) in packed.iter_mut().zip(s) {
+                *p = p.xor(x);
+            }
+        }
+        packed.map(|p| p.to_bytes())
     })
 }
 
@@ -293,11 +410,11 @@ impl Aes128 {
                 *d = p.to_bytes();
             }
         }
-        let batch_shares = batch_share_table(rk[0][15]);
+        let column_shares = column_share_table(rk[0][15]);
         rk.zeroize();
         Self {
             planes,
-            batch_shares,
+            column_shares,
         }
     }
 
@@ -319,15 +436,48 @@ impl Aes128 {
         self.encrypt8(s);
     }
 
-    /// Encrypts batch `m` of the counters whose shared state after round 1 is `round1`
-    /// (from `counter_round1`): the counters whose last bytes run from 8m + 1 to 8m + 8.
+    /// Encrypts batch `4g + q` of the counters of `rounds`, the counters whose last bytes run
+    /// from 32g + 8q + 1 to 32g + 8q + 8, with `column` = `column_sbox(rounds, g)`.
     #[inline(always)]
-    pub fn encrypt8_batch(&self, round1: &[V128; 8], m: usize) -> [V128; 8] {
-        let shares = &self.batch_shares[m];
-        let mut s: [V128; 8] =
-            core::array::from_fn(|k| round1[k].xor(V128::from_bytes(&shares[k])));
-        self.rounds_from(2, &mut s);
+    pub fn encrypt8_batch(
+        &self,
+        rounds: &CounterRounds,
+        column: &ColumnSbox,
+        q: usize,
+    ) -> [V128; 8] {
+        let shuffles = core::hint::black_box(&SHUFFLES);
+        let [once, twice] = &shuffles.spread[q];
+        let (once, twice) = (V128::from_bytes(once), V128::from_bytes(twice));
+        let mut s: [V128; 8] = core::array::from_fn(|k| {
+            V128::swizzle(column.y[k], once)
+                .xor(V128::swizzle(column.twice[k], twice))
+                .xor(rounds.rest[k])
+        });
+        self.rounds_from(3, &mut s);
         s
+    }
+
+    /// Round 2's S-box on column 0 of the four batches of group `g` of `rounds`' counters.
+    /// Written through `out`: V8 would copy a returned value with a call to `memcpy`.
+    #[inline(never)]
+    #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+    #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+    pub fn column_sbox(&self, rounds: &CounterRounds, g: usize, out: &mut ColumnSbox) {
+        let shares = &self.column_shares[g];
+        let mut y: [V128; 8] =
+            core::array::from_fn(|k| rounds.column[k].xor(V128::from_bytes(&shares[k])));
+        sub_bytes_without_constant(&mut y);
+        out.twice = [
+            y[7],
+            y[0].xor(y[7]),
+            y[1],
+            y[2].xor(y[7]),
+            y[3].xor(y[7]),
+            y[4],
+            y[5],
+            y[6],
+        ];
+        out.y = y;
     }
 
     /// Rounds `first..=10` on planes, then back to blocks.
@@ -348,13 +498,14 @@ impl Aes128 {
         transpose(s);
     }
 
-    /// The state after round 1, in plane form, of the counter block `prefix ‖ counter` whose
-    /// counter is `high << 8`: what every counter with the upper 24 bits `high` shares, before
-    /// `encrypt8_batch` adds what its last bytes change.
+    /// Round 1, and round 2 but for column 0, in plane form, of the counter block
+    /// `prefix ‖ counter` whose counter is `high << 8`: what every counter with the upper 24
+    /// bits `high` shares, before `column_sbox` and `encrypt8_batch` add what its last byte
+    /// changes. Written through `out`, like `column_sbox`.
     #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
-    pub fn counter_round1(&self, prefix: V128, high: u32) -> [V128; 8] {
+    pub fn counter_rounds(&self, prefix: V128, high: u32, out: &mut CounterRounds) {
         let mut s = [V128::counter_block(prefix, high << 8); 8];
         transpose(&mut s);
         add_round_key(&mut s, &self.planes[0]);
@@ -362,7 +513,16 @@ impl Aes128 {
         let [r1, r2] = &SHUFFLES.mix[1];
         mix_columns(&mut s, [V128::from_bytes(r1), V128::from_bytes(r2)]);
         add_round_key(&mut s, &self.planes[1]);
-        s
+        out.column = s.map(|p| V128::swizzle(p, V128::from_bytes(&PACK_COLUMN)));
+        // Round 2 is linear after its S-box: what column 0 adds comes per batch.
+        sub_bytes_without_constant(&mut s);
+        for p in s.iter_mut() {
+            *p = p.and(V128::from_bytes(&WITHOUT_COLUMN));
+        }
+        let [r1, r2] = &SHUFFLES.mix[2];
+        mix_columns(&mut s, [V128::from_bytes(r1), V128::from_bytes(r2)]);
+        add_round_key(&mut s, &self.planes[2]);
+        out.rest = s;
     }
 
     /// Encrypts one block (for tests and the GHASH key); costs as much as eight.

@@ -3,11 +3,12 @@
 //! In the browser, AES has no hardware help: RustCrypto's portable AES-GCM runs 5–12× slower
 //! than WebCrypto on video frames. With wasm `simd128` this crate uses its own constant-time
 //! implementation instead: a bitsliced AES-128 (eight blocks per batch, Boyar–Peralta S-box
-//! circuit, Käsper–Schwabe layout, fixsliced rounds) in counter mode, where round 1 is shared
-//! by 256 counters and each batch starts from it in plane form, and a GHASH that runs long messages as interleaved streams (two sets of
-//! sixteen) through 4-bit tables held in vector registers (`swizzle`), and everything else
-//! (AAD, short frames, tails, combining the streams) through carry-less products built from
-//! integer multiplies with holes. Neither indexes memory or branches on secret data. With the
+//! circuit, Käsper–Schwabe layout, fixsliced rounds) in counter mode, where round 1 and most
+//! of round 2 are shared by 256 counters and four batches share round 2's one S-box, and a
+//! GHASH that runs long messages as interleaved streams (two sets of sixteen) through 4-bit
+//! tables held in vector registers (`swizzle`), and everything else (AAD, short frames,
+//! tails, combining the streams) through carry-less products built from integer multiplies
+//! with holes. Neither indexes memory or branches on secret data. With the
 //! `relaxed` feature (relaxed SIMD: every shuffle and table lookup a bare `pshufb` on x86), in
 //! headless Chromium 156 on a shared 2-core EPYC, it encrypts a 10 KB frame in about 24 µs
 //! and a 200 KB one in about 0.45 ms, 4.3–4.6× faster than RustCrypto in the same module

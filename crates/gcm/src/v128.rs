@@ -67,11 +67,6 @@ mod imp {
 
         /// `x`'s four bytes, in memory (little-endian) order, four times over.
         #[inline(always)]
-        pub fn splat_u32(x: u32) -> Self {
-            Self(u32x4_splat(x))
-        }
-
-        #[inline(always)]
         pub fn xor(self, o: Self) -> Self {
             Self(v128_xor(self.0, o.0))
         }
@@ -290,12 +285,6 @@ mod imp {
         }
 
         #[inline(always)]
-        pub fn splat_u32(x: u32) -> Self {
-            let w = u64::from(x) | (u64::from(x) << 32);
-            Self([w, w])
-        }
-
-        #[inline(always)]
         pub fn xor(self, o: Self) -> Self {
             Self([self.0[0] ^ o.0[0], self.0[1] ^ o.0[1]])
         }
@@ -476,7 +465,6 @@ mod tests {
         assert_eq!(s.hi_u64(), v.hi_u64() >> 3);
         let s = v.shl64::<5>();
         assert_eq!(s.lo_u64(), v.lo_u64() << 5);
-        let w = V128::splat_u32(0x0403_0201).to_bytes();
-        assert_eq!(w, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+        assert_eq!(V128::splat_u8(7).to_bytes(), [7; 16]);
     }
 }
