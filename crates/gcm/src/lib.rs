@@ -10,9 +10,9 @@
 //! tails, combining the streams) through carry-less products built from integer multiplies
 //! with holes. Neither indexes memory or branches on secret data. With the
 //! `relaxed` feature (relaxed SIMD: every shuffle and table lookup a bare `pshufb` on x86), in
-//! headless Chromium 156 on a shared 2-core EPYC, it encrypts a 10 KB frame in about 24 µs
-//! and a 200 KB one in about 0.45 ms, 4.3–4.6× faster than RustCrypto in the same module
-//! (plain SIMD: about 29 µs and 0.56 ms).
+//! headless Chromium 156 on a shared 2-core EPYC, it encrypts a 10 KB frame in about 23 µs
+//! and a 200 KB one in about 0.43 ms, 4.5–4.8× faster than RustCrypto in the same module
+//! (plain SIMD: about 27 µs and 0.53 ms).
 //!
 //! Everywhere else (native builds, wasm without SIMD) the public [`Aes128Gcm`] delegates to
 //! RustCrypto `aes-gcm`, which uses AES-NI/CLMUL natively and is constant time everywhere.
