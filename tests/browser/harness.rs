@@ -172,7 +172,9 @@ const RECORDER: &str = r#"
   const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia asked'); const s = await gum(c); mark('getUserMedia answered'); return s; };
   // Longest stretch without a newly decoded video frame / without audible audio, per open
-  // connection, from `watchGaps()` on.
+  // connection, from `watchGaps()` on. A stretch runs from the look that last saw something
+  // new to the last look that still saw nothing: a look delayed by a starved page (one took
+  // 2.8 s on a loaded host) would otherwise count the page's stall as the call's.
   // How long the page's main thread was ever busy without a break (event-loop lag).
   rec.maxLag = 0;
   let lastBeat = performance.now();
@@ -195,21 +197,19 @@ const RECORDER: &str = r#"
         });
         const now = performance.now();
         let s = state.get(pc);
-        if (!s) { s = { frames, energy, lastVideo: now, lastAudio: now, video: 0, audio: 0 }; state.set(pc, s); }
-        if (frames > s.frames) { s.video = Math.max(s.video, now - s.lastVideo); s.lastVideo = now; s.frames = frames; }
-        if (energy > s.energy) { s.audio = Math.max(s.audio, now - s.lastAudio); s.lastAudio = now; s.energy = energy; }
+        if (!s) { s = { frames, energy, lastVideo: now, lastAudio: now, video: 0, audio: 0, seen: now }; state.set(pc, s); }
+        if (frames > s.frames) { s.video = Math.max(s.video, s.seen - s.lastVideo); s.lastVideo = now; s.frames = frames; }
+        if (energy > s.energy) { s.audio = Math.max(s.audio, s.seen - s.lastAudio); s.lastAudio = now; s.energy = energy; }
+        s.seen = now;
       }
       setTimeout(tick, 50);
     };
     tick();
   };
-  rec.gaps = () => {
-    const now = performance.now();
-    return [...rec.gapState.entries()].filter(([pc]) => pc.connectionState !== 'closed').map(([, s]) => ({
-      video: Math.round(Math.max(s.video, now - s.lastVideo)),
-      audio: Math.round(Math.max(s.audio, now - s.lastAudio)),
-    }));
-  };
+  rec.gaps = () => [...rec.gapState.entries()].filter(([pc]) => pc.connectionState !== 'closed').map(([, s]) => ({
+    video: Math.round(Math.max(s.video, s.seen - s.lastVideo)),
+    audio: Math.round(Math.max(s.audio, s.seen - s.lastAudio)),
+  }));
   const PC = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends PC {
     constructor(...args) {
