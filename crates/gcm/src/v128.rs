@@ -65,7 +65,6 @@ mod imp {
             Self(u8x16_splat(x))
         }
 
-        /// `x`'s four bytes, in memory (little-endian) order, four times over.
         #[inline(always)]
         pub fn xor(self, o: Self) -> Self {
             Self(v128_xor(self.0, o.0))
