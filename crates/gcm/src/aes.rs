@@ -134,14 +134,11 @@ const fn spread_column(q: usize) -> [Perm; 2] {
     while i < 16 {
         let t = layout[i] as usize;
         let (c, r) = (t / 4, t % 4);
-        // The row of column c that ShiftRows fills from column 0, and from which byte.
-        let mut rj = 0;
-        while SHIFT_ROWS[4 * c + rj] as usize >= 4 {
-            rj += 1;
-        }
-        let j = SHIFT_ROWS[4 * c + rj];
-        let from = (4 * q) as u8 + j;
-        match (rj + 4 - r) % 4 {
+        // Column c holds y_j for j = −c (mod 4), in row j.
+        let j = (4 - c) % 4;
+        assert!(SHIFT_ROWS[4 * c + j] as usize == j);
+        let from = (4 * q + j) as u8;
+        match (j + 4 - r) % 4 {
             0 => twice[i] = from,
             1 => {
                 once[i] = from;
@@ -369,15 +366,11 @@ fn permute(s: &mut [V128; 8], perm: V128) {
     }
 }
 
-/// Each output byte is 2·a[r] + 3·a[r+1] + a[r+2] + a[r+3] in its column, computed as
-/// 2·(a[r] + a[r+1]) + a[r+1] + (a[r+2] + a[r+3]) so the row rotations are shared; doubling
-/// is a move of planes (with the reduction by x^8 = x^4 + x^3 + x + 1 feeding plane 7 back).
-/// `rotate` are the (fixsliced) row rotations by one and by two.
+/// Every byte times 2 in AES's GF(2^8): a move of planes, with the reduction by
+/// x^8 = x^4 + x^3 + x + 1 feeding plane 7 back.
 #[inline(always)]
-fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
-    let r1: [V128; 8] = core::array::from_fn(|k| V128::swizzle(s[k], rotate[0]));
-    let t: [V128; 8] = core::array::from_fn(|k| s[k].xor(r1[k]));
-    let double = [
+fn times_two(t: &[V128; 8]) -> [V128; 8] {
+    [
         t[7],
         t[0].xor(t[7]),
         t[1],
@@ -386,7 +379,17 @@ fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
         t[4],
         t[5],
         t[6],
-    ];
+    ]
+}
+
+/// Each output byte is 2·a[r] + 3·a[r+1] + a[r+2] + a[r+3] in its column, computed as
+/// 2·(a[r] + a[r+1]) + a[r+1] + (a[r+2] + a[r+3]) so the row rotations are shared.
+/// `rotate` are the (fixsliced) row rotations by one and by two.
+#[inline(always)]
+fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
+    let r1: [V128; 8] = core::array::from_fn(|k| V128::swizzle(s[k], rotate[0]));
+    let t: [V128; 8] = core::array::from_fn(|k| s[k].xor(r1[k]));
+    let double = times_two(&t);
     for k in 0..8 {
         s[k] = double[k].xor(r1[k]).xor(V128::swizzle(t[k], rotate[1]));
     }
@@ -467,16 +470,7 @@ impl Aes128 {
         let mut y: [V128; 8] =
             core::array::from_fn(|k| rounds.column[k].xor(V128::from_bytes(&shares[k])));
         sub_bytes_without_constant(&mut y);
-        out.twice = [
-            y[7],
-            y[0].xor(y[7]),
-            y[1],
-            y[2].xor(y[7]),
-            y[3].xor(y[7]),
-            y[4],
-            y[5],
-            y[6],
-        ];
+        out.twice = times_two(&y);
         out.y = y;
     }
 
