@@ -226,15 +226,15 @@ impl Contenders {
         }
     }
 
-    /// µs per frame: a warm-up that also sizes the batches, then the median of the batches and
-    /// the fastest.
+    /// Per-frame µs of [`timing::BATCHES_PER_PASS`] batches, after a warm-up that also sizes
+    /// them.
     async fn per_frame_us(
         &mut self,
         side: Side,
         op: Op,
         plain: &(Shape, ArrayBuffer),
         sealed: &[(Shape, ArrayBuffer)],
-    ) -> (f64, f64) {
+    ) -> Vec<f64> {
         let (mut frames, mut ms) = (0, 0.0);
         while ms < timing::WARM_UP_MS {
             ms += self.batch(side, op, plain, sealed, sealed.len()).await;
@@ -242,11 +242,10 @@ impl Contenders {
         }
         let n = timing::batch_len(ms, frames);
         let mut samples = Vec::new();
-        for _ in 0..timing::BATCHES {
+        for _ in 0..timing::BATCHES_PER_PASS {
             samples.push(self.batch(side, op, plain, sealed, n).await * 1000.0 / n as f64);
         }
-        let fastest = samples.iter().copied().fold(f64::INFINITY, f64::min);
-        (median(samples), fastest)
+        samples
     }
 }
 
@@ -272,13 +271,53 @@ fn pool_size(len: usize) -> usize {
     (16_000_000 / len).clamp(32, 1024)
 }
 
+/// One frame size's inputs: the frame to encrypt and distinct sealed frames to decrypt.
+struct Case {
+    label: String,
+    plain: (Shape, ArrayBuffer),
+    sealed: Vec<(Shape, ArrayBuffer)>,
+}
+
+/// The sides and operations of a row, in column order.
+const CELLS: [(Side, Op); 4] = [
+    (Side::Ours, Op::Encrypt),
+    (Side::Ours, Op::Decrypt),
+    (Side::WebCrypto, Op::Encrypt),
+    (Side::WebCrypto, Op::Decrypt),
+];
+
 async fn fixed_sizes(c: &mut Contenders) {
     console_log!(
-        "µs per frame: median (fastest) of {} batches of ≥{:.0} ms after ≥{:.0} ms of warm-up",
-        timing::BATCHES,
+        "µs per frame: median (fastest) of {} batches of ≥{:.0} ms, {} per pass over the whole \
+         table in {} passes, each after ≥{:.0} ms of warm-up",
+        timing::PASSES * timing::BATCHES_PER_PASS,
         timing::BATCH_MS,
+        timing::BATCHES_PER_PASS,
+        timing::PASSES,
         timing::WARM_UP_MS
     );
+    let mut cases = Vec::new();
+    for (shape, len, label) in SIZES {
+        check_agreement(c, shape, len).await;
+        let pool: Vec<_> = (0..pool_size(len))
+            .map(|i| (shape, frames::frame(shape, len, i as u8)))
+            .collect();
+        cases.push(Case {
+            label: format!("{label} {}", shape.name()),
+            plain: (shape, frames::frame(shape, len, 0)),
+            sealed: c.seal_all(&pool).await,
+        });
+    }
+    // The host's load comes and goes over seconds: a cell measured in one stretch could catch
+    // a busy spell its neighbours missed. Passes spread every cell's batches over the run.
+    let mut samples = vec![[const { Vec::new() }; CELLS.len()]; cases.len()];
+    for _ in 0..timing::PASSES {
+        for (case, row) in cases.iter().zip(&mut samples) {
+            for ((side, op), cell) in CELLS.into_iter().zip(row.iter_mut()) {
+                cell.extend(c.per_frame_us(side, op, &case.plain, &case.sealed).await);
+            }
+        }
+    }
     console_log!(
         "{:<18} {:>16} {:>16} {:>16} {:>16}",
         "frame",
@@ -287,26 +326,17 @@ async fn fixed_sizes(c: &mut Contenders) {
         "webcrypto enc",
         "webcrypto dec"
     );
-    for (shape, len, label) in SIZES {
-        check_agreement(c, shape, len).await;
-        let plain = (shape, frames::frame(shape, len, 0));
-        let pool: Vec<_> = (0..pool_size(len))
-            .map(|i| (shape, frames::frame(shape, len, i as u8)))
-            .collect();
-        let sealed = c.seal_all(&pool).await;
-        let mut row = Vec::new();
-        for side in [Side::Ours, Side::WebCrypto] {
-            for op in [Op::Encrypt, Op::Decrypt] {
-                row.push(c.per_frame_us(side, op, &plain, &sealed).await);
-            }
-        }
+    for (case, row) in cases.iter().zip(samples) {
         let cells: Vec<String> = row
-            .iter()
-            .map(|(median, fastest)| format!("{median:.1} ({fastest:.1})"))
+            .into_iter()
+            .map(|cell| {
+                let fastest = cell.iter().copied().fold(f64::INFINITY, f64::min);
+                format!("{:.1} ({fastest:.1})", median(cell))
+            })
             .collect();
         console_log!(
             "{:<18} {:>16} {:>16} {:>16} {:>16}",
-            format!("{label} {}", shape.name()),
+            case.label,
             cells[0],
             cells[1],
             cells[2],
@@ -315,8 +345,8 @@ async fn fixed_sizes(c: &mut Contenders) {
     }
 }
 
-/// µs per call of `f`: a warm-up that also sizes the batches, then the median of the batches,
-/// as [`Contenders::per_frame_us`] does for frames that may need awaiting.
+/// µs per call of `f`: a warm-up that also sizes the batches, as [`Contenders::per_frame_us`]
+/// does for frames that may need awaiting, then the median of the batches.
 fn sync_us(clock: &Stopwatch, mut f: impl FnMut()) -> f64 {
     let (mut n, mut ms) = (0usize, 0.0);
     while ms < timing::WARM_UP_MS {
@@ -382,10 +412,31 @@ fn ours_split(c: &mut Contenders) {
 /// The leading bytes of a frame that decide its clear bytes: enough for any codec's header.
 const HEAD: usize = 16;
 
-/// Crypto ms per second of call for one side: every frame the recorded member sent encrypted
-/// (our own outgoing streams) plus every one of them decrypted (one other member's incoming
-/// streams), median of the rounds, divided by the length of the recording.
-async fn replay(c: &mut Contenders, side: Side, trace: &Trace) -> (f64, f64, f64) {
+/// A side's replays of the recorded call: ms to encrypt every frame the recorded member sent
+/// (our own outgoing streams) and to decrypt every one of them (one other member's incoming
+/// streams), per replay.
+#[derive(Default)]
+struct Replays {
+    encrypt: Vec<f64>,
+    decrypt: Vec<f64>,
+}
+
+impl Replays {
+    /// Median ms to encrypt, median ms to decrypt, and the crypto ms per second of call: the
+    /// median replay's encryption plus decryption, divided by the length of the recording.
+    fn summary(&self, seconds: f64) -> (f64, f64, f64) {
+        let total = self.encrypt.iter().zip(&self.decrypt).map(|(e, d)| e + d);
+        (
+            median(self.encrypt.clone()),
+            median(self.decrypt.clone()),
+            median(total.collect()) / seconds,
+        )
+    }
+}
+
+/// Replays the recorded call through both sides in turn, round after round, so that both
+/// meet the host in the same moods.
+async fn replay(c: &mut Contenders, trace: &Trace) -> [Replays; 2] {
     let plain: Vec<_> = trace
         .frames
         .iter()
@@ -393,16 +444,14 @@ async fn replay(c: &mut Contenders, side: Side, trace: &Trace) -> (f64, f64, f64
         .map(|(i, f)| (f.shape, frames::frame(f.shape, f.bytes, i as u8)))
         .collect();
     let sealed = c.seal_all(&plain).await;
-    let (mut enc, mut dec, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    let mut replays = [Replays::default(), Replays::default()];
     for _ in 0..TRACE_ROUNDS {
-        let e = c.encrypt_all(side, &plain).await;
-        let d = c.decrypt(side, &sealed).await;
-        enc.push(e);
-        dec.push(d);
-        total.push(e + d);
+        for (side, r) in [Side::Ours, Side::WebCrypto].into_iter().zip(&mut replays) {
+            r.encrypt.push(c.encrypt_all(side, &plain).await);
+            r.decrypt.push(c.decrypt(side, &sealed).await);
+        }
     }
-    let per_s = median(total) / trace.seconds;
-    (median(enc), median(dec), per_s)
+    replays
 }
 
 fn user_agent() -> String {
@@ -438,16 +487,13 @@ async fn frame_crypto() {
     );
     console_log!(
         "cost per second of call = (time to encrypt every frame sent + to decrypt them all, as \
-         one other member would) / {:.0} s; median of {TRACE_ROUNDS} replays",
+         one other member would) / {:.0} s; median of {TRACE_ROUNDS} replays, the sides taking turns",
         trace.seconds
     );
+    let replays = replay(&mut c, &trace).await;
     let mut costs = Vec::new();
-    for side in [Side::Ours, Side::WebCrypto] {
-        let (enc, dec, per_s) = replay(&mut c, side, &trace).await;
-        let name = match side {
-            Side::Ours => "ours",
-            Side::WebCrypto => "webcrypto",
-        };
+    for (name, r) in ["ours", "webcrypto"].into_iter().zip(&replays) {
+        let (enc, dec, per_s) = r.summary(trace.seconds);
         console_log!(
             "  {name:<10} encrypt {enc:>7.1} ms + decrypt {dec:>7.1} ms \
              = {per_s:>6.2} ms of crypto per second of call"

@@ -9,7 +9,11 @@ pub const WARM_UP_MS: f64 = 100.0;
 /// Each batch runs at least this long, so the clock's coarseness (5 µs to 100 µs, depending
 /// on isolation) stays far below 1 %.
 pub const BATCH_MS: f64 = 200.0;
+/// Batches per case in [`sync_us`](crate::sync_us), which times one thing at a time.
 pub const BATCHES: usize = 7;
+/// Passes over the whole table of frame sizes, and batches per case in each.
+pub const PASSES: usize = 3;
+pub const BATCHES_PER_PASS: usize = 3;
 
 /// How many calls make a batch of at least [`BATCH_MS`], given that `calls` took `ms` during
 /// the warm-up.
