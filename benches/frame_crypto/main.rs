@@ -311,9 +311,11 @@ async fn fixed_sizes(c: &mut Contenders) {
     // The host's load comes and goes over seconds: a cell measured in one stretch could catch
     // a busy spell its neighbours missed. Passes spread every cell's batches over the run.
     let mut samples = vec![[const { Vec::new() }; CELLS.len()]; cases.len()];
+    let mut probes = Vec::new();
     for _ in 0..timing::PASSES {
         for (case, row) in cases.iter().zip(&mut samples) {
             for ((side, op), cell) in CELLS.into_iter().zip(row.iter_mut()) {
+                probes.push(timing::probe(&c.clock));
                 cell.extend(c.per_frame_us(side, op, &case.plain, &case.sealed).await);
             }
         }
@@ -343,6 +345,16 @@ async fn fixed_sizes(c: &mut Contenders) {
             cells[3]
         );
     }
+    // Interference from the host only ever adds time, so a fixed piece of work's fastest run
+    // is its cost, and how far its median lies above that is how busy the host was.
+    let fastest = probes.iter().copied().fold(f64::INFINITY, f64::min);
+    let count = probes.len();
+    console_log!(
+        "host: a fixed run of arithmetic, timed before each of the table's {count} measurements, \
+         took {:.1} ms at the median, {:.0} % more than its fastest ({fastest:.1} ms)",
+        median(probes.clone()),
+        (median(probes) / fastest - 1.0) * 100.0
+    );
 }
 
 /// µs per call of `f`: a warm-up that also sizes the batches, as [`Contenders::per_frame_us`]

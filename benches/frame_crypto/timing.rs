@@ -21,6 +21,27 @@ pub fn batch_len(ms: f64, calls: usize) -> usize {
     ((BATCH_MS / (ms / calls as f64)).ceil() as usize).max(1)
 }
 
+/// Steps of [`probe`]: a few milliseconds of work, far above the clock's coarseness.
+const PROBE_STEPS: u32 = 1_000_000;
+
+/// Times a fixed run of work, the same in every run of the benchmark, that keeps the
+/// processor's arithmetic units busy as the crypto does (eight independent chains, not one
+/// that waits on itself): how long it takes at a given moment shows how much of the
+/// processor the host gives us then.
+pub fn probe(clock: &Stopwatch) -> f64 {
+    let started = clock.now();
+    let mut x: [u64; 8] = core::hint::black_box(core::array::from_fn(|i| 0x9e37_79b9 + i as u64));
+    for _ in 0..PROBE_STEPS {
+        for v in &mut x {
+            *v ^= *v << 13;
+            *v ^= *v >> 7;
+            *v ^= *v << 17;
+        }
+    }
+    core::hint::black_box(x);
+    clock.now() - started
+}
+
 /// `performance.now()` of the worker.
 pub struct Stopwatch(Performance);
 
