@@ -197,6 +197,7 @@ const GROUPS: usize = BATCHES / 4;
 
 /// Round 1 and the shared part of round 2 for the 256 counters that differ in the last byte
 /// only, from `Aes128::counter_rounds`.
+#[derive(Default)]
 pub struct CounterRounds {
     /// Column 0 of the round-1 state of last byte 0 in all four quadrants.
     column: [V128; 8],
@@ -204,30 +205,11 @@ pub struct CounterRounds {
     rest: [V128; 8],
 }
 
-impl Default for CounterRounds {
-    fn default() -> Self {
-        let zero = [V128::splat_u8(0); 8];
-        Self {
-            column: zero,
-            rest: zero,
-        }
-    }
-}
-
 /// Column 0 of four batches after round 2's S-box (`y`), and doubled (`twice`).
+#[derive(Default)]
 pub struct ColumnSbox {
     y: [V128; 8],
     twice: [V128; 8],
-}
-
-impl Default for ColumnSbox {
-    fn default() -> Self {
-        let zero = [V128::splat_u8(0); 8];
-        Self {
-            y: zero,
-            twice: zero,
-        }
-    }
 }
 
 /// The last byte, mod 8, that GCM's batches of counters start at (counter 1 masks the tag).

@@ -395,6 +395,13 @@ mod imp {
 
 pub use imp::V128;
 
+/// All zero bits.
+impl Default for V128 {
+    fn default() -> Self {
+        Self::splat_u8(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::V128;
