@@ -23,7 +23,7 @@ use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_config
 use web_sys::WorkerGlobalScope;
 
 use frames::Shape;
-use timing::{Stopwatch, median};
+use timing::{Stopwatch, fastest, median};
 use trace::Trace;
 use webcrypto::WebCryptoSframe;
 
@@ -332,8 +332,8 @@ async fn fixed_sizes(c: &mut Contenders) {
         let cells: Vec<String> = row
             .into_iter()
             .map(|cell| {
-                let fastest = cell.iter().copied().fold(f64::INFINITY, f64::min);
-                format!("{:.1} ({fastest:.1})", median(cell))
+                let best = fastest(&cell);
+                format!("{:.1} ({best:.1})", median(cell))
             })
             .collect();
         console_log!(
@@ -347,13 +347,13 @@ async fn fixed_sizes(c: &mut Contenders) {
     }
     // Interference from the host only ever adds time, so a fixed piece of work's fastest run
     // is its cost, and how far its median lies above that is how busy the host was.
-    let fastest = probes.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = fastest(&probes);
     let count = probes.len();
     let typical = median(probes);
     console_log!(
         "host: a fixed run of arithmetic, timed before each of the table's {count} measurements, \
-         took {typical:.1} ms at the median, {:.0} % more than its fastest ({fastest:.1} ms)",
-        (typical / fastest - 1.0) * 100.0
+         took {typical:.1} ms at the median, {:.0} % more than its fastest ({best:.1} ms)",
+        (typical / best - 1.0) * 100.0
     );
 }
 
