@@ -16,6 +16,7 @@ fn in_a_room(secret: &RoomSecret, room: &RoomId) -> Call {
             you: PeerId::new("me").unwrap(),
             peers: vec![PeerId::new("them").unwrap()],
             max_peers: 8,
+            ice_servers: vec![],
         },
         0,
     );

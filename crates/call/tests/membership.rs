@@ -212,6 +212,7 @@ fn nothing_before_the_first_presence_is_acted_on() {
             you: PeerId::new("p99").unwrap(),
             peers: vec![],
             max_peers: 8,
+            ice_servers: vec![],
         },
         0,
     );

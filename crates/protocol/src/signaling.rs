@@ -32,11 +32,14 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ServerMessage {
-    /// You are in: your own id and everyone who was there before you.
+    /// You are in: your own id, everyone who was there before you, and the STUN/TURN servers
+    /// to reach them through (TURN credentials made for this member and this join only).
     Welcome {
         you: PeerId,
         peers: Vec<PeerId>,
         max_peers: usize,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     PeerJoined {
         peer: PeerId,
@@ -56,6 +59,20 @@ pub enum ServerMessage {
         message: String,
         fatal: bool,
     },
+}
+
+/// One entry of the browser's `RTCConfiguration.iceServers`, field for field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:`, `stuns:`, `turn:` or `turns:` URLs (RFC 7064, RFC 7065).
+    pub urls: Vec<String>,
+    /// TURN only: `<expiry unix time>:<random id>` (coturn's `use-auth-secret` scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN only: base64(HMAC-SHA1(shared secret, username)). Useless after the expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// Every refusal the server can give. The client turns these into words for people; `message`
@@ -155,6 +172,24 @@ mod tests {
                 you: peer("p1"),
                 peers: vec![peer("p2"), peer("p3")],
                 max_peers: 8,
+                ice_servers: vec![],
+            },
+            ServerMessage::Welcome {
+                you: peer("p1"),
+                peers: vec![],
+                max_peers: 8,
+                ice_servers: vec![
+                    IceServer {
+                        urls: vec!["stun:stun.example.org".into()],
+                        username: None,
+                        credential: None,
+                    },
+                    IceServer {
+                        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+                        username: Some("1700000000:0a1b2c3d".into()),
+                        credential: Some("c2VjcmV0".into()),
+                    },
+                ],
             },
             ServerMessage::PeerJoined { peer: peer("p4") },
             ServerMessage::PeerLeft { peer: peer("p4") },

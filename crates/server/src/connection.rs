@@ -308,6 +308,7 @@ impl Connection {
                     you: you.clone(),
                     peers: before.iter().map(|m| m.id.clone()).collect(),
                     max_peers,
+                    ice_servers: Vec::new(),
                 });
                 for other in before {
                     other

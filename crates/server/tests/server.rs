@@ -30,6 +30,7 @@ async fn join_welcomes_with_earlier_members_and_announces_the_newcomer() {
         you: a_id,
         peers,
         max_peers,
+        ..
     } = a.recv().await
     else {
         panic!("expected welcome");

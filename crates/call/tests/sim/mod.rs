@@ -10,7 +10,7 @@ use conclave_call::{Call, CallStatus, Event};
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
 use conclave_e2ee::{MediaKey, RoomSecret};
 use conclave_protocol::peer::PeerMessage;
-use conclave_protocol::signaling::{ClientMessage, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, IceServer, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
 pub fn room() -> RoomId {
@@ -40,6 +40,8 @@ pub struct Relay {
     pub wire: Vec<(PeerId, PeerId, Blob)>,
     pub now_ms: u64,
     pub tamper: Option<Tamper>,
+    /// What the server hands every joiner in its `welcome`.
+    pub ice_servers: Vec<IceServer>,
 }
 
 impl Default for Relay {
@@ -57,6 +59,7 @@ impl Relay {
             wire: Vec::new(),
             now_ms: 1_000_000,
             tamper: None,
+            ice_servers: Vec::new(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Relay {
                 you: id.clone(),
                 peers: peers.clone(),
                 max_peers: 8,
+                ice_servers: self.ice_servers.clone(),
             },
         ));
         for p in peers {
