@@ -2,11 +2,12 @@ use std::collections::BTreeMap;
 
 use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey, safety_emoji};
 use conclave_protocol::peer::{Envelope, PeerMessage, Presence, clean_name};
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
-use crate::MediaHealth;
 use crate::keys::{KeyManager, KeyOutput};
+use crate::reach::{LinkState, Reachability};
+use crate::{MediaHealth, Negotiation};
 
 /// Where this member stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub enum Event {
     Negotiate { peer: PeerId, msg: PeerMessage },
     /// Our status changed (see [`Call::status`]).
     StatusChanged,
+    /// No candidate pair to this member works: restart ICE on its connection (once).
+    RestartIce(PeerId),
 }
 
 /// A member of the room as the server announced it. Only members whose messages opened
@@ -56,6 +59,7 @@ pub struct Member {
     pub was_here_first: bool,
     pub presence: Option<Presence>,
     pub media: MediaHealth,
+    pub reach: Reachability,
     last_seq: Option<u64>,
     /// Sealed messages from this member that we dropped (did not open, replayed, malformed).
     pub dropped: u32,
@@ -68,6 +72,7 @@ impl Member {
             was_here_first,
             presence: None,
             media: MediaHealth::default(),
+            reach: Reachability::default(),
             last_seq: None,
             dropped: 0,
         }
@@ -88,6 +93,8 @@ pub struct Call {
     next_seq: u64,
     status: CallStatus,
     opened_any: bool,
+    /// STUN/TURN servers from the latest `welcome`, for every peer connection.
+    ice_servers: Vec<IceServer>,
 }
 
 impl Call {
@@ -109,6 +116,7 @@ impl Call {
             next_seq: 0,
             status: CallStatus::Joining,
             opened_any: false,
+            ice_servers: Vec::new(),
         }
     }
 
@@ -132,6 +140,19 @@ impl Call {
 
     pub fn presence(&self) -> &Presence {
         &self.presence
+    }
+
+    /// The STUN/TURN servers (with this join's TURN credentials) every peer connection uses.
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+
+    /// Whether the server gave us a TURN relay to fall back on.
+    pub fn relay_configured(&self) -> bool {
+        self.ice_servers
+            .iter()
+            .flat_map(|s| &s.urls)
+            .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
     }
 
     /// The safety emoji for everyone we agreed keys with (and us), or `None` before we are in.
@@ -169,6 +190,11 @@ impl Call {
     /// Seals `msg` for `to`. `None` before we are in the room.
     pub fn seal(&mut self, to: &PeerId, msg: PeerMessage) -> Option<ClientMessage> {
         let me = self.me.as_ref()?;
+        if let PeerMessage::Candidate { candidate, .. } = &msg
+            && let Some(member) = self.members.get_mut(to)
+        {
+            member.reach.local.record(candidate);
+        }
         let envelope = Envelope {
             seq: self.next_seq,
             msg,
@@ -202,8 +228,14 @@ impl Call {
     pub fn handle(&mut self, msg: ServerMessage, now_ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
         match msg {
-            ServerMessage::Welcome { you, peers, .. } => {
+            ServerMessage::Welcome {
+                you,
+                peers,
+                ice_servers,
+                ..
+            } => {
                 self.me = Some(you);
+                self.ice_servers = ice_servers;
                 self.members.clear();
                 self.next_seq = 0;
                 self.opened_any = false;
@@ -344,6 +376,11 @@ impl Call {
                 }
             }
             msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) if ready => {
+                if let PeerMessage::Candidate { candidate, .. } = &msg
+                    && let Some(member) = self.members.get_mut(&from)
+                {
+                    member.reach.remote.record(candidate);
+                }
                 out.push(Event::Negotiate { peer: from, msg });
             }
             // Anything but a presence before we know the member's key is out of order.
@@ -373,7 +410,44 @@ impl Call {
         let mut out = Vec::new();
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
+        let relay = self.relay_configured();
+        for member in self.members.values_mut() {
+            if member.reach.tick(now_ms, relay) {
+                out.push(Event::MemberUpdated(member.id.clone()));
+            }
+        }
         out
+    }
+
+    /// Records a change of `peer`'s peer connection state: restarts ICE once when no path
+    /// works, then marks the member unreachable (see [`crate::reach`]).
+    pub fn link_report(&mut self, peer: &PeerId, state: LinkState, now_ms: u64) -> Vec<Event> {
+        let relay = self.relay_configured();
+        let Some(me) = self.me.clone() else {
+            return Vec::new();
+        };
+        let Some(member) = self.members.get_mut(peer) else {
+            return Vec::new();
+        };
+        let polite = Negotiation::new(&me, peer).is_polite();
+        let verdict = member.reach.observe(state, now_ms, relay, polite);
+        let mut out = Vec::new();
+        if verdict.restart_ice {
+            out.push(Event::RestartIce(peer.clone()));
+        }
+        if verdict.changed {
+            out.push(Event::MemberUpdated(peer.clone()));
+        }
+        out
+    }
+
+    /// Whether our own network is what keeps us from some member: a relay is configured, yet
+    /// we could not get a relay candidate and a path failed for good.
+    pub fn own_network_blocked(&self) -> bool {
+        use crate::reach::{Reach, Unreachable};
+        self.members
+            .values()
+            .any(|m| m.reach.reach() == Reach::Unreachable(Unreachable::OurNetwork))
     }
 
     /// Records a frame report from the worker: how many of `peer`'s frames decrypted, failed,

@@ -7,6 +7,7 @@
 //!   rotated on leave.
 //! * [`Negotiation`]: who yields when both sides of a peer connection offer at once.
 //! * [`MediaHealth`]: turns per-member frame decrypt counts into "encrypted" / "can't decrypt".
+//! * [`reach`]: whether a member's network path works, when to restart ICE, and why not.
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
@@ -14,6 +15,7 @@ pub mod keys;
 mod media_health;
 mod negotiation;
 pub mod notice;
+pub mod reach;
 
 pub use call::{Call, CallStatus, Event, Member};
 pub use media_health::{MediaHealth, MediaState};

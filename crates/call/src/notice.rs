@@ -2,6 +2,8 @@
 
 use conclave_protocol::signaling::ErrorCode;
 
+use crate::reach::Unreachable;
+
 /// What the server refused, said for the person in the call.
 pub fn server_error(code: ErrorCode) -> &'static str {
     match code {
@@ -34,6 +36,28 @@ pub const SERVER_UNREACHABLE: &str =
 pub const BAD_LINK: &str = "This link is incomplete: the part after '#' that holds the call's key is missing or damaged. Ask for the link again.";
 
 pub const NO_WEBRTC: &str = "This browser can't encrypt video calls end to end (it lacks WebRTC encoded transforms). Use a current Chrome, Edge, Firefox or Safari.";
+
+pub const RETRYING_PATH: &str = "Connection lost, trying again…";
+
+pub const OWN_NETWORK_BLOCKED: &str = "Your network is blocking this call: neither a direct connection nor the relay server gets through, so some people can't be reached. Try another network (a phone's hotspot often works), or ask whoever runs this network to allow video calls (WebRTC over UDP).";
+
+/// Why `name`'s tile stays dark, for the person looking at it.
+pub fn unreachable(why: Unreachable, name: &str) -> String {
+    match why {
+        Unreachable::NoRelay => format!(
+            "Can't reach {name}. A firewall or home router on your side or theirs blocks direct connections, and this Conclave server has no relay (TURN) server to get around that. Whoever runs the server can add one."
+        ),
+        Unreachable::OurNetwork => format!(
+            "Can't reach {name}: your network blocks the relay server this call uses to get around firewalls. Try another network, such as a phone's hotspot."
+        ),
+        Unreachable::TheirNetwork => format!(
+            "Can't reach {name}: their network blocks both direct connections and the relay server. It may work if they switch to another network."
+        ),
+        Unreachable::Unknown => format!(
+            "Can't reach {name}, not even through the relay server. Leave and join again; if it keeps happening, one of your networks blocks video calls."
+        ),
+    }
+}
 
 /// Which devices a person asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +108,16 @@ mod tests {
         let text = media_error("NotFoundError", Devices::Both);
         assert!(text.contains("No camera and microphone was found"));
         assert!(media_error("WeirdError", Devices::Microphone).contains("microphone"));
+    }
+
+    #[test]
+    fn an_unreachable_member_is_named_and_the_reason_given() {
+        let text = unreachable(Unreachable::NoRelay, "Bob");
+        assert!(text.contains("Can't reach Bob"), "{text}");
+        assert!(text.contains("no relay"), "{text}");
+        assert!(unreachable(Unreachable::OurNetwork, "Bob").contains("your network"));
+        assert!(unreachable(Unreachable::TheirNetwork, "Bob").contains("their network"));
+        assert!(unreachable(Unreachable::Unknown, "Bob").contains("Leave and join again"));
     }
 
     #[test]
