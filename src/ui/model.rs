@@ -1,6 +1,7 @@
 //! What the call screen shows, as reactive signals. The session writes it; components read it.
 
 use conclave_call::MediaState;
+use conclave_call::reach::Reach;
 use leptos::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,8 @@ pub struct Tile {
     /// Whether this member has given us its key yet.
     pub has_key: bool,
     pub media: MediaState,
-    pub connected: bool,
+    /// Whether a network path to this member works, and if not, why.
+    pub reach: Reach,
     /// Bumped whenever the member's incoming tracks change, so the tile re-attaches them.
     pub stream_rev: u32,
 }

@@ -1,4 +1,5 @@
-use conclave_call::MediaState;
+use conclave_call::reach::Reach;
+use conclave_call::{MediaState, notice};
 use leptos::html::Video;
 use leptos::prelude::*;
 
@@ -34,6 +35,12 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
             let Some(t) = t else {
                 return ("", String::new());
             };
+            // A broken path outranks whatever the media did before it broke.
+            match t.reach {
+                Reach::Unreachable(_) => return ("unreachable", "⚠ Can't connect".to_owned()),
+                Reach::Retrying => return ("retrying", notice::RETRYING_PATH.to_owned()),
+                Reach::Connecting | Reach::Connected => {}
+            }
             match t.media {
                 MediaState::Encrypted => ("encrypted", "🔒 Encrypted".to_owned()),
                 MediaState::CantDecrypt => (
@@ -43,7 +50,9 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
                 MediaState::Waiting if !t.mic && !t.camera => {
                     ("waiting", "Camera and mic off".to_owned())
                 }
-                MediaState::Waiting if t.connected => ("waiting", "Waiting for media…".to_owned()),
+                MediaState::Waiting if t.reach == Reach::Connected => {
+                    ("waiting", "Waiting for media…".to_owned())
+                }
                 MediaState::Waiting => ("connecting", "Connecting…".to_owned()),
             }
         })
@@ -56,6 +65,12 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
         })
     };
     let muted = move || tile.with(|t| t.as_ref().is_some_and(|t| !t.mic));
+    let problem = move || {
+        tile.with(|t| match t.as_ref().map(|t| (t.reach, &t.name)) {
+            Some((Reach::Unreachable(why), name)) => Some(notice::unreachable(why, name)),
+            _ => None,
+        })
+    };
     view! {
         <figure class="tile" data-testid="tile" data-peer=peer data-state=move || state().0>
             <div class="video-box" class:off=camera_off>
@@ -69,6 +84,9 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
                 </Show>
                 <span class="badge state" data-testid="tile-state">{move || state().1}</span>
             </figcaption>
+            {move || problem().map(|text| view! {
+                <p class="tile-problem" role="status" data-testid="tile-problem">{text}</p>
+            })}
         </figure>
     }
 }

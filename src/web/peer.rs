@@ -8,6 +8,7 @@ use std::rc::Rc;
 use conclave_call::{Negotiation, Verdict};
 use conclave_protocol::PeerId;
 use conclave_protocol::peer::{PeerMessage, SdpKind};
+use conclave_protocol::signaling::IceServer;
 use futures::StreamExt as _;
 use futures::channel::mpsc;
 use js_sys::{Array, Promise};
@@ -100,7 +101,8 @@ fn prefer_vp8(transceiver: &RtcRtpTransceiver) {
 }
 
 impl PeerLink {
-    /// Opens a connection to `id`, sending `local`'s tracks through the frame worker.
+    /// Opens a connection to `id` through `ice_servers` (STUN/TURN from the server's welcome),
+    /// sending `local`'s tracks through the frame worker.
     ///
     /// Only the impolite side makes the first offer (with an audio and a video section even
     /// where it has no track, so the other side can always send both); the polite side puts
@@ -111,12 +113,14 @@ impl PeerLink {
         me: &PeerId,
         id: PeerId,
         local: &MediaStream,
+        ice_servers: &[IceServer],
         worker: Rc<FrameWorker>,
         hooks: Rc<PeerHooks>,
     ) -> Result<Rc<Self>, JsValue> {
-        // No ICE servers: members on one network (and the tests) connect directly, and we
-        // name no third party that would learn who calls whom.
-        let pc = RtcPeerConnection::new_with_configuration(&RtcConfiguration::new())?;
+        let config = RtcConfiguration::new();
+        // `IceServer` is `RTCIceServer` field for field.
+        config.set_ice_servers(&serde_wasm_bindgen::to_value(ice_servers)?);
+        let pc = RtcPeerConnection::new_with_configuration(&config)?;
         let (inbox, rx) = mpsc::unbounded();
         let link = Rc::new(Self {
             negotiation: RefCell::new(Negotiation::new(me, &id)),
@@ -273,11 +277,7 @@ impl PeerLink {
         let weak = Rc::downgrade(self);
         let on_state = Closure::<dyn FnMut()>::new(move || {
             if let Some(link) = weak.upgrade() {
-                let state = link.pc.connection_state();
-                if state == RtcPeerConnectionState::Failed {
-                    ext(&link.pc).restart_ice();
-                }
-                (link.hooks.on_state)(&link.id, state);
+                (link.hooks.on_state)(&link.id, link.pc.connection_state());
             }
         });
         self.pc
@@ -386,6 +386,12 @@ impl PeerLink {
 
     pub fn connection(&self) -> &RtcPeerConnection {
         &self.pc
+    }
+
+    /// Gathers fresh candidates and renegotiates (the offer goes out through
+    /// `negotiationneeded`), for a connection whose every candidate pair failed.
+    pub fn restart_ice(&self) {
+        ext(&self.pc).restart_ice();
     }
 
     pub fn close(&self) {

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use conclave_call::reach::LinkState;
 use conclave_call::{Call, CallStatus, Event, notice};
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
@@ -43,7 +44,6 @@ pub struct Session {
     local: MediaStream,
     signaling: RefCell<Option<Signaling>>,
     peers: RefCell<BTreeMap<PeerId, Rc<PeerLink>>>,
-    connected: RefCell<BTreeMap<PeerId, bool>>,
     stream_revs: RefCell<BTreeMap<PeerId, u32>>,
     hooks: Rc<PeerHooks>,
     leaving: Cell<bool>,
@@ -162,9 +162,7 @@ pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<
         }),
         on_state: Box::new(|peer, state| {
             if let Some(session) = current() {
-                let up = state == RtcPeerConnectionState::Connected;
-                session.connected.borrow_mut().insert(peer.clone(), up);
-                session.refresh_tiles();
+                session.on_link_state(peer, state);
             }
         }),
     });
@@ -176,7 +174,6 @@ pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<
         local,
         signaling: RefCell::new(None),
         peers: RefCell::new(BTreeMap::new()),
-        connected: RefCell::new(BTreeMap::new()),
         stream_revs: RefCell::new(BTreeMap::new()),
         hooks,
         leaving: Cell::new(false),
@@ -334,8 +331,28 @@ impl Session {
                     }
                 }
                 Event::StatusChanged => self.on_status(),
+                Event::RestartIce(peer) => {
+                    if let Some(link) = self.peers.borrow().get(&peer) {
+                        link.restart_ice();
+                    }
+                }
             }
         }
+    }
+
+    fn on_link_state(self: &Rc<Self>, peer: &PeerId, state: RtcPeerConnectionState) {
+        let state = match state {
+            RtcPeerConnectionState::Connected => LinkState::Connected,
+            RtcPeerConnectionState::Disconnected => LinkState::Disconnected,
+            RtcPeerConnectionState::Failed => LinkState::Failed,
+            RtcPeerConnectionState::New | RtcPeerConnectionState::Connecting => {
+                LinkState::Connecting
+            }
+            // Closed only by us, when the member left or we did.
+            _ => return,
+        };
+        let events = self.call.borrow_mut().link_report(peer, state, now_ms());
+        self.run(events);
     }
 
     fn on_status(self: &Rc<Self>) {
@@ -361,8 +378,12 @@ impl Session {
     }
 
     fn open_peer(self: &Rc<Self>, peer: PeerId) {
-        let Some(me) = self.call.borrow().me().cloned() else {
-            return;
+        let (me, ice_servers) = {
+            let call = self.call.borrow();
+            let Some(me) = call.me().cloned() else {
+                return;
+            };
+            (me, call.ice_servers().to_vec())
         };
         if let Some(old) = self.peers.borrow_mut().remove(&peer) {
             old.close();
@@ -371,6 +392,7 @@ impl Session {
             &me,
             peer.clone(),
             &self.local,
+            &ice_servers,
             self.worker.clone(),
             self.hooks.clone(),
         ) {
@@ -393,7 +415,6 @@ impl Session {
                 peer: peer.to_string(),
             });
         }
-        self.connected.borrow_mut().clear();
     }
 
     /// The server connection dropped. Peer connections end with it (the others see us leave),
@@ -446,7 +467,6 @@ impl Session {
 
     fn refresh_tiles(&self) {
         let call = self.call.borrow();
-        let connected = self.connected.borrow();
         let revs = self.stream_revs.borrow();
         let tiles = call
             .ready_members()
@@ -459,12 +479,17 @@ impl Session {
                     camera: presence.camera,
                     has_key: call.has_key_from(&m.id),
                     media: m.media.state(),
-                    connected: connected.get(&m.id).copied().unwrap_or(false),
+                    reach: m.reach.reach(),
                     stream_rev: revs.get(&m.id).copied().unwrap_or(0),
                 })
             })
             .collect();
         self.model.tiles.set(tiles);
         self.model.safety_emoji.set(call.safety_emoji());
+        if call.own_network_blocked() {
+            self.model.notify(notice::OWN_NETWORK_BLOCKED);
+        } else {
+            self.model.dismiss(notice::OWN_NETWORK_BLOCKED);
+        }
     }
 }
