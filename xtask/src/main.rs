@@ -2,6 +2,7 @@
 //! using only the package registries (cargo, apt): nothing downloads its own binaries.
 
 mod bench;
+mod coturn;
 mod sizes;
 mod tools;
 
@@ -11,7 +12,10 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  serve [--addr HOST:PORT]   install what is missing, build the app (release) and run the server
+  serve [SERVER FLAGS]       install what is missing, build the app (release) and run the server;
+                             every flag goes to the server (`serve --help` lists them),
+                             and --turn-local also runs Debian's coturn next to it as the
+                             TURN relay (installed if missing), wired to the server
   test                       install what is missing (incl. the test browser) and run every test
   build                      install what is missing and build the app into dist/
   measure                    build, then report wasm sizes and time to first remote frame
@@ -82,8 +86,23 @@ pub fn build_app() -> Result {
 }
 
 fn serve(args: &[String]) -> Result {
-    tools::ensure_build_tools()?;
-    build_app()?;
+    let turn_local = args.iter().any(|a| a == "--turn-local");
+    let mut args: Vec<String> = args
+        .iter()
+        .filter(|a| *a != "--turn-local" && *a != "--")
+        .cloned()
+        .collect();
+    let help = args.iter().any(|a| a == "--help" || a == "-h");
+    if !help {
+        tools::ensure_build_tools()?;
+        build_app()?;
+    }
+    // Kept alive until the server exits, then stopped.
+    let turn = if turn_local && !help {
+        Some(coturn::start(&args)?)
+    } else {
+        None
+    };
     let mut server = cargo();
     server.args([
         "run",
@@ -94,6 +113,13 @@ fn serve(args: &[String]) -> Result {
         "--static-dir",
     ]);
     server.arg(root().join("dist"));
+    if let Some(turn) = &turn {
+        for url in &turn.urls {
+            args.extend(["--turn".to_owned(), url.clone()]);
+        }
+        // Through the environment: a command line is visible to every user of the machine.
+        server.env("CONCLAVE_TURN_SECRET", &turn.secret);
+    }
     server.args(args);
     run(&mut server)
 }
@@ -102,6 +128,7 @@ fn test() -> Result {
     let started = std::time::Instant::now();
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
+    tools::ensure_test_network()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args([
         "clippy",

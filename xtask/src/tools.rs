@@ -50,7 +50,7 @@ fn locked_wasm_bindgen() -> Result<String> {
     Err("Cargo.lock has no wasm-bindgen".into())
 }
 
-fn apt_install(packages: &[&str]) -> Result {
+pub fn apt_install(packages: &[&str]) -> Result {
     let sudo = output("id", &["-u"]).is_some_and(|uid| uid.trim() != "0");
     let apt = |args: &[&str]| {
         let mut cmd = if sudo {
@@ -135,6 +135,25 @@ pub fn ensure_test_browser() -> Result {
     let have_driver = output("chromedriver", &["--version"]).is_some();
     if !(have_chromium && have_driver) {
         apt_install(&["chromium", "chromium-driver"])?;
+    }
+    Ok(())
+}
+
+/// What the NAT test builds its networks with (iproute2's `ip netns`, nftables) and the TURN
+/// relay it runs (coturn), all from Debian.
+pub fn ensure_test_network() -> Result {
+    let mut missing = Vec::new();
+    for (command, args, package) in [
+        ("ip", &["-V"][..], "iproute2"),
+        ("nft", &["--version"][..], "nftables"),
+        ("turnserver", &["--version"][..], "coturn"),
+    ] {
+        if output(command, args).is_none() {
+            missing.push(package);
+        }
+    }
+    if !missing.is_empty() {
+        apt_install(&missing)?;
     }
     Ok(())
 }
