@@ -7,6 +7,10 @@ use clap::Parser;
 use clap::builder::RangedU64ValueParser;
 use conclave_protocol::signaling::DEFAULT_MAX_PEERS;
 
+use crate::ice::{IceConfig, IceUrl};
+use crate::origin;
+use crate::turn::Secret;
+
 /// Conclave's signaling server: relays sealed blobs between the members of a room and serves
 /// the web app.
 #[derive(Debug, Clone, Parser)]
@@ -37,11 +41,104 @@ pub struct Config {
     /// Messages one connection may send in a burst above the sustained rate.
     #[arg(long, default_value_t = 200, value_parser = RangedU64ValueParser::<u32>::new().range(1..))]
     pub rate_burst: u32,
+
+    /// Serve HTTPS and WSS with this certificate chain (PEM, e.g. certbot's fullchain.pem).
+    /// Replaced files are picked up within seconds (or at once on SIGHUP), without a restart.
+    #[arg(
+        long,
+        env = "CONCLAVE_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key",
+        help_heading = "HTTPS"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1, e.g. certbot's
+    /// privkey.pem). Given together with --tls-cert, never alone.
+    #[arg(
+        long,
+        env = "CONCLAVE_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert",
+        help_heading = "HTTPS"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start and signed by nobody, to try Conclave on
+    /// a LAN. Every browser warns about it; see the warning printed at start.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"], help_heading = "HTTPS")]
+    pub tls_self_signed: bool,
+
+    /// Another name (DNS name or IP address) the self-signed certificate should cover;
+    /// repeatable. It already covers localhost and this machine's addresses.
+    #[arg(
+        long = "tls-name",
+        value_name = "NAME",
+        requires = "tls_self_signed",
+        help_heading = "HTTPS"
+    )]
+    pub tls_names: Vec<String>,
+
+    /// How often to look for a renewed certificate, in seconds.
+    #[arg(long, default_value_t = 5, hide = true,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub tls_reload_secs: u64,
+
+    /// A browser origin besides our own that may open the WebSocket, e.g. the public
+    /// https://call.example.org when a reverse proxy rewrites the Host header; repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN", value_parser = origin::parse,
+          help_heading = "HTTPS")]
+    pub allowed_origins: Vec<String>,
+
+    /// A STUN server members use to learn their public address (stun: or stuns: URL);
+    /// repeatable.
+    #[arg(long = "stun", value_name = "URL", value_parser = IceUrl::stun, help_heading = "Network traversal")]
+    pub stun: Vec<IceUrl>,
+
+    /// A TURN server that relays media between members who cannot reach each other directly
+    /// (turn: or turns: URL, optionally with ?transport=udp or ?transport=tcp); repeatable.
+    /// Needs --turn-secret.
+    #[arg(long = "turn", value_name = "URL", value_parser = IceUrl::turn,
+          requires = "turn_secret", help_heading = "Network traversal")]
+    pub turn: Vec<IceUrl>,
+
+    /// The secret shared with the TURN server (coturn's static-auth-secret with
+    /// use-auth-secret). Members get credentials derived from it, never the secret itself.
+    /// Prefer the environment variable: a command line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "CONCLAVE_TURN_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Network traversal"
+    )]
+    pub turn_secret: Option<Secret>,
+
+    /// How long a member's TURN credentials stay valid, in seconds. A call that outlives them
+    /// keeps its relay until the relay's own allocation lifetime ends.
+    #[arg(long, default_value_t = 86_400, value_name = "SECONDS",
+          value_parser = RangedU64ValueParser::<u64>::new().range(60..),
+          help_heading = "Network traversal")]
+    pub turn_ttl: u64,
 }
 
 impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn ice(&self) -> IceConfig {
+        IceConfig {
+            stun: self.stun.clone(),
+            turn: self.turn.clone(),
+            turn_secret: self.turn_secret.clone(),
+            turn_ttl: Duration::from_secs(self.turn_ttl),
+        }
+    }
+
+    /// Whether the server speaks TLS itself.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_self_signed
     }
 }
 
@@ -84,6 +181,7 @@ mod tests {
         assert_eq!(c.max_peers, 3);
         assert_eq!(c.idle_timeout(), Duration::from_secs(2));
         assert_eq!((c.rate_per_sec, c.rate_burst), (5, 10));
+        assert!(!c.tls());
         for flag in [
             "--max-peers",
             "--idle-timeout-secs",
@@ -92,5 +190,69 @@ mod tests {
         ] {
             assert!(Config::try_parse_from(["conclave-server", flag, "0"]).is_err());
         }
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("conclave-server").chain(args.iter().copied()))
+        };
+        if std::env::var_os("CONCLAVE_TLS_CERT").is_none()
+            && std::env::var_os("CONCLAVE_TLS_KEY").is_none()
+        {
+            assert!(parse(&["--tls-cert", "c.pem"]).is_err());
+            assert!(parse(&["--tls-key", "k.pem"]).is_err());
+        }
+        let c = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert!(c.tls());
+        assert!(
+            parse(&[
+                "--tls-self-signed",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--tls-name", "x.local"]).is_err());
+        let c = parse(&["--tls-self-signed", "--tls-name", "x.local"]).unwrap();
+        assert!(c.tls());
+        assert_eq!(c.tls_names, ["x.local"]);
+    }
+
+    #[test]
+    fn turn_needs_its_secret_and_good_urls() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("conclave-server").chain(args.iter().copied()))
+        };
+        if std::env::var_os("CONCLAVE_TURN_SECRET").is_none() {
+            let err = parse(&["--turn", "turn:t.example.org"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--turn-secret"), "{err}");
+        }
+        let c = parse(&[
+            "--stun",
+            "stun:s.example.org",
+            "--turn",
+            "turn:t.example.org:3478?transport=udp",
+            "--turn",
+            "turns:t.example.org:5349?transport=tcp",
+            "--turn-secret",
+            "xyz",
+        ])
+        .unwrap();
+        assert_eq!(c.turn.len(), 2);
+        assert_eq!(c.turn_ttl, 86_400);
+        assert!(
+            !format!("{c:?}").contains("xyz"),
+            "the secret shows in {c:?}"
+        );
+        let err = parse(&["--turn", "http://x", "--turn-secret", "s"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("should start with turn"), "{err}");
+        assert!(parse(&["--turn-ttl", "59"]).is_err());
     }
 }

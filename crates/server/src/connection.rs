@@ -308,7 +308,8 @@ impl Connection {
                     you: you.clone(),
                     peers: before.iter().map(|m| m.id.clone()).collect(),
                     max_peers,
-                    ice_servers: Vec::new(),
+                    // Made for this member and this join alone.
+                    ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
                 });
                 for other in before {
                     other

@@ -1,15 +1,21 @@
 //! Conclave's signaling server.
 //!
 //! It puts the members of a room in touch and relays sealed blobs between them; it never
-//! sees a key, a name or a media packet. It also serves the built web app, so one binary is
-//! the whole deployment.
+//! sees a key, a name or a media packet. It also serves the built web app (over HTTPS when
+//! given a certificate) and hands each member the STUN/TURN servers to connect through, so one
+//! binary and a TURN relay are the whole deployment.
 
 mod config;
 mod connection;
+mod headers;
+pub mod ice;
 pub mod logging;
+mod origin;
 pub mod rate;
 pub mod rooms;
 mod static_files;
+mod tls;
+pub mod turn;
 
 use std::future::Future;
 use std::io;
@@ -19,19 +25,21 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::HeaderValue;
-use axum::http::header::{REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
-use axum::response::Response;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::Listener;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use config::Config;
 
 use connection::MemberHandle;
+use ice::IceConfig;
 use rooms::Rooms;
+use tls::Tls;
 
 /// axum's own WebSocket limits. Well above `MAX_MESSAGE_BYTES` so that an oversized message
 /// reaches our check and gets a `too_large` answer instead of a dropped connection; anything
@@ -44,6 +52,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// What every connection shares.
 pub(crate) struct Shared {
     config: Config,
+    ice: IceConfig,
     rooms: Mutex<Rooms<MemberHandle>>,
     /// Turns true once the server is stopping.
     shutdown: watch::Receiver<bool>,
@@ -73,69 +82,143 @@ impl Drop for ConnectionGuard {
     }
 }
 
-/// Serves on `listener` until Ctrl-C or SIGTERM, then tells every connection `shutting_down`
-/// and returns once they have closed.
-pub async fn run(config: Config, listener: TcpListener) -> io::Result<()> {
-    run_until(config, listener, stop_signal()).await
-}
-
-/// [`run`], stopping when `stop` completes instead of on a signal.
-pub async fn run_until(
+/// A server that is listening, with its certificate loaded, and not yet serving.
+pub struct Server {
     config: Config,
     listener: TcpListener,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    if !config.static_dir.join("index.html").is_file() {
-        info!(
-            dir = %config.static_dir.display(),
-            "the web app is not built; `/` answers 503 until it is (`cargo xtask serve` builds it)"
-        );
-    }
-    let (stopping, shutdown) = watch::channel(false);
-    let (connections, _) = watch::channel(0);
-    let mut open = connections.subscribe();
-    let shared = Arc::new(Shared {
-        rooms: Mutex::new(Rooms::new(config.max_peers)),
-        config,
-        shutdown,
-        connections,
-    });
-    let app = router(Arc::clone(&shared));
+    tls: Option<Tls>,
+}
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+impl Server {
+    /// Listens on `config.addr` and loads (or makes) the certificate: everything that can go
+    /// wrong at start goes wrong here, before anyone is told the server is running.
+    pub async fn bind(config: Config) -> io::Result<Self> {
+        let listener = TcpListener::bind(&config.addr).await.map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot listen on {}: {err}", config.addr),
+            )
+        })?;
+        let tls = Tls::setup(&config, listener.local_addr()?)?;
+        Ok(Self {
+            config,
+            listener,
+            tls,
+        })
+    }
+
+    /// Where the app is, as bound: `https://` when serving TLS.
+    pub fn url(&self) -> io::Result<String> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{}/", self.listener.local_addr()?))
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then tells every connection `shutting_down` and returns
+    /// once they have closed.
+    pub async fn run(self) -> io::Result<()> {
+        self.run_until(stop_signal()).await
+    }
+
+    /// [`Server::run`], stopping when `stop` completes instead of on a signal.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let Self {
+            config,
+            listener,
+            tls,
+        } = self;
+        if !config.static_dir.join("index.html").is_file() {
+            info!(
+                dir = %config.static_dir.display(),
+                "the web app is not built; `/` answers 503 until it is (`cargo xtask serve` builds it)"
+            );
+        }
+        let (stopping, shutdown) = watch::channel(false);
+        let (connections, _) = watch::channel(0);
+        let mut open = connections.subscribe();
+        let shared = Arc::new(Shared {
+            rooms: Mutex::new(Rooms::new(config.max_peers)),
+            ice: config.ice(),
+            config,
+            shutdown: shutdown.clone(),
+            connections,
+        });
+        let app = router(Arc::clone(&shared));
+        let stop = async move {
             stop.await;
             info!("stopping");
             stopping.send_replace(true);
-        })
-        .await?;
+        };
+        match tls {
+            Some(tls) => {
+                tls.watch_for_renewal(Duration::from_secs(shared.config.tls_reload_secs), shutdown);
+                serve(tls.listener(listener), app, stop).await?;
+            }
+            None => serve(listener, app, stop).await?,
+        }
 
-    let remaining = *open.borrow();
-    if remaining > 0 {
-        info!(connections = remaining, "waiting for connections to close");
+        let remaining = *open.borrow();
+        if remaining > 0 {
+            info!(connections = remaining, "waiting for connections to close");
+        }
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, open.wait_for(|n| *n == 0)).await;
+        info!("stopped");
+        Ok(())
     }
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, open.wait_for(|n| *n == 0)).await;
-    info!("stopped");
-    Ok(())
+}
+
+async fn serve<L>(
+    listener: L,
+    app: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 fn router(shared: Arc<Shared>) -> Router {
     let static_files = static_files::router(&shared.config.static_dir);
+    let headers = Arc::new(headers::Headers::new(
+        &shared.config.static_dir,
+        shared.config.tls(),
+    ));
     Router::new()
         .route("/ws", get(upgrade))
         .with_state(shared)
         .fallback_service(static_files)
-        .layer(SetResponseHeaderLayer::overriding(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(axum::middleware::from_fn_with_state(headers, headers::add))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> Response {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    request_headers: HeaderMap,
+    State(shared): State<Arc<Shared>>,
+) -> Response {
+    let header = |name| request_headers.get(name).and_then(|v| v.to_str().ok());
+    if !origin::allowed(
+        header(ORIGIN),
+        header(HOST),
+        shared.config.tls(),
+        &shared.config.allowed_origins,
+    ) {
+        warn!(
+            origin = header(ORIGIN).unwrap_or_default(),
+            "refused a WebSocket from another site's page"
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            "This WebSocket only accepts pages served by this Conclave server. If a proxy in \
+             front of it changes the Host header, start the server with --allowed-origin.\n",
+        )
+            .into_response();
+    }
     ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| connection::serve(socket, shared))

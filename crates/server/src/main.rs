@@ -2,22 +2,21 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use conclave_server::{Config, logging, run};
-use tokio::net::TcpListener;
+use conclave_server::{Config, Server, logging};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     logging::init();
     let config = Config::parse();
-    let listener = match TcpListener::bind(&config.addr).await {
-        Ok(listener) => listener,
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
         Err(err) => {
-            tracing::error!(addr = %config.addr, %err, "cannot listen");
+            tracing::error!("{err}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
+    let url = match server.url() {
+        Ok(url) => url,
         Err(err) => {
             tracing::error!(%err, "cannot read the bound address");
             return ExitCode::FAILURE;
@@ -25,11 +24,11 @@ async fn main() -> ExitCode {
     };
     // The one line on stdout: with `--addr HOST:0`, tooling reads the port from it.
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "Conclave is running at http://{addr}/");
+    let _ = writeln!(stdout, "Conclave is running at {url}");
     let _ = stdout.flush();
     drop(stdout);
 
-    match run(config, listener).await {
+    match server.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(%err, "server failed");

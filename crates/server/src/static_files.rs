@@ -1,5 +1,8 @@
-//! Serving the built web app: files from the static dir, `index.html` for every other path
-//! (the app routes `/r/<room>` itself), and a plain explanation when the app is not built.
+//! Serving the built web app: files from the static dir, compressed as the browser accepts
+//! (brotli or gzip copies made at build time, or on the fly for files without one),
+//! `index.html` for the app's own routes (`/`, `/r/<room>`) and, with status 404, for any other
+//! path (the app shows its "nothing here" page), and a plain explanation when the app is not
+//! built.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -8,11 +11,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// For file names that carry a content hash: the name changes whenever the content does.
@@ -32,10 +36,23 @@ pub(crate) fn router(dir: &Path) -> Router {
         let index = Arc::clone(&index);
         async move { Ok::<_, Infallible>(index_or_not_built(&index, req).await) }
     });
-    let files = ServeDir::new(PathBuf::from(dir)).fallback(spa_fallback);
+    let files = ServeDir::new(PathBuf::from(dir))
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(spa_fallback);
     Router::new()
         .fallback_service(files)
+        // Leaves alone what already has a Content-Encoding (the precompressed copies).
+        .layer(CompressionLayer::new().br(true).gzip(true))
         .layer(middleware::from_fn(cache_control))
+}
+
+/// The paths the app itself routes; anything else is not found.
+fn is_app_route(path: &str) -> bool {
+    path == "/"
+        || path
+            .strip_prefix("/r/")
+            .is_some_and(|room| !room.is_empty())
 }
 
 async fn index_or_not_built(index: &Path, req: Request) -> Response {
@@ -44,10 +61,20 @@ async fn index_or_not_built(index: &Path, req: Request) -> Response {
     if !tokio::fs::try_exists(index).await.unwrap_or(false) {
         return (StatusCode::SERVICE_UNAVAILABLE, NOT_BUILT).into_response();
     }
-    match ServeFile::new(index).oneshot(req).await {
+    let found = is_app_route(req.uri().path());
+    let served = ServeFile::new(index)
+        .precompressed_br()
+        .precompressed_gzip()
+        .oneshot(req)
+        .await;
+    let mut res = match served {
         Ok(res) => res.map(Body::new),
         Err(never) => match never {},
+    };
+    if !found && res.status().is_success() {
+        *res.status_mut() = StatusCode::NOT_FOUND;
     }
+    res
 }
 
 async fn cache_control(req: Request, next: Next) -> Response {
@@ -63,8 +90,17 @@ async fn cache_control(req: Request, next: Next) -> Response {
     } else {
         REVALIDATE
     };
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+    let headers = res.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(policy));
+    // The same URL comes in different encodings: caches must key on what was accepted.
+    // CompressionLayer says so only when it compressed, not for the copies made at build time.
+    let varies = headers.get_all(VARY).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))
+    });
+    if !varies {
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+    }
     res
 }
 
@@ -95,6 +131,22 @@ mod tests {
             "/assets/worker-c2a1f5e3b7d9a04.js",
         ] {
             assert!(is_hashed_asset(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_app_routes_the_root_and_rooms_only() {
+        for path in ["/", "/r/abc", "/r/abc-def_12"] {
+            assert!(is_app_route(path), "{path}");
+        }
+        for path in [
+            "/r/",
+            "/r",
+            "/favicon.ico",
+            "/app-0123456789abcdef.js",
+            "/x/r/y",
+        ] {
+            assert!(!is_app_route(path), "{path}");
         }
     }
 

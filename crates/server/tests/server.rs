@@ -397,9 +397,15 @@ async fn serves_index_assets_and_the_spa_fallback() {
     })
     .await;
 
-    for path in ["/", "/r/abcdefgh12", "/some/unknown/path"] {
+    // The app's routes get the page; so does any other path, with a 404 (the app says
+    // "nothing here").
+    for (path, status) in [
+        ("/", 200),
+        ("/r/abcdefgh12", 200),
+        ("/some/unknown/path", 404),
+    ] {
         let res = http_get(&server.addr, path).await;
-        assert_eq!(res.status, 200, "{path}");
+        assert_eq!(res.status, status, "{path}");
         assert_eq!(res.body, index, "{path}");
         assert_eq!(res.header("cache-control"), Some("no-cache"), "{path}");
         assert_eq!(res.header("referrer-policy"), Some("no-referrer"), "{path}");

@@ -1,20 +1,23 @@
 //! Drives the real `conclave-server` binary: spawns it on a free port, and talks to it with real
-//! WebSocket and HTTP clients.
+//! WebSocket and HTTP clients, over TLS when it serves HTTPS.
 
 #![allow(dead_code)] // Each test uses a different part of this.
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdout, Command};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 /// How long any single expected event may take before the test fails instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -33,6 +36,10 @@ pub const SMALL_LIMITS: [&str; 8] = [
 
 pub struct ServerOptions<'a> {
     pub args: Vec<&'a str>,
+    /// Extra environment, e.g. secrets that should not be on a command line.
+    pub env: Vec<(&'a str, &'a str)>,
+    /// Trust exactly this certificate when the server speaks TLS.
+    pub trust: Option<CertificateDer<'static>>,
     /// `None`: a directory that does not exist, as in a checkout where the app is not built.
     pub static_dir: Option<&'a Path>,
     pub rust_log: &'a str,
@@ -44,6 +51,8 @@ impl Default for ServerOptions<'_> {
     fn default() -> Self {
         Self {
             args: SMALL_LIMITS.to_vec(),
+            env: Vec::new(),
+            trust: None,
             static_dir: None,
             rust_log: "warn",
             stderr_to: None,
@@ -55,7 +64,38 @@ impl Default for ServerOptions<'_> {
 pub struct Server {
     child: Child,
     pub addr: String,
+    /// Set when the server said it serves HTTPS: the client side of that.
+    tls: Option<Arc<rustls::ClientConfig>>,
     _stdout: ChildStdout,
+}
+
+/// A byte stream to the server, TLS or not.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A TLS client that trusts `cert` and nothing else.
+pub fn tls_client(cert: &CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).expect("a usable test certificate");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// A TLS connection to `addr` (`127.0.0.1:port`) as `localhost`.
+pub async fn tls_connect(
+    addr: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
 }
 
 impl Server {
@@ -78,6 +118,10 @@ impl Server {
             .args(&opts.args)
             .env_remove("CONCLAVE_ADDR")
             .env_remove("CONCLAVE_STATIC_DIR")
+            .env_remove("CONCLAVE_TLS_CERT")
+            .env_remove("CONCLAVE_TLS_KEY")
+            .env_remove("CONCLAVE_TURN_SECRET")
+            .envs(opts.env.iter().copied())
             .env("RUST_LOG", opts.rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -92,12 +136,25 @@ impl Server {
             .await
             .expect("server printed no start line in time")
             .expect("read server stdout");
-        let addr = line
+        let url = line
             .trim_end()
-            .strip_prefix("Conclave is running at http://")
-            .and_then(|rest| rest.strip_suffix('/'))
+            .strip_prefix("Conclave is running at ")
+            .unwrap_or_else(|| panic!("unexpected start line {line:?}"));
+        let (tls, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, url.strip_prefix("http://").expect("an http(s) URL")),
+        };
+        let addr = rest
+            .strip_suffix('/')
             .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
             .to_owned();
+        let tls = tls.then(|| {
+            tls_client(
+                opts.trust
+                    .as_ref()
+                    .expect("a TLS server needs ServerOptions::trust"),
+            )
+        });
         assert!(
             !addr.ends_with(":0"),
             "the printed port must be the bound one"
@@ -105,21 +162,62 @@ impl Server {
         Self {
             child,
             addr,
+            tls,
             _stdout: lines.into_inner(),
         }
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
+    }
+
+    /// A connection to the server, through TLS when it speaks TLS.
+    pub async fn connect(&self) -> std::io::Result<Box<dyn Io>> {
+        Ok(match &self.tls {
+            Some(config) => Box::new(tls_connect(&self.addr, config.clone()).await?),
+            None => Box::new(TcpStream::connect(&self.addr).await?),
+        })
     }
 
     pub async fn client(&self) -> Client {
-        let (ws, _) =
-            tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(self.ws_url()))
+        self.try_client(&[])
+            .await
+            .map(|(client, _)| client)
+            .expect("the WebSocket upgrade was refused")
+    }
+
+    /// Opens the WebSocket with extra request headers (an `Origin`, say). Gives the upgrade
+    /// response's headers, or the refusal's status and headers.
+    pub async fn try_client(
+        &self,
+        headers: &[(&str, &str)],
+    ) -> Result<(Client, http::HeaderMap), (u16, http::HeaderMap)> {
+        let mut request = self.ws_url().into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let io = self.connect().await.expect("connect");
+        let connected =
+            tokio::time::timeout(PATIENCE, tokio_tungstenite::client_async(request, io))
                 .await
-                .expect("WebSocket connect timed out")
-                .expect("WebSocket connect");
-        Client { ws }
+                .expect("WebSocket connect timed out");
+        match connected {
+            Ok((ws, res)) => Ok((Client { ws }, res.headers().clone())),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                Err((res.status().as_u16(), res.headers().clone()))
+            }
+            Err(err) => panic!("WebSocket connect: {err}"),
+        }
+    }
+
+    /// A GET over HTTP or HTTPS, as the server speaks.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        let io = self.connect().await.expect("connect");
+        http_request(io, &self.addr, path, headers).await
     }
 
     pub fn pid(&self) -> u32 {
@@ -133,6 +231,45 @@ impl Server {
             .expect("server did not exit in time")
             .expect("wait for server")
     }
+}
+
+/// Starts the server with arguments it must refuse: its exit status and what it said.
+pub async fn start_fails(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_conclave-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("CONCLAVE_TLS_CERT")
+        .env_remove("CONCLAVE_TLS_KEY")
+        .env_remove("CONCLAVE_TURN_SECRET")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("the server neither started nor gave up")
+        .expect("run conclave-server");
+    assert!(
+        out.stdout.is_empty(),
+        "it claimed to run: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1: (certificate PEM, key PEM, DER).
+pub fn test_certificate() -> (String, String, CertificateDer<'static>) {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("make a test certificate");
+    (
+        made.cert.pem(),
+        made.signing_key.serialize_pem(),
+        made.cert.der().clone(),
+    )
 }
 
 impl Drop for Server {
@@ -149,7 +286,7 @@ pub enum Event {
 }
 
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<Box<dyn Io>>,
 }
 
 impl Client {
@@ -262,7 +399,10 @@ pub fn room(name: &str) -> RoomId {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossily), for bodies that are text.
     pub body: String,
+    /// The body's bytes as sent (still compressed if it was), chunked encoding undone.
+    pub bytes: Vec<u8>,
 }
 
 impl HttpResponse {
@@ -275,32 +415,129 @@ impl HttpResponse {
 }
 
 pub async fn http_get(addr: &str, path: &str) -> HttpResponse {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    http_request(Box::new(stream), addr, path, &[]).await
+}
+
+pub async fn http_request(
+    mut stream: Box<dyn Io>,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     let fetch = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read");
+        // A TLS peer may close without close_notify once the response is complete.
+        let _ = stream.read_to_end(&mut raw).await;
         raw
     };
     let raw = tokio::time::timeout(PATIENCE, fetch)
         .await
         .expect("HTTP request timed out");
-    let raw = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("header/body separator");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header/body separator");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("UTF-8 headers");
+    let mut body = raw[split + 4..].to_vec();
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        body = unchunk(&body);
+    }
     HttpResponse {
         status,
         headers,
-        body: body.to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
+    }
+}
+
+/// Undoes HTTP/1.1 chunked transfer encoding.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_text = std::str::from_utf8(&raw[..line_end]).expect("chunk size");
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .expect("hex chunk size");
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+/// Trusts whatever certificate it is shown: only for reading the certificate a server
+/// presents (the self-signed one made at start, which no test can know beforehand).
+#[derive(Debug)]
+pub struct AcceptAnything;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
