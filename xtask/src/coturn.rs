@@ -119,12 +119,14 @@ pub fn start(server_args: &[String]) -> Result<LocalTurn> {
     );
     let path = dir.join("turnserver.conf");
     write_private(&path, &config)?;
-    let child = Command::new("turnserver")
-        .arg("-c")
+    let mut cmd = Command::new("turnserver");
+    cmd.arg("-c")
         .arg(&path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    crate::stop_with_xtask(&mut cmd);
+    let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start turnserver: {e}"))?;
     let mut turn = LocalTurn {

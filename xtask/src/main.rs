@@ -2,6 +2,7 @@
 //! using only the package registries (cargo, apt): nothing downloads its own binaries.
 
 mod bench;
+mod compress;
 mod coturn;
 mod sizes;
 mod tools;
@@ -60,9 +61,44 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// How a command is shown: program, arguments and the environment it is given, except the
+/// values of anything secret (the TURN secret goes to the server this way).
+fn shown(cmd: &Command) -> String {
+    let mut out = String::new();
+    for (key, value) in cmd.get_envs() {
+        let key = key.to_string_lossy();
+        let value = if key.contains("SECRET") {
+            "[redacted]".into()
+        } else {
+            value.map(|v| v.to_string_lossy()).unwrap_or_default()
+        };
+        out.push_str(&format!("{key}={value:?} "));
+    }
+    out.push_str(&format!("{:?}", cmd.get_program()));
+    for arg in cmd.get_args() {
+        out.push_str(&format!(" {arg:?}"));
+    }
+    out
+}
+
+/// Makes `cmd` receive SIGTERM when xtask dies, however it dies: the server and the relay
+/// `serve` starts must not outlive it.
+pub fn stop_with_xtask(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: prctl is async-signal-safe and touches nothing of the parent's.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Runs a command in the workspace root, failing with its name if it fails.
 pub fn run(cmd: &mut Command) -> Result {
-    let shown = format!("{cmd:?}");
+    let shown = shown(cmd);
     eprintln!("xtask: $ {shown}");
     let status = cmd
         .current_dir(root())
@@ -82,7 +118,8 @@ pub fn cargo() -> Command {
 pub fn build_app() -> Result {
     run(Command::new("trunk")
         .args(["build", "--release"])
-        .env("PATH", tools::tool_path()))
+        .env("PATH", tools::tool_path()))?;
+    compress::precompress(&root().join("dist"))
 }
 
 fn serve(args: &[String]) -> Result {
@@ -121,6 +158,8 @@ fn serve(args: &[String]) -> Result {
         server.env("CONCLAVE_TURN_SECRET", &turn.secret);
     }
     server.args(args);
+    // `cargo run` replaces itself with the server, which then goes when xtask does.
+    stop_with_xtask(&mut server);
     run(&mut server)
 }
 

@@ -1,24 +1,15 @@
 //! What users download: each wasm file raw, gzip and brotli (as a server would send it).
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::Result;
 
 fn gzip(bytes: &[u8]) -> usize {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes).expect("in-memory write");
-    enc.finish().expect("in-memory write").len()
+    crate::compress::gzip(bytes).len()
 }
 
 fn brotli(bytes: &[u8]) -> usize {
-    let mut out = Vec::new();
-    let params = brotli::enc::BrotliEncoderParams {
-        quality: 11,
-        ..Default::default()
-    };
-    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect("in-memory write");
-    out.len()
+    crate::compress::brotli(bytes).len()
 }
 
 pub fn report(dist: &Path) -> Result {
