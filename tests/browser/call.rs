@@ -65,6 +65,8 @@ async fn three_members_see_and_hear_each_other_and_a_wrong_key_gets_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (m, b) in members.iter().zip(&before) {
         assert_decoding(m, b, &m.inbound().await, 2);
+        // The whole app ran under the server's Content-Security-Policy.
+        assert_eq!(m.csp_violations().await, Vec::<String>::new(), "{}", m.name);
     }
 
     // Eve has the room but another key.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::netns::Namespace;
+
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -42,7 +44,7 @@ fn dist_dir() -> PathBuf {
 }
 
 /// A child process killed when dropped, so a failing test leaves nothing behind.
-pub struct Proc(Child);
+pub struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -53,26 +55,61 @@ impl Drop for Proc {
 
 pub struct Server {
     proc: Option<Proc>,
+    /// `http://HOST:PORT` or `https://HOST:PORT`.
     pub url: String,
     pub addr: String,
     args: Vec<String>,
 }
 
+/// How to start a server other than [`Server::start`]'s plain one on loopback.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Run it inside this network namespace.
+    pub netns: Option<&'a Namespace>,
+    /// `HOST:PORT` to listen on; a free loopback port if `None`.
+    pub addr: Option<String>,
+    pub args: Vec<String>,
+    /// Secrets go here rather than on the command line.
+    pub env: Vec<(&'static str, String)>,
+}
+
+fn server_bin() -> PathBuf {
+    let bin = std::env::var_os("CONCLAVE_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("conclave-server"));
+    assert!(
+        bin.exists(),
+        "no server binary at {}: run the browser tests with `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
 impl Server {
     pub fn start(extra: &[&str]) -> Self {
-        Self::start_at("127.0.0.1:0", extra)
+        Self::launch(Launch {
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            ..Launch::default()
+        })
+    }
+
+    pub fn launch(spec: Launch<'_>) -> Self {
+        let addr = spec.addr.as_deref().unwrap_or("127.0.0.1:0");
+        let mut cmd = match spec.netns {
+            Some(ns) => ns.exec(server_bin().to_str().expect("UTF-8 path")),
+            None => Command::new(server_bin()),
+        };
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+        let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
+        Self::spawn(cmd, addr, &args)
     }
 
     fn start_at(addr: &str, extra: &[&str]) -> Self {
-        let bin = std::env::var_os("CONCLAVE_SERVER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| target_dir().join("conclave-server"));
-        assert!(
-            bin.exists(),
-            "no server binary at {}: run the browser tests with `cargo xtask test`",
-            bin.display()
-        );
-        let mut child = Command::new(bin)
+        Self::spawn(Command::new(server_bin()), addr, extra)
+    }
+
+    fn spawn(mut cmd: Command, addr: &str, extra: &[&str]) -> Self {
+        let mut child = cmd
             .arg("--addr")
             .arg(addr)
             .arg("--static-dir")
@@ -93,7 +130,10 @@ impl Server {
             .expect("a URL on the first line")
             .trim_end_matches('/')
             .to_owned();
-        let addr = url.trim_start_matches("http://").to_owned();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_owned();
         Self {
             proc: Some(Proc(child)),
             url,
@@ -126,9 +166,74 @@ fn free_port() -> u16 {
 pub struct Driver {
     _proc: Proc,
     url: String,
+    /// Carries WebDriver's connections into the namespace the driver runs in.
+    _forward: Option<Forward>,
+}
+
+/// A task that accepts on loopback here and connects each connection through to an address
+/// inside a network namespace; stopped when dropped.
+struct Forward(tokio::task::JoinHandle<()>);
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Forward {
+    async fn start(ns: &Namespace, to: std::net::SocketAddr) -> (Self, u16) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ns = ns.handle();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let ns = ns.clone();
+                tokio::spawn(async move {
+                    let Ok(Ok(outbound)) =
+                        tokio::task::spawn_blocking(move || ns.connect(to)).await
+                    else {
+                        return;
+                    };
+                    outbound.set_nonblocking(true).unwrap();
+                    let mut outbound = tokio::net::TcpStream::from_std(outbound).unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        (Self(task), port)
+    }
 }
 
 impl Driver {
+    /// A chromedriver inside `ns` (so are the browsers it starts), driven from here.
+    pub async fn start_in(ns: &Namespace) -> Self {
+        const PORT: u16 = 9515;
+        let proc = Proc(
+            ns.exec("chromedriver")
+                .arg(format!("--port={PORT}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver is installed (cargo xtask test installs it)"),
+        );
+        let inside = std::net::SocketAddr::from(([127, 0, 0, 1], PORT));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ns.connect(inside).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start in {}",
+                ns.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (forward, port) = Forward::start(ns, inside).await;
+        Self {
+            _proc: proc,
+            url: format!("http://127.0.0.1:{port}"),
+            _forward: Some(forward),
+        }
+    }
+
     pub async fn start() -> Self {
         let port = free_port();
         let proc = Proc(
@@ -145,7 +250,11 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { _proc: proc, url }
+        Self {
+            _proc: proc,
+            url,
+            _forward: None,
+        }
     }
 }
 
@@ -168,6 +277,13 @@ const RECORDER: &str = r#"
     setTimeout(watchFirstFrame, 10);
   };
   addEventListener('TrunkApplicationStarted', () => mark('wasm started'));
+  // Anything the server's Content-Security-Policy blocked: the app must need nothing it forbids.
+  rec.cspViolations = [];
+  document.addEventListener('securitypolicyviolation', (e) => rec.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
+  // The scripts workers were started from (their own fetches are not in the page's timeline).
+  rec.workers = [];
+  const W = window.Worker;
+  window.Worker = class extends W { constructor(url, ...rest) { rec.workers.push(String(new URL(url, location.href))); super(url, ...rest); } };
   document.addEventListener('click', () => mark('first click'), true);
   const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia asked'); const s = await gum(c); mark('getUserMedia answered'); return s; };
@@ -367,12 +483,15 @@ impl Drop for TempDir {
     }
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Deny camera and microphone, as a person clicking "Block" would.
     pub deny_media: bool,
     /// Make the fake camera deliver exactly this width and height, whatever the app asks for.
     pub camera: Option<(u32, u32)>,
+    /// Trust a server certificate with this public key (base64 SHA-256 of its
+    /// SubjectPublicKeyInfo), as if a real CA had signed it.
+    pub trust_spki: Option<String>,
 }
 
 /// Rewrites the video constraints of every `getUserMedia` call to an exact size.
@@ -412,6 +531,9 @@ impl Member {
             "--window-size=1280,800".to_owned(),
             format!("--user-data-dir={}", profile.0.display()),
         ];
+        if let Some(spki) = &options.trust_spki {
+            args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
+        }
         if options.deny_media {
             args.push("--deny-permission-prompts".to_owned());
         } else {
@@ -596,6 +718,12 @@ impl Member {
                 }
             })
             .collect()
+    }
+
+    /// What the page's Content-Security-Policy blocked so far.
+    pub async fn csp_violations(&self) -> Vec<String> {
+        self.strings("return window.__conclaveTest.cspViolations")
+            .await
     }
 
     /// Every WebSocket message the page sent and received.

@@ -3,8 +3,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod call;
+mod coturn;
 mod harness;
+mod internet;
 mod keys;
 mod measure;
+mod netns;
+mod tls;
 mod trace;
 mod trouble;
