@@ -42,6 +42,15 @@ fn built_app(dir: &Path) -> Vec<u8> {
     script
 }
 
+/// A plain-HTTP server for the app in `dir`.
+async fn app_server(dir: &Path) -> Server {
+    Server::start_with(ServerOptions {
+        static_dir: Some(dir),
+        ..ServerOptions::default()
+    })
+    .await
+}
+
 fn decoded(res: &HttpResponse) -> Vec<u8> {
     let mut out = Vec::new();
     match res.header("content-encoding") {
@@ -143,11 +152,7 @@ async fn check_every_kind_of_response(server: &Server, tls: bool) {
 async fn every_response_carries_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     built_app(dir.path());
-    let server = Server::start_with(ServerOptions {
-        static_dir: Some(dir.path()),
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = app_server(dir.path()).await;
     check_every_kind_of_response(&server, false).await;
 
     let certs = tempfile::tempdir().unwrap();
@@ -172,11 +177,7 @@ async fn the_policy_allows_exactly_the_inline_start_up_script_and_our_socket() {
     use sha2::Digest as _;
     let dir = tempfile::tempdir().unwrap();
     built_app(dir.path());
-    let server = Server::start_with(ServerOptions {
-        static_dir: Some(dir.path()),
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = app_server(dir.path()).await;
     let inline = "\nimport init from '/conclave-0123456789abcdef.js';\nawait init();\n";
     let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline));
     let res = server.get("/r/abc", &[]).await;
@@ -202,11 +203,7 @@ async fn the_policy_allows_exactly_the_inline_start_up_script_and_our_socket() {
 async fn compression_is_negotiated_and_the_bytes_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let script = built_app(dir.path());
-    let server = Server::start_with(ServerOptions {
-        static_dir: Some(dir.path()),
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = app_server(dir.path()).await;
     let path = format!("/{ASSET}");
     for (accept, encoding) in [
         ("br, gzip", Some("br")),
@@ -260,11 +257,7 @@ async fn wasm_is_served_as_wasm_so_it_compiles_while_streaming() {
         b"\0asm\x01\0\0\0",
     )
     .unwrap();
-    let server = Server::start_with(ServerOptions {
-        static_dir: Some(dir.path()),
-        ..ServerOptions::default()
-    })
-    .await;
+    let server = app_server(dir.path()).await;
     let res = server.get("/app-0123456789abcdef_bg.wasm", &[]).await;
     assert_eq!(res.header("content-type"), Some("application/wasm"));
 }
