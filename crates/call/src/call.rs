@@ -1,12 +1,13 @@
 use std::collections::BTreeMap;
 
-use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey, safety_emoji};
+use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey};
 use conclave_protocol::peer::{Envelope, PeerMessage, Presence, clean_name};
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
 use crate::keys::{KeyManager, KeyOutput};
 use crate::reach::{LinkState, Reachability};
+use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
 use crate::{MediaHealth, Negotiation};
 
 /// Where this member stands.
@@ -48,16 +49,25 @@ pub enum Event {
     StatusChanged,
     /// No candidate pair to this member works: restart ICE on its connection (once).
     RestartIce(PeerId),
+    /// [`Call::verification`] changed: the safety words, or why there are none yet.
+    VerificationChanged,
 }
 
-/// A member of the room as the server announced it. Only members whose messages opened
-/// ([`Member::presence`] is set) are shown: someone without the key stays invisible.
+/// A member of the room as the server announced it. Only members who are ready (their
+/// presence opened and their revealed key matched their commitment) are shown: someone
+/// without the key stays invisible.
 #[derive(Debug)]
 pub struct Member {
     pub id: PeerId,
     /// Was in the room before we joined; decides who has the wrong key on a mismatch.
     pub was_here_first: bool,
     pub presence: Option<Presence>,
+    /// Its session's public key, once revealed as committed.
+    pub public_key: Option<conclave_protocol::Bytes32>,
+    ready: bool,
+    /// Everything it sent so far failed to open: it does not hold the link, so rounds go on
+    /// without it.
+    outsider: bool,
     pub media: MediaHealth,
     pub reach: Reachability,
     last_seq: Option<u64>,
@@ -71,6 +81,9 @@ impl Member {
             id,
             was_here_first,
             presence: None,
+            public_key: None,
+            ready: false,
+            outsider: false,
             media: MediaHealth::default(),
             reach: Reachability::default(),
             last_seq: None,
@@ -79,7 +92,7 @@ impl Member {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.presence.is_some()
+        self.ready
     }
 }
 
@@ -87,6 +100,7 @@ pub struct Call {
     room: RoomId,
     signaling: SignalingKey,
     keys: KeyManager,
+    rounds: Rounds,
     me: Option<PeerId>,
     presence: Presence,
     members: BTreeMap<PeerId, Member>,
@@ -107,8 +121,8 @@ impl Call {
                 name: clean_name(name),
                 mic,
                 camera,
-                public_key: keys.public_key().clone(),
             },
+            rounds: Rounds::new(room.clone(), keys.public_key().clone()),
             keys,
             room,
             me: None,
@@ -155,13 +169,11 @@ impl Call {
             .any(|url| url.starts_with("turn:") || url.starts_with("turns:"))
     }
 
-    /// The safety emoji for everyone we agreed keys with (and us), or `None` before we are in.
-    pub fn safety_emoji(&self) -> Option<String> {
+    /// The safety words everyone in the call should see alike, or why there are none yet.
+    /// `None` before we are in.
+    pub fn verification(&self) -> Option<&Verification> {
         self.me.as_ref()?;
-        Some(safety_emoji(
-            &self.room,
-            &self.keys.public_keys().collect::<Vec<_>>(),
-        ))
+        Some(self.rounds.verification())
     }
 
     /// Whether `peer` has given us a key for its frames yet.
@@ -234,6 +246,7 @@ impl Call {
                 ice_servers,
                 ..
             } => {
+                self.rounds.reset(you.clone());
                 self.me = Some(you);
                 self.ice_servers = ice_servers;
                 self.members.clear();
@@ -248,6 +261,7 @@ impl Call {
                         .insert(peer.clone(), Member::new(peer.clone(), true));
                     out.extend(self.seal_presence(&peer));
                 }
+                self.membership_changed(now_ms, &mut out);
             }
             ServerMessage::PeerJoined { peer } => {
                 if self.me.as_ref() == Some(&peer) {
@@ -256,16 +270,18 @@ impl Call {
                 self.members
                     .insert(peer.clone(), Member::new(peer.clone(), false));
                 out.extend(self.seal_presence(&peer));
+                self.membership_changed(now_ms, &mut out);
             }
             ServerMessage::PeerLeft { peer } => {
-                if let Some(member) = self.members.remove(&peer)
-                    && member.is_ready()
-                {
-                    out.push(Event::MemberLeft(peer.clone()));
-                    if let Some(me) = self.me.clone() {
-                        let keys = self.keys.member_left(&me, &peer, now_ms);
-                        self.carry_out(keys, &mut out);
+                if let Some(member) = self.members.remove(&peer) {
+                    if member.is_ready() {
+                        out.push(Event::MemberLeft(peer.clone()));
+                        if let Some(me) = self.me.clone() {
+                            let keys = self.keys.member_left(&me, &peer, now_ms);
+                            self.carry_out(keys, &mut out);
+                        }
                     }
+                    self.membership_changed(now_ms, &mut out);
                 }
             }
             ServerMessage::Signal { from, blob } => self.open(from, blob, now_ms, &mut out),
@@ -278,6 +294,62 @@ impl Call {
             }
         }
         out
+    }
+
+    /// Starts the round for who is here now (everyone the server announced, but for those
+    /// whose messages all failed to open).
+    fn membership_changed(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        let others = self
+            .members
+            .values()
+            .filter(|m| !m.outsider)
+            .map(|m| m.id.clone())
+            .collect();
+        let outputs = self.rounds.membership(others, now_ms);
+        self.carry_rounds(outputs, out);
+    }
+
+    /// Turns the rounds' outputs into events: commitments and reveals sealed and sent, keys
+    /// agreed with members whose reveal matched.
+    fn carry_rounds(&mut self, outputs: Vec<RoundOutput>, out: &mut Vec<Event>) {
+        for output in outputs {
+            match output {
+                RoundOutput::Send(to, msg) => out.extend(self.seal(&to, msg).map(Event::Send)),
+                RoundOutput::Agreed { peer, public_key } => {
+                    if let Some(member) = self.members.get_mut(&peer) {
+                        member.public_key = Some(public_key);
+                    }
+                    self.ready_if_complete(&peer, out);
+                }
+                RoundOutput::Changed => out.push(Event::VerificationChanged),
+            }
+        }
+    }
+
+    /// A member is ready once we have its presence and a key it committed to: agree keys and
+    /// open a connection to it.
+    fn ready_if_complete(&mut self, peer: &PeerId, out: &mut Vec<Event>) {
+        let Some(me) = self.me.clone() else { return };
+        let Some(member) = self.members.get(peer) else {
+            return;
+        };
+        let (Some(public_key), Some(_), false) =
+            (&member.public_key, &member.presence, member.ready)
+        else {
+            return;
+        };
+        let newcomer = !member.was_here_first;
+        let public_key = public_key.clone();
+        match self.keys.member_ready(&me, peer, &public_key, newcomer) {
+            Some(keys) => {
+                if let Some(member) = self.members.get_mut(peer) {
+                    member.ready = true;
+                }
+                out.push(Event::MemberReady(peer.clone()));
+                self.carry_out(keys, out);
+            }
+            None => self.drop_from(peer),
+        }
     }
 
     /// Turns the key manager's outputs into events, sealing what it sends.
@@ -310,6 +382,15 @@ impl Call {
             Ok(bytes) => Envelope::from_bytes(&bytes).ok(),
             Err(OpenError::Forged) => {
                 member.dropped += 1;
+                // Nothing from it ever opened: it does not hold the link. Check who is here
+                // without it.
+                if member.last_seq.is_none() && !member.outsider {
+                    member.outsider = true;
+                    self.membership_changed(now_ms, out);
+                }
+                let Some(member) = self.members.get_mut(&from) else {
+                    return;
+                };
                 // Someone who was here first speaks a key we do not have: unless some other
                 // message has already opened, it is our link that is wrong.
                 if member.was_here_first
@@ -333,38 +414,45 @@ impl Call {
         }
         member.last_seq = Some(envelope.seq);
         self.opened_any = true;
+        if std::mem::take(&mut member.outsider) {
+            // A message of its opened after all (the ones before were tampered with).
+            self.membership_changed(now_ms, out);
+        }
         if self.status == CallStatus::KeyMismatch {
             // The member that failed was the odd one out, not us.
             self.status = CallStatus::InCall;
             out.push(Event::StatusChanged);
         }
-        let was_here_first = member.was_here_first;
-        let ready = member.is_ready();
+        let ready = self.members.get(&from).is_some_and(Member::is_ready);
         match envelope.msg {
             PeerMessage::Presence(mut presence) => {
                 presence.name = clean_name(&presence.name);
-                if !ready {
-                    let Some(keys) =
-                        self.keys
-                            .member_ready(&me, &from, &presence.public_key, !was_here_first)
-                    else {
-                        self.drop_from(&from);
-                        return;
-                    };
-                    self.set_presence_of(&from, presence);
-                    out.push(Event::MemberReady(from));
-                    self.carry_out(keys, out);
-                } else if self.presence_of(&from).map(|p| &p.public_key)
-                    != Some(&presence.public_key)
-                {
-                    // A member keeps its key pair for the session; a new one mid-call would be
-                    // someone else speaking in its name.
-                    self.drop_from(&from);
-                } else {
-                    self.set_presence_of(&from, presence);
+                self.set_presence_of(&from, presence);
+                if ready {
                     out.push(Event::MemberUpdated(from));
+                } else {
+                    self.ready_if_complete(&from, out);
                 }
             }
+            PeerMessage::Commit { round, commitment } => {
+                match self.rounds.on_commitment(&from, round, commitment) {
+                    Ok(outputs) => self.carry_rounds(outputs, out),
+                    Err(_) => self.drop_from(&from),
+                }
+            }
+            PeerMessage::Reveal {
+                round,
+                public_key,
+                nonce,
+            } => match self.rounds.on_reveal(&from, round, public_key, nonce) {
+                Ok(outputs) => self.carry_rounds(outputs, out),
+                Err(refusal) => {
+                    self.drop_from(&from);
+                    if refusal == Refusal::Mismatch {
+                        out.push(Event::VerificationChanged);
+                    }
+                }
+            },
             PeerMessage::Keys { sealed } if ready => {
                 let received = sealed
                     .to_bytes()
@@ -394,10 +482,6 @@ impl Call {
         }
     }
 
-    fn presence_of(&self, peer: &PeerId) -> Option<&Presence> {
-        self.members.get(peer)?.presence.as_ref()
-    }
-
     fn set_presence_of(&mut self, peer: &PeerId, presence: Presence) {
         if let Some(member) = self.members.get_mut(peer) {
             member.presence = Some(presence);
@@ -410,6 +494,8 @@ impl Call {
         let mut out = Vec::new();
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
+        let rounds = self.rounds.tick(now_ms);
+        self.carry_rounds(rounds, &mut out);
         let relay = self.relay_configured();
         for member in self.members.values_mut() {
             if member.reach.tick(now_ms, relay) {

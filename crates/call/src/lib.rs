@@ -7,6 +7,8 @@
 //!   rotated on leave.
 //! * [`Negotiation`]: who yields when both sides of a peer connection offer at once.
 //! * [`MediaHealth`]: turns per-member frame decrypt counts into "encrypted" / "can't decrypt".
+//! * [`rounds`]: commit, then reveal: how members agree on who is in the call, keys and the
+//!   safety words with them, without the relay choosing any of it.
 //! * [`reach`]: whether a member's network path works, when to restart ICE, and why not.
 //! * [`notice`]: every problem a person can hit, in words.
 
@@ -16,7 +18,9 @@ mod media_health;
 mod negotiation;
 pub mod notice;
 pub mod reach;
+pub mod rounds;
 
 pub use call::{Call, CallStatus, Event, Member};
 pub use media_health::{MediaHealth, MediaState};
 pub use negotiation::{Negotiation, Verdict};
+pub use rounds::Verification;

@@ -59,6 +59,40 @@ pub fn unreachable(why: Unreachable, name: &str) -> String {
     }
 }
 
+pub const CHECKING_MEMBERS: &str = "Checking who is in the call…";
+
+pub const SAFETY_HINT: &str = "Everyone in the call sees these words. Read the words out to each other: if they are the same for all of you, nobody is secretly in between. They change whenever someone joins or leaves.";
+
+pub const WORDS_DIFFER: &str = "If anyone sees different words, someone may be sitting between you, able to see and hear this call. Leave now and start a new call, and share its link another way than this one (in person, or in a messenger you trust): whoever is in between may have got this link.";
+
+/// The round of commitments is waiting for these members' messages (`names`: those we know a
+/// name for; the rest are counted).
+pub fn verification_stalled(names: &[String], unnamed: usize) -> String {
+    let mut who: Vec<String> = names.to_vec();
+    match unnamed {
+        0 => {}
+        1 if who.is_empty() => who.push("someone".into()),
+        1 => who.push("one more person".into()),
+        n => who.push(format!("{n} more people")),
+    }
+    let who = match who.as_slice() {
+        [] => "some of the others".to_owned(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    format!(
+        "Can't check who is in the call: messages from {who} haven't arrived. If this doesn't clear up in a moment, the server may be holding them back. Leave and open the link again."
+    )
+}
+
+/// A member revealed something other than what it committed to.
+pub fn tampered(name: Option<&str>) -> String {
+    let who = name.map_or_else(|| "someone".to_owned(), str::to_owned);
+    format!(
+        "A message from {who} didn't match what it had promised a moment before, so someone may be tampering with this call. Don't trust it: leave, start a new call and share its link another way."
+    )
+}
+
 /// Which devices a person asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Devices {
@@ -118,6 +152,17 @@ mod tests {
         assert!(unreachable(Unreachable::OurNetwork, "Bob").contains("your network"));
         assert!(unreachable(Unreachable::TheirNetwork, "Bob").contains("their network"));
         assert!(unreachable(Unreachable::Unknown, "Bob").contains("Leave and join again"));
+    }
+
+    #[test]
+    fn a_stalled_check_names_who_is_missing() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(verification_stalled(&names(&["Bob"]), 0).contains("from Bob haven't"));
+        assert!(verification_stalled(&names(&["Bob", "Cyd"]), 0).contains("from Bob and Cyd"));
+        assert!(verification_stalled(&names(&["Bob"]), 2).contains("Bob and 2 more people"));
+        assert!(verification_stalled(&[], 1).contains("from someone"));
+        assert!(tampered(Some("Eve")).contains("from Eve didn't match"));
+        assert!(tampered(None).contains("from someone"));
     }
 
     #[test]

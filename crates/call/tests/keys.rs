@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use conclave_call::keys::{RETIRE_AFTER_MS, SWITCH_DELAY_MS};
-use conclave_call::{CallStatus, Event};
+use conclave_call::{CallStatus, Event, Verification};
 use conclave_e2ee::frame::FrameError;
 use conclave_e2ee::{Identity, RoomSecret, SignalingKey};
 use conclave_protocol::peer::{Envelope, PeerMessage};
@@ -55,22 +55,22 @@ fn everyone_decrypts_everyone_with_keys_nobody_else_derived() {
 }
 
 #[test]
-fn all_members_compute_the_same_emoji_and_it_changes_with_membership() {
+fn all_members_show_the_same_words_and_they_change_with_membership() {
     let (mut relay, secret, a, b, c) = three();
-    let emoji = relay.emoji(&a);
-    assert_eq!(emoji.split(' ').count(), conclave_e2ee::SAFETY_EMOJI_LEN);
-    assert_eq!(relay.emoji(&b), emoji);
-    assert_eq!(relay.emoji(&c), emoji);
+    let words = relay.words(&a);
+    assert_eq!(words.words().split(", ").count(), 6);
+    assert_eq!(relay.words(&b), words);
+    assert_eq!(relay.words(&c), words);
     let d = relay.join(&secret, "Dee");
-    let with_d = relay.emoji(&d);
-    assert_ne!(with_d, emoji);
+    let with_d = relay.words(&d);
+    assert_ne!(with_d, words);
     for id in [&a, &b, &c] {
-        assert_eq!(relay.emoji(id), with_d);
+        assert_eq!(relay.words(id), with_d);
     }
     relay.leave(&d);
     relay.leave(&c);
-    assert_eq!(relay.emoji(&a), relay.emoji(&b));
-    assert_ne!(relay.emoji(&a), emoji);
+    assert_eq!(relay.words(&a), relay.words(&b));
+    assert_ne!(relay.words(&a), words);
 }
 
 #[test]
@@ -197,39 +197,190 @@ fn open(secret: &RoomSecret, from: &PeerId, to: &PeerId, blob: &Blob) -> Option<
     Envelope::from_bytes(&bytes).ok()
 }
 
+/// Seals `env` from `from` to `to` as someone holding the link would.
+fn seal(secret: &RoomSecret, from: &PeerId, to: &PeerId, env: &Envelope) -> Blob {
+    let key = SignalingKey::derive(secret, &room());
+    Blob::from_bytes(&key.seal(from, to, &env.to_bytes()))
+}
+
+/// A relay holding the link that rewrites what `victim` says to `target` with `rewrite`.
+fn rewriting(
+    secret: &RoomSecret,
+    victim: &PeerId,
+    target: &PeerId,
+    mut rewrite: impl FnMut(&mut PeerMessage) + 'static,
+) -> sim::Tamper {
+    let (secret, victim, target) = (secret.clone(), victim.clone(), target.clone());
+    Box::new(move |from, to, blob| {
+        if *from != victim || *to != target {
+            return Some(blob.clone());
+        }
+        let Some(mut env) = open(&secret, from, to, blob) else {
+            return Some(blob.clone());
+        };
+        rewrite(&mut env.msg);
+        Some(seal(&secret, from, to, &env))
+    })
+}
+
 #[test]
-fn a_relay_that_swaps_a_public_key_changes_the_emoji_and_gets_nothing() {
+fn a_relay_in_the_middle_must_commit_to_its_keys_first_and_the_words_then_differ() {
     let secret = RoomSecret::generate();
     let mut relay = Relay::new();
     let a = relay.join(&secret, "Ada");
     // The relay holds the link (say, an operator who got it) and puts itself between Ada and
-    // the next member by swapping Ada's public key for its own in what Bob gets.
+    // the next member: what Bob hears as Ada's key and nonce is its own, committed to as a
+    // round requires, before it could see Bob's nonce.
     let mallory = Identity::generate();
-    let fake = mallory.public().clone();
-    let tamper_secret = secret.clone();
+    let fake_key = mallory.public().clone();
+    let fake_nonce = conclave_protocol::Bytes32([7; 32]);
+    let (m_key, m_nonce) = (fake_key.clone(), fake_nonce.clone());
     let ada = a.clone();
-    relay.tamper = Some(Box::new(move |from, to, blob| {
-        let Some(mut env) = open(&tamper_secret, from, to, blob) else {
-            return Some(blob.clone());
-        };
-        if *from == ada
-            && let PeerMessage::Presence(p) = &mut env.msg
-        {
-            p.public_key = fake.clone();
-            let key = SignalingKey::derive(&tamper_secret, &room());
-            return Some(Blob::from_bytes(&key.seal(from, to, &env.to_bytes())));
+    relay.tamper = Some(Box::new({
+        let secret = secret.clone();
+        move |from, to, blob| {
+            if *from != ada {
+                return Some(blob.clone());
+            }
+            let Some(mut env) = open(&secret, from, to, blob) else {
+                return Some(blob.clone());
+            };
+            match &mut env.msg {
+                PeerMessage::Commit { round, commitment } => {
+                    *commitment =
+                        conclave_e2ee::safety::commitment(&room(), round, from, &m_key, &m_nonce);
+                }
+                PeerMessage::Reveal {
+                    public_key, nonce, ..
+                } => {
+                    *public_key = m_key.clone();
+                    *nonce = m_nonce.clone();
+                }
+                _ => return Some(blob.clone()),
+            }
+            Some(seal(&secret, from, to, &env))
         }
-        Some(blob.clone())
     }));
     let b = relay.join(&secret, "Bob");
+    // Both finish their round, and what they compare differs.
     assert_ne!(
-        relay.emoji(&a),
-        relay.emoji(&b),
+        relay.words(&a),
+        relay.words(&b),
         "a man in the middle went unnoticed"
     );
-    // And the keys Ada sealed for Bob's real public key do not open for Bob, who thinks Ada's
-    // key is Mallory's: dropped, never used.
+    // The keys Ada sealed for Bob's real public key do not open for Bob, who took Mallory's
+    // key for Ada's: dropped, never used.
     assert!(!relay.call(&b).has_key_from(&a));
+    assert!(relay.call(&b).member(&a).unwrap().dropped > 0);
+}
+
+#[test]
+fn a_key_swapped_after_the_commitment_is_refused_and_said() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b_next = PeerId::new(format!("p{:02}", 2)).unwrap();
+    // Having seen everyone's commitments go by, the relay swaps the key in Ada's reveal.
+    let fake = Identity::generate().public().clone();
+    relay.tamper = Some(rewriting(&secret, &a, &b_next, move |msg| {
+        if let PeerMessage::Reveal { public_key, .. } = msg {
+            *public_key = fake.clone();
+        }
+    }));
+    let b = relay.join(&secret, "Bob");
+    assert_eq!(b, b_next);
+    assert_eq!(relay.verification(&b), Verification::Tampered(a.clone()));
+    assert!(
+        relay.call(&b).ready_members().next().is_none(),
+        "Bob agreed keys with a key nobody committed to"
+    );
+    assert!(!relay.call(&b).has_key_from(&a));
+}
+
+/// A relay holding the link that puts `instead(message)` in place of each message from
+/// `victim` to `target` that `instead` has an answer for (`None`: nothing arrives).
+fn replacing(
+    secret: &RoomSecret,
+    victim: &PeerId,
+    target: &PeerId,
+    mut instead: impl FnMut(&PeerMessage, &Blob) -> Option<Option<Blob>> + 'static,
+) -> sim::Tamper {
+    let (secret, victim, target) = (secret.clone(), victim.clone(), target.clone());
+    Box::new(move |from, to, blob| {
+        if *from != victim || *to != target {
+            return Some(blob.clone());
+        }
+        match open(&secret, from, to, blob) {
+            Some(env) => instead(&env.msg, blob).unwrap_or_else(|| Some(blob.clone())),
+            None => Some(blob.clone()),
+        }
+    })
+}
+
+fn is_commit(msg: &PeerMessage) -> bool {
+    matches!(msg, PeerMessage::Commit { .. })
+}
+
+#[test]
+fn a_withheld_commitment_means_no_key_agreement_and_both_are_told() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b_next = PeerId::new("p02").unwrap();
+    relay.tamper = Some(replacing(&secret, &a, &b_next, |msg, _| {
+        is_commit(msg).then_some(None)
+    }));
+    let b = relay.join(&secret, "Bob");
+    assert_eq!(b, b_next);
+    for (id, other) in [(&a, &b), (&b, &a)] {
+        assert_eq!(relay.verification(id), Verification::Checking);
+        assert!(relay.call(id).ready_members().next().is_none());
+        assert!(!relay.call(id).has_key_from(other));
+    }
+    relay.advance(conclave_call::rounds::STALL_MS);
+    // Bob never revealed (Ada's commitment never came), so neither got the other's key.
+    assert_eq!(
+        relay.verification(&a),
+        Verification::Stalled(vec![b.clone()])
+    );
+    assert_eq!(
+        relay.verification(&b),
+        Verification::Stalled(vec![a.clone()])
+    );
+    assert!(relay.call(&b).ready_members().next().is_none());
+}
+
+#[test]
+fn a_replayed_commitment_is_no_commitment() {
+    let (mut relay, secret, a, b, _) = three();
+    // Ada's next commitment to Bob is swapped for one of hers from an earlier round.
+    let earlier: Vec<Blob> = relay
+        .wire
+        .iter()
+        .filter(|(from, to, _)| *from == a && *to == b)
+        .filter(|(from, to, blob)| {
+            open(&secret, from, to, blob).is_some_and(|env| is_commit(&env.msg))
+        })
+        .map(|(_, _, blob)| blob.clone())
+        .collect();
+    assert!(!earlier.is_empty());
+    let old = earlier[0].clone();
+    relay.tamper = Some(replacing(&secret, &a, &b, move |msg, _| {
+        is_commit(msg).then(|| Some(old.clone()))
+    }));
+    let d = relay.join(&secret, "Dee");
+    relay.advance(conclave_call::rounds::STALL_MS);
+    assert_eq!(
+        relay.verification(&b),
+        Verification::Stalled(vec![a.clone()])
+    );
+    // Bob never revealed to anyone this round, so the newcomer has no key agreement with him,
+    // and is told.
+    assert!(!relay.call(&d).ready_members().any(|m| m.id == b));
+    assert_eq!(
+        relay.verification(&d),
+        Verification::Stalled(vec![b.clone()])
+    );
     assert!(relay.call(&b).member(&a).unwrap().dropped > 0);
 }
 

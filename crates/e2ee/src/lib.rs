@@ -4,7 +4,8 @@
 //! * [`SignalingKey`]: seals what members say to each other, bound to room, sender and recipient.
 //! * [`Identity`] and [`PairwiseKey`]: a session's X25519 key pair and the key two members
 //!   share, for what only they may read (each other's media keys).
-//! * [`safety_emoji`]: what members compare to be sure nobody sits in the middle.
+//! * [`safety`]: the six symbols (emoji and word) members compare to be sure nobody sits in
+//!   the middle, and the commitments that keep anyone from choosing them.
 //! * [`frame`]: SFrame (RFC 9605) encryption of encoded audio and video frames, keeping the
 //!   codec bytes a packetizer needs in clear but authenticated.
 
@@ -12,7 +13,7 @@ pub mod frame;
 mod identity;
 mod kdf;
 mod pairwise;
-mod safety;
+pub mod safety;
 mod seal;
 mod secret;
 mod sframe_backend;
@@ -21,7 +22,7 @@ mod signaling;
 pub use identity::Identity;
 pub use kdf::MediaKey;
 pub use pairwise::PairwiseKey;
-pub use safety::{SAFETY_EMOJI_LEN, safety_emoji};
+pub use safety::SafetyWords;
 pub use seal::OpenError;
 pub use secret::{RoomSecret, SecretError};
 pub use signaling::SignalingKey;

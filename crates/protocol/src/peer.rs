@@ -22,6 +22,16 @@ pub enum PeerMessage {
     /// Who I am and what I send. Sent to each member when we first meet and again whenever
     /// any of it changes.
     Presence(Presence),
+    /// First step of a round (one membership of the call): a hash of my public key and a
+    /// fresh nonce, sent before I can see anyone else's for the round.
+    Commit { round: Bytes32, commitment: Bytes32 },
+    /// Second step, once I hold everyone's commitment for the round: what I committed to.
+    /// Pairwise keys come from the public key; the safety words from everyone's reveals.
+    Reveal {
+        round: Bytes32,
+        public_key: Bytes32,
+        nonce: Bytes32,
+    },
     /// An SDP offer or answer (perfect negotiation decides who wins a collision).
     Description { kind: SdpKind, sdp: String },
     /// A trickled ICE candidate; `candidate` is empty for end-of-candidates.
@@ -60,15 +70,14 @@ impl KeyMessage {
     }
 }
 
+/// What a member shows of itself. Its public key is not here: that comes only in a
+/// [`PeerMessage::Reveal`], after its commitment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Presence {
     pub name: String,
     pub mic: bool,
     pub camera: bool,
-    /// The member's X25519 public key for this session; pairwise keys come from it, and the
-    /// safety emoji from everyone's.
-    pub public_key: Bytes32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,8 +121,16 @@ mod tests {
                 name: "Ada".into(),
                 mic: true,
                 camera: false,
-                public_key: Bytes32([9; 32]),
             }),
+            PeerMessage::Commit {
+                round: Bytes32([1; 32]),
+                commitment: Bytes32([2; 32]),
+            },
+            PeerMessage::Reveal {
+                round: Bytes32([1; 32]),
+                public_key: Bytes32([9; 32]),
+                nonce: Bytes32([3; 32]),
+            },
             PeerMessage::Keys {
                 sealed: Blob::from_bytes(&[1, 2, 3]),
             },

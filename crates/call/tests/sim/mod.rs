@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use conclave_call::{Call, CallStatus, Event};
+use conclave_call::{Call, CallStatus, Event, Verification};
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
-use conclave_e2ee::{MediaKey, RoomSecret};
+use conclave_e2ee::{MediaKey, RoomSecret, SafetyWords};
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, IceServer, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
@@ -244,8 +244,16 @@ impl Relay {
         result
     }
 
-    pub fn emoji(&self, id: &PeerId) -> String {
-        self.call(id).safety_emoji().unwrap()
+    /// The safety words `id` shows; panics if it has none (yet).
+    pub fn words(&self, id: &PeerId) -> SafetyWords {
+        match self.call(id).verification() {
+            Some(Verification::Words(words)) => *words,
+            other => panic!("{id} shows no words: {other:?}"),
+        }
+    }
+
+    pub fn verification(&self, id: &PeerId) -> Verification {
+        self.call(id).verification().cloned().unwrap()
     }
 
     pub fn ready_names(&self, id: &PeerId) -> Vec<String> {
