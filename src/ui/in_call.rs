@@ -4,9 +4,9 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use super::lobby::{CameraSwitch, LocalVideo, MicSwitch};
-use super::model::{CallModel, Phase, ServerLink};
+use super::model::{CallModel, Phase, Safety, ServerLink};
 use super::tile::RemoteTile;
-use crate::web::{link, session, window};
+use crate::web::{emoji, link, session, window};
 
 /// Problems and confirmations, each dismissable.
 #[component]
@@ -90,18 +90,75 @@ pub fn InCall() -> impl IntoView {
     }
 }
 
-/// The safety emoji and how to use them.
+/// The safety words, how to use them, and what to do when they differ.
 #[component]
 fn SafetyCheck() -> impl IntoView {
     let model = expect_context::<CallModel>();
+    // Measured once per call screen: whether this browser can draw the pictures at all.
+    model.emoji_render.set(emoji::render());
+    let differ = RwSignal::new(false);
+    let words = move || match model.safety.get() {
+        Safety::Words(symbols) => Some(symbols),
+        _ => None,
+    };
+    let spoken = move || {
+        words()
+            .map(|symbols| {
+                symbols
+                    .iter()
+                    .map(|(_, word)| *word)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let start_over = |_| {
+        session::leave();
+        // A new room and a new key: whoever sits in between had this link, not the next one.
+        let _ = window().location().assign(&link::new_call_path());
+    };
     view! {
         <div class="safety" data-testid="safety-check">
-            <span class="emoji" data-testid="safety-emoji" aria-label="Safety emoji">
-                {move || model.safety_emoji.get().unwrap_or_default()}
-            </span>
-            <span class="hint">
-                "Everyone in the call sees these emoji. Read them out to each other: if they are the same for all of you, nobody is secretly in between. They change whenever someone joins or leaves."
-            </span>
+            {move || match model.safety.get() {
+                Safety::None => None,
+                Safety::Checking => Some(view! {
+                    <span class="checking" data-testid="safety-checking">{notice::CHECKING_MEMBERS}</span>
+                }.into_any()),
+                Safety::Problem(text) => Some(view! {
+                    <p class="problem" role="alert" data-testid="safety-problem">{text}</p>
+                }.into_any()),
+                Safety::Words(symbols) => Some(view! {
+                    <ol
+                        class="words"
+                        class:no-emoji=move || !model.emoji_render.get()
+                        data-testid="safety-words"
+                        data-words=spoken
+                        aria-label=move || format!("Safety words: {}", spoken())
+                    >
+                        {symbols.into_iter().map(|(emoji, word)| view! {
+                            <li>
+                                <span class="emoji" aria-hidden="true">{emoji}</span>
+                                <span class="word">{word}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                    <span class="hint">{notice::SAFETY_HINT}</span>
+                    <button type="button" class="link" data-testid="words-differ" on:click=move |_| differ.update(|d| *d = !*d)>
+                        "Our words differ"
+                    </button>
+                }.into_any()),
+            }}
+            <Show when=move || differ.get() && words().is_some()>
+                <div class="differ" role="alert" data-testid="differ-explained">
+                    <p>{notice::WORDS_DIFFER}</p>
+                    <div class="actions">
+                        <button type="button" class="danger" data-testid="start-over" on:click=start_over>
+                            "Leave and start a new call"
+                        </button>
+                        <button type="button" on:click=move |_| differ.set(false)>"They're the same after all"</button>
+                    </div>
+                </div>
+            </Show>
         </div>
     }
 }
@@ -129,7 +186,7 @@ fn AboutEncryption() -> impl IntoView {
                 "When someone joins, they cannot decrypt what was said before. When someone leaves, everyone switches to new keys within a few seconds, so they cannot decrypt what follows."
             </p>
             <p>
-                "The safety emoji come from everyone's keys. If they match for all of you, nobody has slipped in between you; if they differ, someone has, and you should leave and start a new call."
+                "The safety words come from everyone's keys, and each person commits to theirs before seeing anyone else's, so nobody can pick keys that happen to give the same words. If the words match for all of you, nobody has slipped in between you; if they differ, someone has, and you should leave and start a new call."
             </p>
             <p>
                 "What encryption cannot do: anyone who has the link can join, so share it only with the people you want here. And you trust this website to give your browser honest code."

@@ -43,6 +43,20 @@ pub struct Tile {
     pub stream_rev: u32,
 }
 
+/// What the safety check shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Safety {
+    /// Not in a call with anyone.
+    #[default]
+    None,
+    /// Commitments and reveals are on their way.
+    Checking,
+    /// Six (emoji, word) pairs, the same for everyone in the call.
+    Words(Vec<(&'static str, &'static str)>),
+    /// Why there are no words, in words.
+    Problem(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub id: u32,
@@ -66,8 +80,11 @@ pub struct CallModel {
     /// The camera and microphone request has been answered (granted or not), so joining will
     /// send whatever it got.
     pub media_ready: RwSignal<bool>,
-    /// What everyone in the call should see alike (see `conclave_e2ee::safety_emoji`).
-    pub safety_emoji: RwSignal<Option<String>>,
+    /// What everyone in the call should see alike (see `conclave_call::rounds`).
+    pub safety: RwSignal<Safety>,
+    /// Whether this browser draws emoji at all (many desktops lack a colour-emoji font);
+    /// without, the safety check shows its words alone.
+    pub emoji_render: RwSignal<bool>,
 }
 
 impl CallModel {
@@ -84,7 +101,8 @@ impl CallModel {
             has_camera: RwSignal::new(false),
             local_rev: RwSignal::new(0),
             media_ready: RwSignal::new(false),
-            safety_emoji: RwSignal::new(None),
+            safety: RwSignal::new(Safety::None),
+            emoji_render: RwSignal::new(true),
         }
     }
 

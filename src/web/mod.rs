@@ -1,6 +1,7 @@
 //! Browser glue for the page: each module adapts one browser API to the pure crates.
 
 pub mod debug;
+pub mod emoji;
 pub mod frame_worker;
 pub mod link;
 pub mod media;

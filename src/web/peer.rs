@@ -375,7 +375,10 @@ impl PeerLink {
                 }
             }
             // Not for the connection; the call handles these.
-            PeerMessage::Presence(_) | PeerMessage::Keys { .. } => {}
+            PeerMessage::Presence(_)
+            | PeerMessage::Keys { .. }
+            | PeerMessage::Commit { .. }
+            | PeerMessage::Reveal { .. } => {}
         }
         Ok(())
     }

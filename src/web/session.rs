@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use conclave_call::reach::LinkState;
-use conclave_call::{Call, CallStatus, Event, notice};
+use conclave_call::{Call, CallStatus, Event, Verification, notice};
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, PING_INTERVAL_SECS, ServerMessage};
@@ -23,7 +23,7 @@ use super::peer::{PeerHooks, PeerLink};
 use super::signaling::Signaling;
 use super::{debug, media, now_ms};
 use crate::bridge::{PeerStats, ToWorker};
-use crate::ui::model::{CallModel, Phase, ServerLink, Tile};
+use crate::ui::model::{CallModel, Phase, Safety, ServerLink, Tile};
 
 type WorkerStart = Shared<LocalBoxFuture<'static, Result<Rc<FrameWorker>, String>>>;
 
@@ -211,6 +211,7 @@ pub fn leave() {
         session.timers.borrow_mut().clear();
         session.close_peers();
         session.model.tiles.set(Vec::new());
+        session.model.safety.set(Safety::None);
         session.model.phase.set(Phase::Left);
     }
     if let Some(stream) = LOCAL.with_borrow_mut(Option::take) {
@@ -331,6 +332,7 @@ impl Session {
                     }
                 }
                 Event::StatusChanged => self.on_status(),
+                Event::VerificationChanged => self.refresh_safety(),
                 Event::RestartIce(peer) => {
                     if let Some(link) = self.peers.borrow().get(&peer) {
                         link.restart_ice();
@@ -485,11 +487,36 @@ impl Session {
             })
             .collect();
         self.model.tiles.set(tiles);
-        self.model.safety_emoji.set(call.safety_emoji());
         if call.own_network_blocked() {
             self.model.notify(notice::OWN_NETWORK_BLOCKED);
         } else {
             self.model.dismiss(notice::OWN_NETWORK_BLOCKED);
         }
+    }
+
+    /// The safety check as the screen shows it, with names for the members it talks about.
+    fn refresh_safety(&self) {
+        let call = self.call.borrow();
+        let name = |peer: &PeerId| {
+            call.member(peer)
+                .and_then(|m| m.presence.as_ref())
+                .map(|p| p.name.clone())
+        };
+        let safety = match call.verification() {
+            None => Safety::None,
+            Some(Verification::Checking) => Safety::Checking,
+            Some(Verification::Words(words)) => Safety::Words(words.symbols().collect()),
+            Some(Verification::Stalled(missing)) => {
+                let names: Vec<String> = missing.iter().filter_map(name).collect();
+                Safety::Problem(notice::verification_stalled(
+                    &names,
+                    missing.len() - names.len(),
+                ))
+            }
+            Some(Verification::Tampered(peer)) => {
+                Safety::Problem(notice::tampered(name(peer).as_deref()))
+            }
+        };
+        self.model.safety.set(safety);
     }
 }

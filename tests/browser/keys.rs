@@ -1,5 +1,5 @@
-//! Per-sender keys in real browsers: everyone verifies the same safety emoji; a leave rotates
-//! keys (new emoji) without interrupting the others; a rejoin is decoded again.
+//! Per-sender keys in real browsers: everyone verifies the same safety words; a leave rotates
+//! keys (new words) without interrupting the others; a rejoin is decoded again.
 
 use std::time::Duration;
 
@@ -8,24 +8,29 @@ use crate::harness::{
     wait_for_encrypted_tiles,
 };
 
-async fn emoji(m: &Member) -> String {
-    m.text("safety-emoji").await.trim().to_owned()
+/// The safety words a member shows, as read out ("dog, moon, …"); empty while there are none.
+async fn words(m: &Member) -> String {
+    m.js("const w = document.querySelector('[data-testid=safety-words]'); return w ? w.dataset.words : ''")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
-/// Waits until every member shows the same safety emoji, different from `not`, and returns it.
-async fn wait_for_common_emoji(members: &[&Member], not: &str) -> String {
+/// Waits until every member shows the same safety words, different from `not`, and returns them.
+async fn wait_for_common_words(members: &[&Member], not: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut seen = Vec::new();
         for m in members {
-            seen.push(emoji(m).await);
+            seen.push(words(m).await);
         }
         if !seen[0].is_empty() && seen.iter().all(|e| *e == seen[0]) && seen[0] != not {
             return seen[0].clone();
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "safety emoji never agreed: {seen:?} (previous {not:?})"
+            "safety words never agreed: {seen:?} (previous {not:?})"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -64,8 +69,44 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     for m in [&ada, &bob, &cyd] {
         wait_for_encrypted_tiles(m, 2).await;
     }
-    let three = wait_for_common_emoji(&[&ada, &bob, &cyd], "").await;
-    assert!(ada.text("safety-check").await.contains("Read them out"));
+    let three = wait_for_common_words(&[&ada, &bob, &cyd], "").await;
+    assert_eq!(three.split(", ").count(), 6, "{three}");
+    let check = ada.text("safety-check").await;
+    assert!(check.contains("Read the words out"), "{check}");
+    // This browser has no colour-emoji font: the pictures would all be the same box, so the
+    // words stand alone, and they are in the accessible name.
+    for m in [&ada, &bob, &cyd] {
+        let shown = m
+            .js("const w = document.querySelector('[data-testid=safety-words]'); \
+                 return [w.classList.contains('no-emoji'), w.getAttribute('aria-label'), w.innerText]")
+            .await;
+        assert_eq!(
+            shown[0], true,
+            "{}: emoji shown where they do not render",
+            m.name
+        );
+        assert_eq!(
+            shown[1].as_str().unwrap(),
+            format!("Safety words: {three}"),
+            "{}",
+            m.name
+        );
+        for word in three.split(", ") {
+            assert!(
+                shown[2].as_str().unwrap().contains(word),
+                "{}: {shown}",
+                m.name
+            );
+        }
+    }
+    // "Our words differ" explains and offers a way out, without leaving by itself.
+    ada.click("words-differ").await;
+    let explained = ada.text("differ-explained").await;
+    assert!(
+        explained.contains("Leave now and start a new call"),
+        "{explained}"
+    );
+    ada.wait_for("start-over").await;
     for m in [&ada, &bob, &cyd] {
         let before = m.inbound().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -79,7 +120,7 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     cyd.click("leave").await;
     cyd.wait_for("left").await;
-    let two = wait_for_common_emoji(&[&ada, &bob], &three).await;
+    let two = wait_for_common_words(&[&ada, &bob], &three).await;
     assert_ne!(two, three);
     // Past the switch (1 s) and the old key's retirement (5 s).
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -100,8 +141,8 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     for m in [&ada, &bob, &cyd] {
         wait_for_encrypted_tiles(m, 2).await;
     }
-    let again = wait_for_common_emoji(&[&ada, &bob, &cyd], &two).await;
-    assert_ne!(again, three, "a new session has new keys, so new emoji");
+    let again = wait_for_common_words(&[&ada, &bob, &cyd], &two).await;
+    assert_ne!(again, three, "a new session has new keys, so new words");
     for m in [&ada, &bob, &cyd] {
         let before = m.inbound().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
