@@ -333,6 +333,8 @@ impl Session {
                 }
                 Event::StatusChanged => self.on_status(),
                 Event::VerificationChanged => self.refresh_safety(),
+                Event::Connect => self.connect(),
+                Event::ServerLinkChanged => {}
                 Event::RestartIce(peer) => {
                     if let Some(link) = self.peers.borrow().get(&peer) {
                         link.restart_ice();
@@ -428,22 +430,17 @@ impl Session {
         // We are inside the socket's own close handler: drop it once that has returned.
         let old = self.signaling.borrow_mut().take();
         Timeout::new(0, move || drop(old)).forget();
-        self.close_peers();
-        self.model.tiles.set(Vec::new());
+        // The peer connections do not need the server: they stay, and the call retries it
+        // (`Event::Connect` from its clock).
         self.model.server.set(ServerLink::Reconnecting);
         self.model.notify(if was_open {
             notice::SERVER_LOST
         } else {
             notice::SERVER_UNREACHABLE
         });
-        let attempt = self.reconnects.get();
-        self.reconnects.set(attempt + 1);
-        let delay_ms = (500u32 << attempt.min(4)).min(8000);
-        *self.reconnect_timer.borrow_mut() = Some(Timeout::new(delay_ms, || {
-            if let Some(session) = current() {
-                session.connect();
-            }
-        }));
+        self.reconnects.set(self.reconnects.get() + 1);
+        let events = self.call.borrow_mut().socket_closed(now_ms());
+        self.run(events);
     }
 
     fn on_stats(self: &Rc<Self>, stats: Vec<PeerStats>) {

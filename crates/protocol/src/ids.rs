@@ -89,11 +89,50 @@ id_type!(
 );
 
 id_type!(
-    /// An opaque member id the server hands out on join, fresh for every connection.
+    /// An opaque member id the server hands out on join; a member keeps it across reconnects
+    /// by presenting its [`ResumeToken`].
     PeerId,
     1,
     32
 );
+
+/// Proof that a connection may take over a member id again (after a dropped socket or a
+/// server restart): the server hands it out in `welcome`, to that member only. A credential,
+/// so its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResumeToken(String);
+
+impl ResumeToken {
+    pub fn new(s: impl Into<String>) -> Result<Self, IdError> {
+        let s = s.into();
+        check(&s, 16, 64)?;
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ResumeToken {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+
+impl From<ResumeToken> for String {
+    fn from(token: ResumeToken) -> String {
+        token.0
+    }
+}
+
+impl fmt::Debug for ResumeToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResumeToken([redacted])")
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -116,5 +155,13 @@ mod tests {
         assert!(serde_json::from_str::<RoomId>("\"abcdefgh\"").is_ok());
         assert!(serde_json::from_str::<RoomId>("\"a b c d e\"").is_err());
         assert!(serde_json::from_str::<PeerId>("\"\"").is_err());
+    }
+
+    #[test]
+    fn resume_tokens_are_url_safe_and_never_shown() {
+        let t = ResumeToken::new("AbCdEfGhIjKlMnOpQrStUv_-12").unwrap();
+        assert_eq!(format!("{t:?}"), "ResumeToken([redacted])");
+        assert!(ResumeToken::new("short").is_err());
+        assert!(ResumeToken::new("has spaces in it, quite long").is_err());
     }
 }

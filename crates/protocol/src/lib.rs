@@ -13,4 +13,4 @@ pub mod signaling;
 
 pub use blob::{Blob, BlobError};
 pub use bytes32::Bytes32;
-pub use ids::{IdError, PeerId, RoomId};
+pub use ids::{IdError, PeerId, ResumeToken, RoomId};

@@ -22,6 +22,9 @@ pub enum PeerMessage {
     /// Who I am and what I send. Sent to each member when we first meet and again whenever
     /// any of it changes.
     Presence(Presence),
+    /// "Still here", every few seconds: a member not heard from (nor connected to) for a while
+    /// is gone even if the server never said so.
+    Heartbeat,
     /// First step of a round (one membership of the call): a hash of my public key and a
     /// fresh nonce, sent before I can see anyone else's for the round.
     Commit { round: Bytes32, commitment: Bytes32 },

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Blob, PeerId, RoomId};
+use crate::{Blob, PeerId, ResumeToken, RoomId};
 
 /// The largest text frame either side may send. Sealed SDP for a call with audio and video is
 /// 5–8 KiB; the rest is headroom, not an invitation.
@@ -19,8 +19,14 @@ pub const PING_INTERVAL_SECS: u64 = 10;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Enter a room. Must be the first message; a connection holds at most one room.
-    Join { room: RoomId },
+    /// Enter a room. Must be the first message; a connection holds at most one room. With
+    /// `resume`, come back as that member (same id, so the others' connections and keys to it
+    /// stay); a resume the server cannot honour is an ordinary join under a new id.
+    Join {
+        room: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<Resume>,
+    },
     /// Relay `blob` to one member of the caller's room.
     Signal { to: PeerId, blob: Blob },
     /// Leave the room; the server closes the connection after telling the others.
@@ -34,12 +40,17 @@ pub enum ClientMessage {
 pub enum ServerMessage {
     /// You are in: your own id, everyone who was there before you, and the STUN/TURN servers
     /// to reach them through (TURN credentials made for this member and this join only).
+    /// `resume` comes back as `join.resume` after a lost connection; `resumed` says the server
+    /// took this connection as the member it asked to be (the others were not told anything).
     Welcome {
         you: PeerId,
         peers: Vec<PeerId>,
         max_peers: usize,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        resume: ResumeToken,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     PeerJoined {
         peer: PeerId,
@@ -59,6 +70,14 @@ pub enum ServerMessage {
         message: String,
         fatal: bool,
     },
+}
+
+/// Which member a connection asks to be again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub peer: PeerId,
+    pub token: ResumeToken,
 }
 
 /// One entry of the browser's `RTCConfiguration.iceServers`, field for field.
@@ -111,6 +130,11 @@ impl ErrorCode {
 }
 
 impl ClientMessage {
+    /// A join as a new member.
+    pub fn join(room: RoomId) -> Self {
+        ClientMessage::Join { room, resume: None }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("client messages always serialize")
     }
@@ -148,11 +172,21 @@ mod tests {
     fn peer(s: &str) -> PeerId {
         PeerId::new(s).unwrap()
     }
+    fn token() -> ResumeToken {
+        ResumeToken::new("abcdefghijklmnopqrstuvwxyz012345").unwrap()
+    }
 
     #[test]
     fn client_messages_round_trip() {
         let all = [
-            ClientMessage::Join { room: room() },
+            ClientMessage::join(room()),
+            ClientMessage::Join {
+                room: room(),
+                resume: Some(Resume {
+                    peer: peer("p1"),
+                    token: token(),
+                }),
+            },
             ClientMessage::Signal {
                 to: peer("p2"),
                 blob: Blob::from_bytes(&[1, 2, 3]),
@@ -173,6 +207,8 @@ mod tests {
                 peers: vec![peer("p2"), peer("p3")],
                 max_peers: 8,
                 ice_servers: vec![],
+                resume: token(),
+                resumed: false,
             },
             ServerMessage::Welcome {
                 you: peer("p1"),
@@ -190,6 +226,8 @@ mod tests {
                         credential: Some("c2VjcmV0".into()),
                     },
                 ],
+                resume: token(),
+                resumed: true,
             },
             ServerMessage::PeerJoined { peer: peer("p4") },
             ServerMessage::PeerLeft { peer: peer("p4") },
@@ -208,7 +246,7 @@ mod tests {
     #[test]
     fn wire_format_is_tagged_snake_case() {
         assert_eq!(
-            ClientMessage::Join { room: room() }.to_json(),
+            ClientMessage::join(room()).to_json(),
             r#"{"type":"join","room":"room-1234"}"#
         );
         assert_eq!(

@@ -90,6 +90,17 @@ pub struct Config {
           help_heading = "HTTPS")]
     pub allowed_origins: Vec<String>,
 
+    /// How long a member whose connection dropped (not one who left) keeps its place for a
+    /// resume before the others are told it left, in milliseconds.
+    #[arg(long, default_value_t = 5_000, hide = true)]
+    pub resume_grace_ms: u64,
+
+    /// Where the key for resume tokens lives (made on first start, readable by the owner
+    /// only). With it, members whose connection drops come back as themselves even after this
+    /// server restarts; without, only while it keeps running.
+    #[arg(long, env = "CONCLAVE_RESUME_KEY_FILE", value_name = "PATH")]
+    pub resume_key_file: Option<PathBuf>,
+
     /// A STUN server members use to learn their public address (stun: or stuns: URL);
     /// repeatable.
     #[arg(long = "stun", value_name = "URL", value_parser = IceUrl::stun, help_heading = "Network traversal")]
@@ -125,6 +136,10 @@ pub struct Config {
 impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn resume_grace(&self) -> Duration {
+        Duration::from_millis(self.resume_grace_ms)
     }
 
     pub fn ice(&self) -> IceConfig {

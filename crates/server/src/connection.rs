@@ -5,10 +5,13 @@
 //! so the order a client sees is the order the server decided on (under the registry lock).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
+use conclave_protocol::signaling::{
+    ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, Resume, ServerMessage,
+};
 use conclave_protocol::{PeerId, RoomId};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -31,20 +34,40 @@ const WRITER_GRACE: Duration = Duration::from_secs(5);
 /// How long we wait for the client to answer our close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a member's old connection has to answer a ping before a resume takes its place.
+/// Browsers answer pings at once; a connection that cannot is one the network already lost.
+const PROBE: Duration = Duration::from_millis(1500);
+
+/// What goes out on a connection.
+#[derive(Debug)]
+enum Outgoing {
+    Message(ServerMessage),
+    /// A WebSocket ping: any frame in return shows the connection is alive.
+    Ping,
+}
+
 /// How the rest of the server reaches a member.
 #[derive(Debug, Clone)]
 pub(crate) struct MemberHandle {
-    outbox: mpsc::Sender<ServerMessage>,
+    outbox: mpsc::Sender<Outgoing>,
     /// Rung when the outbox overflows: a member that does not read its messages is dropped
     /// rather than allowed to hold memory or silently lose signaling.
     kick: Arc<Notify>,
+    /// Rung when the member came back on another connection: this one ends quietly.
+    replaced: Arc<Notify>,
+    /// Frames received so far; a probe watches it move.
+    heard: Arc<AtomicU64>,
 }
 
 impl MemberHandle {
     /// Queues `msg` without waiting: this runs under the registry lock, and one slow member
     /// must never hold up the rest.
     pub(crate) fn deliver(&self, msg: ServerMessage) {
-        match self.outbox.try_send(msg) {
+        self.queue(Outgoing::Message(msg));
+    }
+
+    fn queue(&self, out: Outgoing) {
+        match self.outbox.try_send(out) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.kick.notify_one(),
             // The connection is already on its way out and will leave its room itself.
@@ -54,6 +77,43 @@ impl MemberHandle {
 
     fn error(&self, code: ErrorCode, message: &str) {
         self.deliver(ServerMessage::error(code, message));
+    }
+
+    fn same_connection(&self, other: &MemberHandle) -> bool {
+        Arc::ptr_eq(&self.heard, &other.heard)
+    }
+
+    /// What stands in for a connection that dropped while its member may still come back:
+    /// the same connection as far as [`MemberHandle::same_connection`] goes, but with nowhere
+    /// to deliver to, so nothing holds the old socket's writer open.
+    fn departed(&self) -> MemberHandle {
+        let (outbox, _) = mpsc::channel(1);
+        MemberHandle {
+            outbox,
+            kick: Arc::clone(&self.kick),
+            replaced: Arc::clone(&self.replaced),
+            heard: Arc::clone(&self.heard),
+        }
+    }
+
+    /// Whether the connection still answers: pings it and waits up to [`PROBE`] for any frame.
+    async fn answers(&self) -> bool {
+        let before = self.heard.load(Ordering::Relaxed);
+        if self.outbox.is_closed() {
+            return false;
+        }
+        self.queue(Outgoing::Ping);
+        let deadline = Instant::now() + PROBE;
+        while Instant::now() < deadline {
+            if self.heard.load(Ordering::Relaxed) != before {
+                return true;
+            }
+            if self.outbox.is_closed() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        false
     }
 }
 
@@ -68,6 +128,8 @@ enum End {
     Kicked,
     /// The server is stopping; everyone is being told, so nobody needs `peer_left`.
     Shutdown,
+    /// The member came back on another connection, which now holds its place.
+    Replaced,
 }
 
 /// What one message asks of the loop.
@@ -88,22 +150,25 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     let _live = shared.count_connection();
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
-    let kick = Arc::new(Notify::new());
     let writer = tokio::spawn(write_loop(sink, inbox));
+    let me = MemberHandle {
+        outbox,
+        kick: Arc::new(Notify::new()),
+        replaced: Arc::new(Notify::new()),
+        heard: Arc::new(AtomicU64::new(0)),
+    };
     let mut conn = Connection {
         shared: Arc::clone(&shared),
-        me: MemberHandle {
-            outbox,
-            kick: Arc::clone(&kick),
-        },
+        me: me.clone(),
         joined: None,
     };
 
-    let end = conn.read_loop(&mut stream, &kick).await;
+    let end = conn.read_loop(&mut stream, &me).await;
     conn.leave_room(end);
-    // Dropping our sender (the registry's copy is gone with `leave_room`) ends the writer once
-    // it has flushed the outbox.
+    // Dropping our senders (the registry's copy is gone with `leave_room`) ends the writer
+    // once it has flushed the outbox.
     drop(conn);
+    drop(me);
     finish_writer(writer, end).await;
     if end != End::Kicked {
         // The writer sent our close frame; reading on lets tungstenite see the client's
@@ -129,16 +194,13 @@ async fn finish_writer(mut writer: tokio::task::JoinHandle<()>, end: End) {
     }
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut inbox: mpsc::Receiver<ServerMessage>,
-) {
-    while let Some(msg) = inbox.recv().await {
-        if sink
-            .send(Message::Text(msg.to_json().into()))
-            .await
-            .is_err()
-        {
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut inbox: mpsc::Receiver<Outgoing>) {
+    while let Some(out) = inbox.recv().await {
+        let frame = match out {
+            Outgoing::Message(msg) => Message::Text(msg.to_json().into()),
+            Outgoing::Ping => Message::Ping(Default::default()),
+        };
+        if sink.send(frame).await.is_err() {
             return;
         }
     }
@@ -151,7 +213,7 @@ async fn write_loop(
 }
 
 impl Connection {
-    async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, kick: &Notify) -> End {
+    async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, me: &MemberHandle) -> End {
         let idle_timeout = self.shared.config.idle_timeout();
         let mut limiter = RateLimiter::new(
             self.shared.config.rate_per_sec,
@@ -170,9 +232,13 @@ impl Connection {
                     self.me.error(ErrorCode::ShuttingDown, "the server is shutting down");
                     return End::Shutdown;
                 }
-                () = kick.notified() => {
+                () = me.kick.notified() => {
                     warn!(peer = self.who(), "dropping a connection that does not read its messages");
                     return End::Kicked;
+                }
+                () = me.replaced.notified() => {
+                    debug!(peer = self.who(), "the member came back on another connection");
+                    return End::Replaced;
                 }
                 () = &mut idle => {
                     debug!(peer = self.who(), "idle timeout");
@@ -195,6 +261,7 @@ impl Connection {
                 None => return End::Gone,
             };
             let now = Instant::now();
+            me.heard.fetch_add(1, Ordering::Relaxed);
             // Any frame at all shows the client is there; it is the rate limit's job, not the
             // idle timer's, to deal with clients that send too much.
             idle.as_mut().reset(now + idle_timeout);
@@ -242,7 +309,7 @@ impl Connection {
                 );
                 continue;
             };
-            if let Flow::Stop(end) = self.handle(msg) {
+            if let Flow::Stop(end) = self.handle(msg).await {
                 return end;
             }
         }
@@ -253,9 +320,9 @@ impl Connection {
         self.joined.as_ref().map_or("-", |(_, id)| id.as_str())
     }
 
-    fn handle(&mut self, msg: ClientMessage) -> Flow {
+    async fn handle(&mut self, msg: ClientMessage) -> Flow {
         match msg {
-            ClientMessage::Join { room } => self.join(room),
+            ClientMessage::Join { room, resume } => self.join(room, resume).await,
             ClientMessage::Signal { to, blob } => {
                 let Some((room, from)) = &self.joined else {
                     self.me
@@ -290,13 +357,35 @@ impl Connection {
         }
     }
 
-    fn join(&mut self, room: RoomId) -> Flow {
+    async fn join(&mut self, room: RoomId, resume: Option<Resume>) -> Flow {
         if self.joined.is_some() {
             self.me.error(
                 ErrorCode::AlreadyJoined,
                 "this connection is already in a room",
             );
             return Flow::Continue;
+        }
+        if let Some(resume) = resume
+            && self
+                .shared
+                .resume_key
+                .verify(&room, &resume.peer, &resume.token)
+        {
+            // Whoever holds the id now (the member's old connection, if the server has not
+            // noticed it drop) keeps it if it still answers: a copied token takes over nobody.
+            let holder = self
+                .shared
+                .lock_rooms()
+                .member(&room, &resume.peer)
+                .cloned();
+            let live = match holder {
+                Some(holder) => holder.answers().await,
+                None => false,
+            };
+            if !live {
+                return self.resume(room, resume.peer);
+            }
+            debug!(room = %room, "a resume for a member that is still connected: a new member instead");
         }
         let mut rooms = self.shared.lock_rooms();
         let max_peers = rooms.max_peers();
@@ -310,6 +399,8 @@ impl Connection {
                     max_peers,
                     // Made for this member and this join alone.
                     ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
+                    resume: self.shared.resume_key.token(&room, &you),
+                    resumed: false,
                 });
                 for other in before {
                     other
@@ -331,15 +422,89 @@ impl Connection {
         }
     }
 
+    /// Takes the member's place under `you`, which its token proved: its old connection (if
+    /// the registry still has one) ends quietly, and the others hear nothing, or, after a
+    /// server restart, that it joined.
+    fn resume(&mut self, room: RoomId, you: PeerId) -> Flow {
+        let mut rooms = self.shared.lock_rooms();
+        let max_peers = rooms.max_peers();
+        match rooms.join_as(room.clone(), you.clone(), self.me.clone()) {
+            Ok((replaced, others)) => {
+                self.me.deliver(ServerMessage::Welcome {
+                    you: you.clone(),
+                    peers: others.iter().map(|m| m.id.clone()).collect(),
+                    max_peers,
+                    ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
+                    resume: self.shared.resume_key.token(&room, &you),
+                    resumed: true,
+                });
+                match replaced {
+                    Some(old) => old.replaced.notify_one(),
+                    None => {
+                        for other in &others {
+                            other
+                                .handle
+                                .deliver(ServerMessage::PeerJoined { peer: you.clone() });
+                        }
+                    }
+                }
+                debug!(room = %room, peer = %you, "resumed");
+                self.joined = Some((room, you));
+                Flow::Continue
+            }
+            Err(_) => {
+                self.me.error(
+                    ErrorCode::RoomFull,
+                    &format!("this room already holds {max_peers} members"),
+                );
+                Flow::Stop(End::Refused)
+            }
+        }
+    }
+
     fn leave_room(&mut self, end: End) {
         let Some((room, me)) = self.joined.take() else {
             return;
         };
-        let mut rooms = self.shared.lock_rooms();
-        rooms.leave(&room, &me);
-        let rest = rooms.members(&room);
+        let grace = self.shared.config.resume_grace();
+        if end == End::Gone && !grace.is_zero() {
+            // The socket dropped, not the member: it gets `grace` to come back (resume) before
+            // the others are told it left.
+            let mut rooms = self.shared.lock_rooms();
+            if let Some(handle) = rooms.handle_mut(&room, &me)
+                && handle.same_connection(&self.me)
+            {
+                *handle = self.me.departed();
+            }
+            drop(rooms);
+            let (shared, departed) = (Arc::clone(&self.shared), self.me.departed());
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if *shared.shutdown.borrow() {
+                    return;
+                }
+                tell_left(&shared, &room, &me, &departed, end);
+            });
+            return;
+        }
+        tell_left(&self.shared, &room, &me, &self.me, end);
+    }
+}
+
+/// Removes `me` from `room` if `connection` still holds its place, and tells the others.
+fn tell_left(shared: &Shared, room: &RoomId, me: &PeerId, connection: &MemberHandle, end: End) {
+    {
+        let mut rooms = shared.lock_rooms();
+        // A replaced connection no longer holds the member's place: leave it be.
+        if rooms
+            .leave_if(room, me, |h| h.same_connection(connection))
+            .is_none()
+        {
+            return;
+        }
+        let rest = rooms.members(room);
         debug!(room = %room, peer = %me, members = rest.len(), ?end, "left");
-        if end == End::Shutdown {
+        if matches!(end, End::Shutdown | End::Replaced) {
             return;
         }
         for other in rest {
@@ -361,6 +526,8 @@ mod tests {
         let handle = MemberHandle {
             outbox,
             kick: Arc::clone(&kick),
+            replaced: Arc::new(Notify::new()),
+            heard: Arc::new(AtomicU64::new(0)),
         };
         handle.deliver(ServerMessage::Pong);
         handle.deliver(ServerMessage::Pong);
@@ -371,8 +538,12 @@ mod tests {
         let kicked = tokio::time::timeout(Duration::from_secs(1), kick.notified());
         assert!(kicked.await.is_ok(), "a full outbox must ring the kick");
         // What was queued before is intact; the overflowing message is not.
-        assert_eq!(inbox.recv().await, Some(ServerMessage::Pong));
-        assert_eq!(inbox.recv().await, Some(ServerMessage::Pong));
+        for _ in 0..2 {
+            assert!(matches!(
+                inbox.recv().await,
+                Some(Outgoing::Message(ServerMessage::Pong))
+            ));
+        }
         assert!(inbox.try_recv().is_err());
     }
 
@@ -384,6 +555,8 @@ mod tests {
         let handle = MemberHandle {
             outbox,
             kick: Arc::clone(&kick),
+            replaced: Arc::new(Notify::new()),
+            heard: Arc::new(AtomicU64::new(0)),
         };
         handle.deliver(ServerMessage::Pong);
         let kicked = tokio::time::timeout(Duration::from_millis(50), kick.notified());

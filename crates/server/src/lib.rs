@@ -12,6 +12,7 @@ pub mod ice;
 pub mod logging;
 mod origin;
 pub mod rate;
+mod resume;
 pub mod rooms;
 mod static_files;
 mod tls;
@@ -53,6 +54,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Shared {
     config: Config,
     ice: IceConfig,
+    resume_key: resume::ResumeKey,
     rooms: Mutex<Rooms<MemberHandle>>,
     /// Turns true once the server is stopping.
     shutdown: watch::Receiver<bool>,
@@ -87,6 +89,7 @@ pub struct Server {
     config: Config,
     listener: TcpListener,
     tls: Option<Tls>,
+    resume_key: resume::ResumeKey,
 }
 
 impl Server {
@@ -100,10 +103,21 @@ impl Server {
             )
         })?;
         let tls = Tls::setup(&config, listener.local_addr()?)?;
+        let resume_key = match &config.resume_key_file {
+            Some(path) => resume::ResumeKey::load_or_create(path)?,
+            None => {
+                info!(
+                    "members come back as themselves after a dropped connection, but not after \
+                     a restart of this server: give --resume-key-file for that"
+                );
+                resume::ResumeKey::random()
+            }
+        };
         Ok(Self {
             config,
             listener,
             tls,
+            resume_key,
         })
     }
 
@@ -128,6 +142,7 @@ impl Server {
             config,
             listener,
             tls,
+            resume_key,
         } = self;
         if !config.static_dir.join("index.html").is_file() {
             info!(
@@ -141,6 +156,7 @@ impl Server {
         let shared = Arc::new(Shared {
             rooms: Mutex::new(Rooms::new(config.max_peers)),
             ice: config.ice(),
+            resume_key,
             config,
             shutdown: shutdown.clone(),
             connections,

@@ -67,11 +67,54 @@ impl<T> Rooms<T> {
         Ok((id, &members[..before]))
     }
 
+    /// Puts `handle` in `room` under the id `id` it proved it may use (a resume). If someone
+    /// holds that id now (the member's old connection), its handle is swapped out in place and
+    /// returned: nobody left and nobody joined. Otherwise the member is added, if there is room.
+    /// Also returns everyone else, in join order.
+    pub fn join_as(
+        &mut self,
+        room: RoomId,
+        id: PeerId,
+        handle: T,
+    ) -> Result<(Option<T>, Vec<&Member<T>>), RoomFull> {
+        let members = self.members(&room);
+        let present = members.iter().any(|m| m.id == id);
+        if !present && members.len() >= self.max_peers {
+            return Err(RoomFull);
+        }
+        let members = self.rooms.entry(room).or_default();
+        let replaced = match members.iter_mut().find(|m| m.id == id) {
+            Some(member) => Some(std::mem::replace(&mut member.handle, handle)),
+            None => {
+                members.push(Member {
+                    id: id.clone(),
+                    handle,
+                });
+                None
+            }
+        };
+        Ok((replaced, members.iter().filter(|m| m.id != id).collect()))
+    }
+
     /// Removes `peer` from `room`, dropping the room once it is empty. Returns the member's
     /// handle, or `None` if it was not there (leaving twice is harmless).
     pub fn leave(&mut self, room: &RoomId, peer: &PeerId) -> Option<T> {
+        self.leave_if(room, peer, |_| true)
+    }
+
+    /// [`Rooms::leave`], but only if `peer`'s handle passes `ours`: a connection that was
+    /// replaced by its member's new one must not take the member with it when it ends.
+    pub fn leave_if(
+        &mut self,
+        room: &RoomId,
+        peer: &PeerId,
+        ours: impl FnOnce(&T) -> bool,
+    ) -> Option<T> {
         let members = self.rooms.get_mut(room)?;
         let index = members.iter().position(|m| &m.id == peer)?;
+        if !ours(&members[index].handle) {
+            return None;
+        }
         // `remove`, not `swap_remove`: the order of the rest is still join order.
         let member = members.remove(index);
         if members.is_empty() {
@@ -83,6 +126,14 @@ impl<T> Rooms<T> {
     /// Everyone in `room`, in join order; empty if there is no such room.
     pub fn members(&self, room: &RoomId) -> &[Member<T>] {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn handle_mut(&mut self, room: &RoomId, peer: &PeerId) -> Option<&mut T> {
+        self.rooms
+            .get_mut(room)?
+            .iter_mut()
+            .find(|m| &m.id == peer)
+            .map(|m| &mut m.handle)
     }
 
     pub fn member(&self, room: &RoomId, peer: &PeerId) -> Option<&T> {
@@ -190,6 +241,35 @@ mod tests {
         rooms.leave(&r, &b);
         assert_eq!(rooms.room_count(), 0);
         assert!(rooms.members(&r).is_empty());
+    }
+
+    #[test]
+    fn a_resume_swaps_the_handle_in_place_or_adds_the_member() {
+        let mut rooms = Rooms::new(2);
+        let mut next = counter();
+        let r = room("room-resume");
+        let (a, _) = rooms.join(r.clone(), "old-a", &mut next).unwrap();
+        let (b, _) = rooms.join(r.clone(), "b", &mut next).unwrap();
+        // Coming back while the old connection is still registered: same place, no newcomer.
+        let (replaced, others) = rooms.join_as(r.clone(), a.clone(), "new-a").unwrap();
+        assert_eq!(replaced, Some("old-a"));
+        assert_eq!(
+            others.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+            std::slice::from_ref(&b)
+        );
+        assert_eq!(rooms.members(&r)[0].handle, "new-a");
+        // The old connection ending does not take the member with it.
+        assert_eq!(rooms.leave_if(&r, &a, |h| *h == "old-a"), None);
+        assert_eq!(rooms.members(&r).len(), 2);
+        // After a restart (empty registry) the member is added under its own id.
+        let mut fresh = Rooms::new(1);
+        let (replaced, others) = fresh.join_as(r.clone(), a.clone(), "a").unwrap();
+        assert_eq!((replaced, others.len()), (None, 0));
+        assert_eq!(
+            fresh.join_as(r.clone(), b.clone(), "b").err(),
+            Some(RoomFull)
+        );
+        assert_eq!(fresh.members(&r)[0].id, a);
     }
 
     #[test]

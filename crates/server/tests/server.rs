@@ -25,7 +25,7 @@ async fn join_welcomes_with_earlier_members_and_announces_the_newcomer() {
     let mut b = server.client().await;
     let mut c = server.client().await;
 
-    a.send(&ClientMessage::Join { room: r.clone() }).await;
+    a.send(&ClientMessage::join(r.clone())).await;
     let ServerMessage::Welcome {
         you: a_id,
         peers,
@@ -150,7 +150,7 @@ async fn a_second_join_is_refused_and_the_first_room_is_kept() {
     a.expect_peer_joined(&b_id).await;
     let (other_id, _) = other.join(&r2).await;
 
-    a.send(&ClientMessage::Join { room: r2.clone() }).await;
+    a.send(&ClientMessage::join(r2.clone())).await;
     assert!(!a.expect_error(ErrorCode::AlreadyJoined).await);
     // Nobody in r2 heard of a, nobody in r1 saw a leave, and a can still reach b.
     other.expect_nothing_pending().await;
@@ -217,7 +217,7 @@ async fn a_full_room_refuses_and_closes_and_a_leave_frees_the_slot() {
     }
 
     let mut late = server.client().await;
-    late.send(&ClientMessage::Join { room: r.clone() }).await;
+    late.send(&ClientMessage::join(r.clone())).await;
     assert!(
         late.expect_error(ErrorCode::RoomFull).await,
         "room_full is fatal"

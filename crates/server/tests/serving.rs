@@ -321,7 +321,7 @@ async fn each_join_gets_its_own_turn_credentials_and_never_the_secret() {
     for _ in 0..2 {
         // Twice from the same "member": a rejoin gets fresh credentials too.
         let mut c = server.client().await;
-        c.send(&ClientMessage::Join { room: r.clone() }).await;
+        c.send(&ClientMessage::join(r.clone())).await;
         let welcome = c.recv().await;
         let ServerMessage::Welcome { ice_servers, .. } = &welcome else {
             panic!("expected welcome, got {welcome:?}");
@@ -358,7 +358,7 @@ async fn each_join_gets_its_own_turn_credentials_and_never_the_secret() {
     // Without ICE flags, the welcome carries none.
     let plain = Server::start().await;
     let mut c = plain.client().await;
-    c.send(&ClientMessage::Join { room: r }).await;
+    c.send(&ClientMessage::join(r)).await;
     assert!(matches!(
         c.recv().await,
         ServerMessage::Welcome { ice_servers, .. } if ice_servers.is_empty()

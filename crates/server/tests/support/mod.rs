@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
 /// The limits most tests run with: small enough to hit quickly.
-pub const SMALL_LIMITS: [&str; 8] = [
+pub const SMALL_LIMITS: [&str; 10] = [
     "--max-peers",
     "3",
     "--idle-timeout-secs",
@@ -32,6 +32,8 @@ pub const SMALL_LIMITS: [&str; 8] = [
     "5",
     "--rate-burst",
     "10",
+    "--resume-grace-ms",
+    "300",
 ];
 
 pub struct ServerOptions<'a> {
@@ -369,7 +371,7 @@ impl Client {
     }
 
     pub async fn join(&mut self, room: &RoomId) -> (PeerId, Vec<PeerId>) {
-        self.send(&ClientMessage::Join { room: room.clone() }).await;
+        self.send(&ClientMessage::join(room.clone())).await;
         match self.recv().await {
             ServerMessage::Welcome { you, peers, .. } => (you, peers),
             other => panic!("expected welcome, got {other:?}"),
