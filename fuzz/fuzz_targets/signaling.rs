@@ -17,6 +17,8 @@ fn in_a_room(secret: &RoomSecret, room: &RoomId) -> Call {
             peers: vec![PeerId::new("them").unwrap()],
             max_peers: 8,
             ice_servers: vec![],
+            resume: conclave_protocol::ResumeToken::new("fuzz-resume-token-0").unwrap(),
+            resumed: false,
         },
         0,
     );

@@ -378,7 +378,8 @@ impl PeerLink {
             PeerMessage::Presence(_)
             | PeerMessage::Keys { .. }
             | PeerMessage::Commit { .. }
-            | PeerMessage::Reveal { .. } => {}
+            | PeerMessage::Reveal { .. }
+            | PeerMessage::Heartbeat => {}
         }
         Ok(())
     }

@@ -2,11 +2,12 @@ use std::collections::BTreeMap;
 
 use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey};
 use conclave_protocol::peer::{Envelope, PeerMessage, Presence, clean_name};
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, Resume, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
 use crate::keys::{KeyManager, KeyOutput};
-use crate::reach::{LinkState, Reachability};
+use crate::link::{Link, ServerLink};
+use crate::reach::{LinkState, Reach, Reachability};
 use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
 use crate::{MediaHealth, Negotiation};
 
@@ -21,6 +22,19 @@ pub enum CallStatus {
     /// The server refused or dropped us; the code says why.
     Refused(ErrorCode),
 }
+
+/// How often a member tells each other member, sealed, that it is still there.
+pub const HEARTBEAT_MS: u64 = 3_000;
+
+/// A member heard from neither through the server nor over a working peer connection for this
+/// long is gone, even if the server never said so (its tab froze, its network died).
+pub const LIVENESS_MS: u64 = 10_000;
+
+/// Ticks further apart than this mean this page itself was frozen (a closed laptop lid, a
+/// throttled background tab) long enough that the others may have dropped it (its last
+/// heartbeat may be [`HEARTBEAT_MS`] older than the freeze): it comes back as a new member with
+/// new keys rather than as a stale one.
+pub const FROZEN_MS: u64 = LIVENESS_MS - HEARTBEAT_MS - 1_000;
 
 /// What the web layer must do after feeding the call an input.
 #[derive(Debug)]
@@ -51,6 +65,10 @@ pub enum Event {
     RestartIce(PeerId),
     /// [`Call::verification`] changed: the safety words, or why there are none yet.
     VerificationChanged,
+    /// Open a socket to the server (and send [`Call::join`] once it is open).
+    Connect,
+    /// [`Call::server_link`] changed.
+    ServerLinkChanged,
 }
 
 /// A member of the room as the server announced it. Only members who are ready (their
@@ -70,14 +88,17 @@ pub struct Member {
     outsider: bool,
     pub media: MediaHealth,
     pub reach: Reachability,
+    /// When a sealed message from it last opened (or when it was announced).
+    last_heard_ms: u64,
     last_seq: Option<u64>,
     /// Sealed messages from this member that we dropped (did not open, replayed, malformed).
     pub dropped: u32,
 }
 
 impl Member {
-    fn new(id: PeerId, was_here_first: bool) -> Self {
+    fn new(id: PeerId, was_here_first: bool, now_ms: u64) -> Self {
         Self {
+            last_heard_ms: now_ms,
             id,
             was_here_first,
             presence: None,
@@ -109,6 +130,28 @@ pub struct Call {
     opened_any: bool,
     /// STUN/TURN servers from the latest `welcome`, for every peer connection.
     ice_servers: Vec<IceServer>,
+    secret: RoomSecret,
+    link: Link,
+    /// Who we are to the server, to come back as after a lost connection.
+    resume: Option<Resume>,
+    last_tick_ms: Option<u64>,
+    last_heartbeat_ms: u64,
+    /// Members the server said left: what they sent before leaving may still arrive, and must
+    /// not bring them back.
+    departed: std::collections::BTreeSet<PeerId>,
+}
+
+/// One remote member's tile, as the screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TileState {
+    pub peer: PeerId,
+    pub name: String,
+    pub mic: bool,
+    pub camera: bool,
+    /// Whether it has given us a key for its frames yet.
+    pub has_key: bool,
+    pub media: crate::MediaState,
+    pub reach: Reach,
 }
 
 impl Call {
@@ -131,13 +174,59 @@ impl Call {
             status: CallStatus::Joining,
             opened_any: false,
             ice_servers: Vec::new(),
+            secret,
+            link: Link::default(),
+            resume: None,
+            last_tick_ms: None,
+            last_heartbeat_ms: 0,
+            departed: Default::default(),
         }
     }
 
+    /// What to send once a socket to the server is open: a join, as ourselves again if we
+    /// were in before.
     pub fn join(&self) -> ClientMessage {
         ClientMessage::Join {
             room: self.room.clone(),
+            resume: self.resume.clone(),
         }
+    }
+
+    pub fn server_link(&self) -> ServerLink {
+        self.link.server_link()
+    }
+
+    /// The socket to the server closed, or could not be opened. The call goes on peer to
+    /// peer; the server is tried again after a backoff.
+    pub fn socket_closed(&mut self, now_ms: u64) -> Vec<Event> {
+        let mut jitter = [0u8; 2];
+        conclave_e2ee::random_bytes(&mut jitter);
+        let before = self.link.server_link();
+        self.link
+            .lost(now_ms, f64::from(u16::from_be_bytes(jitter)) / 65_536.0);
+        if before == self.link.server_link() {
+            Vec::new()
+        } else {
+            vec![Event::ServerLinkChanged]
+        }
+    }
+
+    /// The tiles of everyone ready, in a stable order.
+    pub fn tiles(&self) -> Vec<TileState> {
+        self.ready_members()
+            .filter_map(|m| {
+                let presence = m.presence.as_ref()?;
+                Some(TileState {
+                    peer: m.id.clone(),
+                    name: presence.name.clone(),
+                    mic: presence.mic,
+                    camera: presence.camera,
+                    has_key: self.keys.has_key_from(&m.id),
+                    media: m.media.state(),
+                    reach: m.reach.reach(),
+                })
+            })
+            .collect()
     }
 
     pub fn room(&self) -> &RoomId {
@@ -244,12 +333,31 @@ impl Call {
                 you,
                 peers,
                 ice_servers,
+                resume,
+                resumed,
                 ..
             } => {
+                self.link.welcomed(now_ms);
+                out.push(Event::ServerLinkChanged);
+                self.ice_servers = ice_servers;
+                self.resume = Some(Resume {
+                    peer: you.clone(),
+                    token: resume,
+                });
+                if resumed && self.me.as_ref() == Some(&you) {
+                    // Back as ourselves: keys, rounds and connections stand. Whoever the
+                    // server has not seen again yet is still in the call peer to peer; it
+                    // comes back as `peer_joined`, or liveness finds it gone.
+                    for peer in peers {
+                        self.announced(peer, true, now_ms, &mut out);
+                    }
+                    return out;
+                }
+                // A new member under a new id: whoever we were talking to knew the old one.
+                self.forget_everyone(now_ms, &mut out);
+                self.departed.clear();
                 self.rounds.reset(you.clone());
                 self.me = Some(you);
-                self.ice_servers = ice_servers;
-                self.members.clear();
                 self.next_seq = 0;
                 self.opened_any = false;
                 self.status = CallStatus::InCall;
@@ -258,34 +366,26 @@ impl Call {
                 self.carry_out(keys, &mut out);
                 for peer in peers {
                     self.members
-                        .insert(peer.clone(), Member::new(peer.clone(), true));
+                        .insert(peer.clone(), Member::new(peer.clone(), true, now_ms));
                     out.extend(self.seal_presence(&peer));
                 }
                 self.membership_changed(now_ms, &mut out);
             }
             ServerMessage::PeerJoined { peer } => {
-                if self.me.as_ref() == Some(&peer) {
-                    return out;
-                }
-                self.members
-                    .insert(peer.clone(), Member::new(peer.clone(), false));
-                out.extend(self.seal_presence(&peer));
-                self.membership_changed(now_ms, &mut out);
+                self.departed.remove(&peer);
+                self.announced(peer, false, now_ms, &mut out);
             }
             ServerMessage::PeerLeft { peer } => {
-                if let Some(member) = self.members.remove(&peer) {
-                    if member.is_ready() {
-                        out.push(Event::MemberLeft(peer.clone()));
-                        if let Some(me) = self.me.clone() {
-                            let keys = self.keys.member_left(&me, &peer, now_ms);
-                            self.carry_out(keys, &mut out);
-                        }
-                    }
-                    self.membership_changed(now_ms, &mut out);
-                }
+                self.remove(&peer, now_ms, &mut out);
+                self.departed.insert(peer);
             }
             ServerMessage::Signal { from, blob } => self.open(from, blob, now_ms, &mut out),
             ServerMessage::Pong => {}
+            // A restart or a deploy: the socket closes next, and we come back after it.
+            ServerMessage::Error {
+                code: ErrorCode::ShuttingDown,
+                ..
+            } => {}
             ServerMessage::Error { code, fatal, .. } => {
                 if fatal {
                     self.status = CallStatus::Refused(code);
@@ -294,6 +394,44 @@ impl Call {
             }
         }
         out
+    }
+
+    /// The server says `peer` is in the room. A member we know already is one coming back
+    /// after the server lost it (a restart): nothing about it changed.
+    fn announced(&mut self, peer: PeerId, was_here_first: bool, now_ms: u64, out: &mut Vec<Event>) {
+        if self.me.as_ref() == Some(&peer) || self.members.contains_key(&peer) {
+            return;
+        }
+        self.members.insert(
+            peer.clone(),
+            Member::new(peer.clone(), was_here_first, now_ms),
+        );
+        out.extend(self.seal_presence(&peer));
+        self.membership_changed(now_ms, out);
+    }
+
+    /// `peer` is gone: its connection closes, and our key moves on without it.
+    fn remove(&mut self, peer: &PeerId, now_ms: u64, out: &mut Vec<Event>) {
+        let Some(member) = self.members.remove(peer) else {
+            return;
+        };
+        if member.is_ready() {
+            out.push(Event::MemberLeft(peer.clone()));
+            if let Some(me) = self.me.clone() {
+                let keys = self.keys.member_left(&me, peer, now_ms);
+                self.carry_out(keys, out);
+            }
+        }
+        self.membership_changed(now_ms, out);
+    }
+
+    /// Closes every connection and forgets every member (we are somebody new to them).
+    fn forget_everyone(&mut self, _now_ms: u64, out: &mut Vec<Event>) {
+        for (peer, member) in std::mem::take(&mut self.members) {
+            if member.is_ready() {
+                out.push(Event::MemberLeft(peer));
+            }
+        }
     }
 
     /// Starts the round for who is here now (everyone the server announced, but for those
@@ -371,6 +509,11 @@ impl Call {
 
     fn open(&mut self, from: PeerId, blob: Blob, now_ms: u64, out: &mut Vec<Event>) {
         let Some(me) = self.me.clone() else { return };
+        if !self.members.contains_key(&from) && !self.departed.contains(&from) {
+            // The server relays only from members of the room: one we dropped as silent is
+            // back (or the server's announcement was lost). Meet it again.
+            self.announced(from.clone(), false, now_ms, out);
+        }
         let Some(member) = self.members.get_mut(&from) else {
             return;
         };
@@ -413,6 +556,7 @@ impl Call {
             return;
         }
         member.last_seq = Some(envelope.seq);
+        member.last_heard_ms = now_ms;
         self.opened_any = true;
         if std::mem::take(&mut member.outsider) {
             // A message of its opened after all (the ones before were tampered with).
@@ -434,8 +578,10 @@ impl Call {
                     self.ready_if_complete(&from, out);
                 }
             }
+            // Hearing it was the point.
+            PeerMessage::Heartbeat => {}
             PeerMessage::Commit { round, commitment } => {
-                match self.rounds.on_commitment(&from, round, commitment) {
+                match self.rounds.on_commitment(&from, round, commitment, now_ms) {
                     Ok(outputs) => self.carry_rounds(outputs, out),
                     Err(_) => self.drop_from(&from),
                 }
@@ -492,6 +638,19 @@ impl Call {
     /// a few times a second.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
+        let frozen = self
+            .last_tick_ms
+            .replace(now_ms)
+            .is_some_and(|last| now_ms.saturating_sub(last) >= FROZEN_MS);
+        if frozen && self.me.is_some() {
+            self.start_over(&mut out);
+            return out;
+        }
+        if self.link.retry_due(now_ms) {
+            out.push(Event::Connect);
+        }
+        self.heartbeat(now_ms, &mut out);
+        self.drop_the_silent(now_ms, &mut out);
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
         let rounds = self.rounds.tick(now_ms);
@@ -503,6 +662,65 @@ impl Call {
             }
         }
         out
+    }
+
+    /// Tells every ready member we are here, every [`HEARTBEAT_MS`], while the server is.
+    fn heartbeat(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        if !self.link.is_up() || now_ms.saturating_sub(self.last_heartbeat_ms) < HEARTBEAT_MS {
+            return;
+        }
+        self.last_heartbeat_ms = now_ms;
+        // Everyone who holds the link, ready or not: a member whose round is stuck is still here.
+        let peers: Vec<PeerId> = self
+            .members
+            .values()
+            .filter(|m| !m.outsider)
+            .map(|m| m.id.clone())
+            .collect();
+        for peer in peers {
+            out.extend(self.seal(&peer, PeerMessage::Heartbeat).map(Event::Send));
+        }
+    }
+
+    /// Removes members heard from neither through the server nor over a connected peer
+    /// connection for [`LIVENESS_MS`]. Judged only once the server has been up that long
+    /// itself: while it is down nobody's heartbeat can reach us.
+    fn drop_the_silent(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        if self
+            .link
+            .up_for_ms(now_ms)
+            .is_none_or(|up| up < LIVENESS_MS)
+        {
+            return;
+        }
+        let silent: Vec<PeerId> = self
+            .members
+            .values()
+            .filter(|m| m.reach.reach() != Reach::Connected)
+            .filter(|m| now_ms.saturating_sub(m.last_heard_ms) >= LIVENESS_MS)
+            .map(|m| m.id.clone())
+            .collect();
+        for peer in silent {
+            self.remove(&peer, now_ms, out);
+        }
+    }
+
+    /// After a freeze the others have dropped us and moved their keys on: come back as a new
+    /// member with a new key pair rather than as a stale one.
+    fn start_over(&mut self, out: &mut Vec<Event>) {
+        self.forget_everyone(0, out);
+        self.keys = KeyManager::new(self.room.clone(), self.secret.clone());
+        self.rounds = Rounds::new(self.room.clone(), self.keys.public_key().clone());
+        self.me = None;
+        self.resume = None;
+        self.next_seq = 0;
+        self.opened_any = false;
+        self.status = CallStatus::Joining;
+        self.link = Link::default();
+        out.push(Event::StatusChanged);
+        out.push(Event::ServerLinkChanged);
+        // A fresh socket: the old one may be half dead after the freeze.
+        out.push(Event::Connect);
     }
 
     /// Records a change of `peer`'s peer connection state: restarts ICE once when no path

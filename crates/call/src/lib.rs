@@ -5,6 +5,7 @@
 //!   perfect negotiation, and when to tell someone their link's key is wrong.
 //! * [`keys::KeyManager`]: per-sender media keys — agreed pairwise, ratcheted on join,
 //!   rotated on leave.
+//! * [`link`]: the server connection: up, or down and when to try again.
 //! * [`Negotiation`]: who yields when both sides of a peer connection offer at once.
 //! * [`MediaHealth`]: turns per-member frame decrypt counts into "encrypted" / "can't decrypt".
 //! * [`rounds`]: commit, then reveal: how members agree on who is in the call, keys and the
@@ -14,13 +15,15 @@
 
 mod call;
 pub mod keys;
+pub mod link;
 mod media_health;
 mod negotiation;
 pub mod notice;
 pub mod reach;
 pub mod rounds;
 
-pub use call::{Call, CallStatus, Event, Member};
+pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
+pub use link::ServerLink;
 pub use media_health::{MediaHealth, MediaState};
 pub use negotiation::{Negotiation, Verdict};
 pub use rounds::Verification;

@@ -83,6 +83,8 @@ pub struct Rounds {
     keys: BTreeMap<PeerId, Bytes32>,
     /// The last round everyone revealed in, and its words.
     completed: Option<(Bytes32, SafetyWords)>,
+    /// Who else was in it.
+    completed_others: BTreeSet<PeerId>,
     verification: Verification,
 }
 
@@ -102,6 +104,7 @@ impl Rounds {
             early: VecDeque::new(),
             keys: BTreeMap::new(),
             completed: None,
+            completed_others: BTreeSet::new(),
             verification: Verification::Checking,
         }
     }
@@ -185,11 +188,17 @@ impl Rounds {
         from: &PeerId,
         round: Bytes32,
         commitment: Bytes32,
+        now_ms: u64,
     ) -> Result<Vec<RoundOutput>, Refusal> {
+        let mut out = Vec::new();
+        if self.current.is_none() && self.completed.as_ref().is_some_and(|(id, _)| *id == round) {
+            // Someone runs the round we finished again: it lost track of us for a moment (it
+            // dropped us as silent, then heard from us). Run it again with a fresh nonce.
+            let others = self.completed_others.clone();
+            self.completed = None;
+            out = self.membership(others, now_ms);
+        }
         let Some(current) = self.current.as_mut().filter(|r| r.id == round) else {
-            if self.completed.as_ref().is_some_and(|(id, _)| *id == round) {
-                return Err(Refusal::OtherRound);
-            }
             if self.early.len() == EARLY_LIMIT {
                 self.early.pop_front();
             }
@@ -203,7 +212,6 @@ impl Rounds {
             return Err(Refusal::OutOfOrder);
         }
         current.commitments.insert(from.clone(), commitment);
-        let mut out = Vec::new();
         self.reveal_if_ready(&mut out);
         Ok(out)
     }
@@ -310,6 +318,7 @@ impl Rounds {
         });
         let words = safety_words(&self.room, &current.id, &all);
         self.completed = Some((current.id.clone(), words));
+        self.completed_others = current.others.clone();
         self.current = None;
         self.verification = Verification::Words(words);
         out.push(RoundOutput::Changed);
@@ -356,11 +365,11 @@ mod tests {
         let PeerMessage::Commit { round, commitment } = from_b[0].1.clone() else {
             panic!()
         };
-        let reveal_a = sent(&a.on_commitment(&id("b"), round, commitment).unwrap());
+        let reveal_a = sent(&a.on_commitment(&id("b"), round, commitment, 0).unwrap());
         let PeerMessage::Commit { round, commitment } = from_a[0].1.clone() else {
             panic!()
         };
-        let reveal_b = sent(&b.on_commitment(&id("a"), round, commitment).unwrap());
+        let reveal_b = sent(&b.on_commitment(&id("a"), round, commitment, 0).unwrap());
         let PeerMessage::Reveal {
             round,
             public_key,
@@ -404,7 +413,8 @@ mod tests {
             a.on_reveal(&id("b"), round.clone(), key.clone(), nonce.clone()),
             Err(Refusal::OutOfOrder)
         );
-        a.on_commitment(&id("b"), round.clone(), committed).unwrap();
+        a.on_commitment(&id("b"), round.clone(), committed, 0)
+            .unwrap();
         assert_eq!(
             a.on_reveal(&id("b"), round.clone(), Bytes32([4; 32]), nonce.clone()),
             Err(Refusal::Mismatch)
@@ -438,7 +448,7 @@ mod tests {
             &Bytes32([2; 32]),
             &Bytes32([3; 32]),
         );
-        assert!(a.on_commitment(&id("b"), round, c).unwrap().is_empty());
+        assert!(a.on_commitment(&id("b"), round, c, 0).unwrap().is_empty());
         // On seeing the membership, the stored commitment completes the set: reveal at once.
         let out = sent(&a.membership(set(&["b"]), 0));
         assert!(

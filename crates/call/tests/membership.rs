@@ -226,6 +226,8 @@ fn nothing_before_the_first_presence_is_acted_on() {
             peers: vec![],
             max_peers: 8,
             ice_servers: vec![],
+            resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
+            resumed: false,
         },
         0,
     );

@@ -1,17 +1,17 @@
 //! A simulated call: members are real `Call` state machines with a simulated frame worker
 //! (real SFrame encryptors and decryptors), connected by an in-memory relay with the server's
-//! routing and ordering rules, which a test can turn hostile.
+//! routing, ordering and resume rules, which a test can turn hostile, cut off, or restart.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use conclave_call::{Call, CallStatus, Event, Verification};
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
 use conclave_e2ee::{MediaKey, RoomSecret, SafetyWords};
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, IceServer, ServerMessage};
-use conclave_protocol::{Blob, PeerId, RoomId};
+use conclave_protocol::{Blob, PeerId, ResumeToken, RoomId};
 
 pub fn room() -> RoomId {
     RoomId::new("room-under-test").unwrap()
@@ -42,6 +42,16 @@ pub struct Relay {
     pub tamper: Option<Tamper>,
     /// What the server hands every joiner in its `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// Who the server has in the room, in join order (a dropped member stays while it may
+    /// come back, as the real server's grace allows).
+    pub server_room: Vec<PeerId>,
+    /// Whose socket is up.
+    pub online: BTreeSet<PeerId>,
+    /// The resume token the server gave each id.
+    tokens: BTreeMap<PeerId, ResumeToken>,
+    /// Pages that are frozen (a closed lid): their clocks stand still, they send nothing and
+    /// what comes for them is lost.
+    pub frozen: BTreeSet<PeerId>,
 }
 
 impl Default for Relay {
@@ -60,12 +70,103 @@ impl Relay {
             now_ms: 1_000_000,
             tamper: None,
             ice_servers: Vec::new(),
+            server_room: Vec::new(),
+            online: BTreeSet::new(),
+            tokens: BTreeMap::new(),
+            frozen: BTreeSet::new(),
         }
     }
 
-    pub fn join(&mut self, secret: &RoomSecret, name: &str) -> PeerId {
+    fn fresh_id(&mut self) -> PeerId {
         self.next_id += 1;
-        let id = PeerId::new(format!("p{:02}", self.next_id)).unwrap();
+        PeerId::new(format!("p{:02}", self.next_id)).unwrap()
+    }
+
+    fn token_for(&mut self, id: &PeerId) -> ResumeToken {
+        self.tokens
+            .entry(id.clone())
+            .or_insert_with(|| ResumeToken::new(format!("resume-token-{id}-0123456789")).unwrap())
+            .clone()
+    }
+
+    /// The server's side of a `join` from the browser known here as `browser`: a resume with
+    /// its token takes that id (quietly if the server still has it), anything else is a new
+    /// member under a new id.
+    fn server_join(&mut self, browser: &PeerId, msg: ClientMessage) -> PeerId {
+        let ClientMessage::Join { resume, .. } = msg else {
+            panic!("a socket's first message must be a join, got {msg:?}")
+        };
+        let resumed = resume.filter(|r| self.tokens.get(&r.peer) == Some(&r.token));
+        let id = match &resumed {
+            Some(r) => r.peer.clone(),
+            None => self.fresh_id(),
+        };
+        if id != *browser {
+            // The browser is known by its id in this relay.
+            let at = self.members.iter().position(|(p, _)| p == browser).unwrap();
+            self.members[at].0 = id.clone();
+        }
+        self.online.remove(browser);
+        self.online.insert(id.clone());
+        let present = self.server_room.contains(&id);
+        let peers: Vec<PeerId> = self
+            .server_room
+            .iter()
+            .filter(|p| **p != id)
+            .cloned()
+            .collect();
+        if !present {
+            self.server_room.push(id.clone());
+            for p in &peers {
+                self.queue
+                    .push_back((p.clone(), ServerMessage::PeerJoined { peer: id.clone() }));
+            }
+        }
+        let token = self.token_for(&id);
+        // The welcome goes first: nothing reaches a member before it.
+        self.queue.push_front((
+            id.clone(),
+            ServerMessage::Welcome {
+                you: id.clone(),
+                peers,
+                max_peers: 8,
+                ice_servers: self.ice_servers.clone(),
+                resume: token,
+                resumed: resumed.is_some(),
+            },
+        ));
+        id
+    }
+
+    /// `id`'s socket drops. The server keeps its place (it may come back); the member tries
+    /// again on its own clock.
+    pub fn drop_socket(&mut self, id: &PeerId) {
+        self.online.remove(id);
+        let now = self.now_ms;
+        let events = self.call_mut(id).socket_closed(now);
+        self.route(id, events);
+    }
+
+    /// The server process dies and comes back: every room is gone, every socket drops.
+    pub fn restart_server(&mut self) {
+        self.server_room.clear();
+        let ids: Vec<PeerId> = self.online.iter().cloned().collect();
+        for id in ids {
+            self.drop_socket(&id);
+        }
+    }
+
+    /// The server gives up on `id` (its grace ran out): the others hear it left.
+    pub fn server_forgets(&mut self, id: &PeerId) {
+        self.server_room.retain(|p| p != id);
+        for p in self.server_room.clone() {
+            self.queue
+                .push_back((p, ServerMessage::PeerLeft { peer: id.clone() }));
+        }
+        self.run();
+    }
+
+    pub fn join(&mut self, secret: &RoomSecret, name: &str) -> PeerId {
         let member = Member {
             call: Call::new(room(), secret.clone(), name, true, true),
             encryptor: FrameEncryptor::new(),
@@ -74,21 +175,11 @@ impl Relay {
             events: Vec::new(),
             key_frame_requests: 0,
         };
-        let peers: Vec<PeerId> = self.members.iter().map(|(p, _)| p.clone()).collect();
-        self.members.push((id.clone(), member));
-        self.queue.push_back((
-            id.clone(),
-            ServerMessage::Welcome {
-                you: id.clone(),
-                peers: peers.clone(),
-                max_peers: 8,
-                ice_servers: self.ice_servers.clone(),
-            },
-        ));
-        for p in peers {
-            self.queue
-                .push_back((p, ServerMessage::PeerJoined { peer: id.clone() }));
-        }
+        // Known as a placeholder until the server gives it an id.
+        let browser = PeerId::new(format!("browser-{}", self.members.len())).unwrap();
+        let join = member.call.join();
+        self.members.push((browser.clone(), member));
+        let id = self.server_join(&browser, join);
         self.run();
         id
     }
@@ -96,11 +187,8 @@ impl Relay {
     pub fn leave(&mut self, id: &PeerId) -> Member {
         let at = self.members.iter().position(|(p, _)| p == id).unwrap();
         let (_, gone) = self.members.remove(at);
-        for (p, _) in &self.members {
-            self.queue
-                .push_back((p.clone(), ServerMessage::PeerLeft { peer: id.clone() }));
-        }
-        self.run();
+        self.online.remove(id);
+        self.server_forgets(id);
         gone
     }
 
@@ -128,7 +216,11 @@ impl Relay {
 
     fn run(&mut self) {
         while let Some((to, msg)) = self.queue.pop_front() {
-            if !self.members.iter().any(|(p, _)| *p == to) {
+            // What is sent to a socket that is down is lost, as on the real server.
+            if !self.members.iter().any(|(p, _)| *p == to)
+                || !self.online.contains(&to)
+                || self.frozen.contains(&to)
+            {
                 continue;
             }
             let now = self.now_ms;
@@ -140,9 +232,18 @@ impl Relay {
     /// Carries out what `from` asked for: signals go through the relay (and its tampering),
     /// keys go to its simulated worker.
     pub fn route(&mut self, from: &PeerId, events: Vec<Event>) {
+        let mut connect = false;
         for event in events {
             match event {
                 Event::Send(ClientMessage::Signal { to, blob }) => {
+                    // A member without a socket cannot send, and the server relays only to
+                    // members it has.
+                    if !self.online.contains(from)
+                        || self.frozen.contains(from)
+                        || !self.server_room.contains(&to)
+                    {
+                        continue;
+                    }
                     self.wire.push((from.clone(), to.clone(), blob.clone()));
                     let blob = match self.tamper.as_mut() {
                         Some(tamper) => tamper(from, &to, &blob),
@@ -158,8 +259,15 @@ impl Relay {
                         ));
                     }
                 }
+                Event::Send(_) => {}
+                Event::Connect => connect = true,
                 event => self.apply(from, event),
             }
+        }
+        if connect {
+            // The socket opens at once here, and the member says who it is.
+            let join = self.call(from).join();
+            self.server_join(from, join);
         }
         self.run();
     }
@@ -195,7 +303,12 @@ impl Relay {
         let end = self.now_ms + ms;
         while self.now_ms < end {
             self.now_ms = (self.now_ms + 100).min(end);
-            let ids: Vec<PeerId> = self.members.iter().map(|(p, _)| p.clone()).collect();
+            let ids: Vec<PeerId> = self
+                .members
+                .iter()
+                .map(|(p, _)| p.clone())
+                .filter(|p| !self.frozen.contains(p))
+                .collect();
             for id in ids {
                 let now = self.now_ms;
                 let events = self.call_mut(&id).tick(now);
