@@ -19,10 +19,12 @@ pub enum ToWorker {
     /// A member left: forget its key and counters.
     ForgetPeer { peer: String },
     /// Test hooks, set from the page's query string. Each only ever harms this member's own
-    /// call, never anyone else's privacy: see `web::debug`.
+    /// call, never anyone else's privacy: see `web::debug`. Test builds only.
+    #[cfg(feature = "test-hooks")]
     Debug(DebugFlags),
 }
 
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 pub struct DebugFlags {
     /// Hand received frames to the decoder still encrypted (proves the wire carries
@@ -52,11 +54,14 @@ pub enum FromWorker {
     Stats { peers: Vec<PeerStats> },
     /// Something in the worker went wrong; the page logs it (it never holds key material).
     Problem { what: String },
-    /// Frames sent since the last report (only with `DebugFlags::record_sent_frames`).
+    /// Frames sent since the last report (only with `DebugFlags::record_sent_frames`, in a
+    /// test build).
+    #[cfg(feature = "test-hooks")]
     SentFrames { frames: Vec<SentFrame> },
 }
 
 /// One frame a sender encrypted: what a call trace keeps of it.
+#[cfg(feature = "test-hooks")]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentFrame {
     /// When it was encrypted, in ms of the worker's clock.

@@ -3,6 +3,11 @@
 //! frames do not decrypt is flagged, and so the benchmark can record a call's frame sizes
 //! (`record-frames`). Each one can only spoil the call of whoever opened the page with it; none
 //! sends anything in clear or reveals a key, and `record-frames` keeps sizes, never contents.
+//!
+//! Only the test build has them (the `test-hooks` feature, which `cargo xtask test` turns on):
+//! a link is what an attacker hands out, and `?debug=foreign-send-key` in one would make
+//! whoever opens it unintelligible to everyone else. The app `cargo xtask serve` builds has no
+//! code that reads `?debug=` at all.
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};

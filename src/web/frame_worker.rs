@@ -44,12 +44,23 @@ fn validates(module: &[u8]) -> bool {
     js_sys::WebAssembly::validate(&js_sys::Uint8Array::from(module)).unwrap_or(false)
 }
 
-/// The fastest worker build this browser can run, unless a debug flag asks for a slower one.
+/// The fastest worker build this browser can run.
 fn worker_url() -> &'static str {
-    let debug = super::debug::flags();
-    if debug.portable_crypto || !validates(&SIMD_PROBE) {
+    let simd = validates(&SIMD_PROBE);
+    let relaxed = simd && validates(&RELAXED_SIMD_PROBE);
+    // In a test build, `portable-crypto` and `simd-crypto` pretend the browser lacks what it
+    // has, so the members of one call can run different builds of the cipher.
+    #[cfg(feature = "test-hooks")]
+    let (simd, relaxed) = {
+        let debug = super::debug::flags();
+        (
+            simd && !debug.portable_crypto,
+            relaxed && !debug.simd_crypto,
+        )
+    };
+    if !simd {
         PORTABLE_WORKER_URL
-    } else if debug.simd_crypto || !validates(&RELAXED_SIMD_PROBE) {
+    } else if !relaxed {
         SIMD_WORKER_URL
     } else {
         RELAXED_WORKER_URL
@@ -85,6 +96,7 @@ impl FrameWorker {
                 }
                 Ok(FromWorker::Stats { peers }) => on_stats(peers),
                 // Only sent when this page asked for it (`?debug=record-frames`).
+                #[cfg(feature = "test-hooks")]
                 Ok(FromWorker::SentFrames { frames }) => super::debug::expose_sent_frames(&frames),
                 Ok(FromWorker::Problem { what }) => {
                     web_sys::console::warn_1(&format!("frame worker: {what}").into())
@@ -107,6 +119,9 @@ impl FrameWorker {
             _ = timeout.fuse() => return Err("the encryption worker did not start".to_owned()),
         };
         started.backend = backend;
+        // Now, before the call hands it any key, so `foreign-send-key` covers every frame.
+        #[cfg(feature = "test-hooks")]
+        started.post(&ToWorker::Debug(super::debug::flags()));
         Ok(Rc::new(started))
     }
 

@@ -1,5 +1,6 @@
 //! Browser glue for the page: each module adapts one browser API to the pure crates.
 
+#[cfg(feature = "test-hooks")]
 pub mod debug;
 pub mod emoji;
 pub mod frame_worker;

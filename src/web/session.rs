@@ -21,7 +21,7 @@ use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnectionState};
 use super::frame_worker::FrameWorker;
 use super::peer::{PeerHooks, PeerLink};
 use super::signaling::Signaling;
-use super::{debug, media, now_ms};
+use super::{media, now_ms};
 use crate::bridge::{PeerStats, ToWorker};
 use crate::ui::model::{CallModel, Phase, Safety, ServerLink, Tile};
 
@@ -134,7 +134,6 @@ pub fn start_worker() -> WorkerStart {
 /// Joins the call. Fails only if encryption cannot be set up: we never send media without it.
 pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<(), String> {
     let worker = start_worker().await?;
-    worker.post(&ToWorker::Debug(debug::flags()));
 
     let call = Call::new(
         room,

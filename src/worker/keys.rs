@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use conclave_e2ee::MediaKey;
 use conclave_e2ee::frame::FrameEncryptor;
 
-use crate::bridge::{DebugFlags, PeerStats, SentFrame, ToWorker};
+#[cfg(feature = "test-hooks")]
+use super::hooks::Hooks;
+use crate::bridge::{PeerStats, ToWorker};
 
 /// A member's current receive keys; `version` lets each receiver notice a change.
 pub struct PeerKeys {
@@ -27,9 +29,9 @@ pub struct Keys {
     pub peers: HashMap<String, PeerKeys>,
     stats: HashMap<String, Counts>,
     version: u32,
-    pub debug: DebugFlags,
-    /// Frames sent since the last report, with `DebugFlags::record_sent_frames` only.
-    pub sent: Vec<SentFrame>,
+    /// What the page's `?debug=` asked for (test builds only).
+    #[cfg(feature = "test-hooks")]
+    pub hooks: Hooks,
 }
 
 /// How a receiver fared with one frame.
@@ -51,11 +53,8 @@ impl Keys {
         match msg {
             ToWorker::SendKey { key_id, key } => {
                 let Some(key) = media_key(key) else { return };
-                let key = if self.debug.foreign_send_key {
-                    MediaKey::generate()
-                } else {
-                    key
-                };
+                #[cfg(feature = "test-hooks")]
+                let key = self.hooks.send_key(key);
                 self.encryptor.set_key(key_id, &key);
             }
             ToWorker::ReceiveKeys { peer, keys } => {
@@ -78,7 +77,8 @@ impl Keys {
                 self.peers.remove(&peer);
                 self.stats.remove(&peer);
             }
-            ToWorker::Debug(flags) => self.debug = flags,
+            #[cfg(feature = "test-hooks")]
+            ToWorker::Debug(flags) => self.hooks.set(flags),
         }
     }
 
@@ -92,10 +92,6 @@ impl Keys {
                 entry.missing_key += 1;
             }
         }
-    }
-
-    pub fn take_sent(&mut self) -> Vec<SentFrame> {
-        std::mem::take(&mut self.sent)
     }
 
     pub fn take_stats(&mut self) -> Vec<PeerStats> {

@@ -2,6 +2,8 @@
 //! encoded frame and decrypts every incoming one. It holds media keys, never the room secret.
 
 pub mod frames;
+#[cfg(feature = "test-hooks")]
+mod hooks;
 mod keys;
 mod pipe;
 
@@ -88,13 +90,12 @@ pub fn start() {
     on_transform.forget();
 
     gloo_timers::callback::Interval::new(STATS_INTERVAL_MS, || {
-        let (peers, sent) = KEYS.with_borrow_mut(|keys| (keys.take_stats(), keys.take_sent()));
+        let peers = KEYS.with_borrow_mut(Keys::take_stats);
         if !peers.is_empty() {
             post(&FromWorker::Stats { peers });
         }
-        if !sent.is_empty() {
-            post(&FromWorker::SentFrames { frames: sent });
-        }
+        #[cfg(feature = "test-hooks")]
+        hooks::report_sent();
     })
     .forget();
 

@@ -6,8 +6,8 @@
 //! `frames`, which catch: a JavaScript exception unwinds straight through wasm and would leave
 //! the borrow taken for good.
 
-use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError, is_vp8_key_frame};
-use js_sys::{ArrayBuffer, Object, Promise, Reflect, Uint8Array};
+use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -16,7 +16,7 @@ use web_sys::{RtcRtpScriptTransformer, UnderlyingSink, WritableStream};
 use super::frames::{self, Failure};
 use super::keys::Fate;
 use super::{KEYS, VIDEO_SENDERS};
-use crate::bridge::{MediaKind, Role, SentFrame, TransformOptions};
+use crate::bridge::{MediaKind, Role, TransformOptions};
 
 #[wasm_bindgen]
 extern "C" {
@@ -78,7 +78,8 @@ const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 enum Outcome {
     /// Pass it on with these bytes.
     Pass(ArrayBuffer),
-    /// Pass it on as it came (`?debug=skip-decrypt`).
+    /// Pass it on as it came (`?debug=skip-decrypt`, test builds only).
+    #[cfg(feature = "test-hooks")]
     AsItCame,
     /// Drop it quietly (a duplicate, nothing to encrypt with yet, or the browser would not
     /// hand over its bytes).
@@ -102,7 +103,7 @@ impl Receiver {
     const KEY_FRAME_REQUEST_INTERVAL_MS: f64 = 1000.0;
 
     fn decrypt(&mut self, codec: Codec, data: &ArrayBuffer) -> Outcome {
-        let skip = KEYS.with_borrow(|keys| {
+        KEYS.with_borrow(|keys| {
             if let Some(current) = keys.peers.get(&self.peer)
                 && current.version != self.version
             {
@@ -110,9 +111,9 @@ impl Receiver {
                     .set_keys(current.keys.iter().map(|(kid, key)| (*kid, key)));
                 self.version = current.version;
             }
-            keys.debug.skip_decrypt
         });
-        if skip {
+        #[cfg(feature = "test-hooks")]
+        if KEYS.with_borrow(|keys| keys.hooks.skip_decrypt()) {
             return Outcome::AsItCame;
         }
         // The decryptor is this receiver's own, so no borrow is held across the JavaScript
@@ -143,28 +144,24 @@ impl Receiver {
     }
 }
 
-fn encrypt(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
-    // Read before encrypting releases `data`, and outside the borrow.
-    let clear_bytes = KEYS
-        .with_borrow(|keys| keys.debug.record_sent_frames)
-        .then(|| data.byte_length());
-    let outcome = KEYS.with_borrow_mut(|keys| {
+fn encrypt(codec: Codec, data: &ArrayBuffer) -> Outcome {
+    KEYS.with_borrow_mut(|keys| {
         match frames::encrypt(&mut keys.encryptor, codec, data) {
             Ok(sealed) => Outcome::Pass(sealed),
             // No key yet (or a failure): drop. A frame is never sent in clear.
             Err(_) => Outcome::Drop,
         }
-    });
-    if let (Some(bytes), Outcome::Pass(sealed)) = (clear_bytes, &outcome) {
-        // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well.
-        let key = codec == Codec::Vp8 && is_vp8_key_frame(&[Uint8Array::new(sealed).get_index(0)]);
-        let frame = SentFrame {
-            ms: js_sys::Date::now(),
-            kind,
-            key,
-            bytes,
-        };
-        KEYS.with_borrow_mut(|keys| keys.sent.push(frame));
+    })
+}
+
+/// [`encrypt`], noting the frame for `record-frames` (test builds only).
+#[cfg(feature = "test-hooks")]
+fn encrypt_recorded(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
+    // Read first: encrypting releases `data`.
+    let bytes = data.byte_length();
+    let outcome = encrypt(codec, data);
+    if let Outcome::Pass(sealed) = &outcome {
+        super::hooks::record_sent(kind, codec, bytes, sealed);
     }
     outcome
 }
@@ -210,10 +207,13 @@ async fn run(
         let codec = codec(&frame, kind);
         let outcome = match receiver.as_mut() {
             Some(receiver) => receiver.decrypt(codec, &data),
-            None => encrypt(kind, codec, &data),
+            #[cfg(feature = "test-hooks")]
+            None if super::hooks::records_sent_frames() => encrypt_recorded(kind, codec, &data),
+            None => encrypt(codec, &data),
         };
         let bytes = match outcome {
             Outcome::Pass(bytes) => bytes,
+            #[cfg(feature = "test-hooks")]
             Outcome::AsItCame => return writer.write_with_chunk(&frame),
             Outcome::Failed if kind == MediaKind::Audio => match frames::to_buffer(&OPUS_SILENCE) {
                 Ok(silence) => silence,

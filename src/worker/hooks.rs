@@ -1,0 +1,64 @@
+//! The worker's side of the test hooks (`web::debug`), compiled only into the test build (the
+//! `test-hooks` feature): the worker users download has no way to skip decryption, to encrypt
+//! under a key nobody has, or to report what it sends.
+
+use conclave_e2ee::MediaKey;
+use conclave_e2ee::frame::{Codec, is_vp8_key_frame};
+use js_sys::{ArrayBuffer, Uint8Array};
+
+use super::{KEYS, post};
+use crate::bridge::{DebugFlags, FromWorker, MediaKind, SentFrame};
+
+/// What the page asked for, and what `record-frames` has noted since the last report.
+#[derive(Default)]
+pub struct Hooks {
+    flags: DebugFlags,
+    sent: Vec<SentFrame>,
+}
+
+impl Hooks {
+    pub fn set(&mut self, flags: DebugFlags) {
+        self.flags = flags;
+    }
+
+    /// The key our frames go out under: under `foreign-send-key`, one nobody else has.
+    pub fn send_key(&self, key: MediaKey) -> MediaKey {
+        if self.flags.foreign_send_key {
+            MediaKey::generate()
+        } else {
+            key
+        }
+    }
+
+    /// `skip-decrypt`: received frames go to the decoder as they came.
+    pub fn skip_decrypt(&self) -> bool {
+        self.flags.skip_decrypt
+    }
+}
+
+/// Whether `record-frames` is on.
+pub fn records_sent_frames() -> bool {
+    KEYS.with_borrow(|keys| keys.hooks.flags.record_sent_frames)
+}
+
+/// Notes one frame we sent: `bytes` as the encoder made it, `sealed` as it went out.
+pub fn record_sent(kind: MediaKind, codec: Codec, bytes: u32, sealed: &ArrayBuffer) {
+    // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well. Read
+    // before borrowing: no JavaScript runs while a RefCell is borrowed.
+    let key = codec == Codec::Vp8 && is_vp8_key_frame(&[Uint8Array::new(sealed).get_index(0)]);
+    let frame = SentFrame {
+        ms: js_sys::Date::now(),
+        kind,
+        key,
+        bytes,
+    };
+    KEYS.with_borrow_mut(|keys| keys.hooks.sent.push(frame));
+}
+
+/// Hands the page what `record-frames` noted since the last report.
+pub fn report_sent() {
+    let frames = KEYS.with_borrow_mut(|keys| std::mem::take(&mut keys.hooks.sent));
+    if !frames.is_empty() {
+        post(&FromWorker::SentFrames { frames });
+    }
+}
