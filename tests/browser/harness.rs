@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,13 +31,32 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The test build of the app (with the `?debug=` hooks), which every server serves unless told
+/// otherwise.
 fn dist_dir() -> PathBuf {
     let dist = std::env::var_os("CONCLAVE_DIST")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist-test"));
     assert!(
         dist.join("index.html").exists(),
         "no built app in {}: run the browser tests with `cargo xtask test`, which builds it",
+        dist.display()
+    );
+    dist
+}
+
+/// The app as `cargo xtask serve` builds it, without hooks: for [`Launch::static_dir`]. No
+/// default: a test of the release build must not quietly run on some other build.
+pub fn release_dist_dir() -> PathBuf {
+    let dist = std::env::var_os("CONCLAVE_RELEASE_DIST")
+        .map(PathBuf::from)
+        .expect(
+            "CONCLAVE_RELEASE_DIST is not set: run the browser tests with `cargo xtask test`, \
+             which builds the release app into dist/ and points it there",
+        );
+    assert!(
+        dist.join("index.html").exists(),
+        "no built app in {} (CONCLAVE_RELEASE_DIST): `cargo xtask build` builds it",
         dist.display()
     );
     dist
@@ -59,6 +78,7 @@ pub struct Server {
     pub url: String,
     pub addr: String,
     args: Vec<String>,
+    static_dir: PathBuf,
 }
 
 /// How to start a server other than [`Server::start`]'s plain one on loopback.
@@ -71,6 +91,8 @@ pub struct Launch<'a> {
     pub args: Vec<String>,
     /// Secrets go here rather than on the command line.
     pub env: Vec<(&'static str, String)>,
+    /// The built app to serve; the test build if `None`.
+    pub static_dir: Option<PathBuf>,
 }
 
 fn server_bin() -> PathBuf {
@@ -101,19 +123,16 @@ impl Server {
         };
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
-        Self::spawn(cmd, addr, &args)
+        let static_dir = spec.static_dir.unwrap_or_else(dist_dir);
+        Self::spawn(cmd, addr, &static_dir, &args)
     }
 
-    fn start_at(addr: &str, extra: &[&str]) -> Self {
-        Self::spawn(Command::new(server_bin()), addr, extra)
-    }
-
-    fn spawn(mut cmd: Command, addr: &str, extra: &[&str]) -> Self {
+    fn spawn(mut cmd: Command, addr: &str, static_dir: &Path, extra: &[&str]) -> Self {
         let mut child = cmd
             .arg("--addr")
             .arg(addr)
             .arg("--static-dir")
-            .arg(dist_dir())
+            .arg(static_dir)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,6 +158,7 @@ impl Server {
             url,
             addr,
             args: extra.iter().map(|s| s.to_string()).collect(),
+            static_dir: static_dir.to_owned(),
         }
     }
 
@@ -150,7 +170,12 @@ impl Server {
     /// Starts it again on the same address.
     pub fn restart(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let again = Self::start_at(&self.addr, &args);
+        let again = Self::spawn(
+            Command::new(server_bin()),
+            &self.addr,
+            &self.static_dir,
+            &args,
+        );
         *self = again;
     }
 }
@@ -492,7 +517,21 @@ pub struct Options {
     /// Trust a server certificate with this public key (base64 SHA-256 of its
     /// SubjectPublicKeyInfo), as if a real CA had signed it.
     pub trust_spki: Option<String>,
+    /// Tap the wire: received frames reach the decoders as they arrived, never decrypted (see
+    /// [`TAP`]). Needs no hook in the app, so it works on the release build too.
+    pub tap: bool,
 }
+
+/// Runs before the page's scripts: assigning a transform to an `RTCRtpReceiver` does nothing,
+/// so the page never gets to decrypt and its decoders are fed what came over the network, as
+/// anyone on the path would see it. Senders are left alone: the others still decode this one.
+const TAP: &str = r#"
+(() => {
+  const proto = RTCRtpReceiver.prototype;
+  const { get } = Object.getOwnPropertyDescriptor(proto, 'transform');
+  Object.defineProperty(proto, 'transform', { get, set() {}, configurable: true });
+})();
+"#;
 
 /// Rewrites the video constraints of every `getUserMedia` call to an exact size.
 fn camera_script(width: u32, height: u32) -> String {
@@ -557,6 +596,15 @@ impl Member {
             })
             .await
             .expect("install the recorder");
+        if options.tap {
+            client
+                .issue_cmd(Cdp {
+                    cmd: "Page.addScriptToEvaluateOnNewDocument",
+                    params: json!({ "source": TAP }),
+                })
+                .await
+                .expect("install the tap");
+        }
         if let Some((width, height)) = options.camera {
             client
                 .issue_cmd(Cdp {

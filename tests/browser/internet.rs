@@ -180,6 +180,7 @@ fn public_server(net: &TwoHomes, cert: &TestCert, coturn: Option<&Coturn>) -> Se
         addr: Some(format!("{PUBLIC_HOST}:8443")),
         args,
         env,
+        ..Launch::default()
     });
     assert!(server.url.starts_with("https://"), "{}", server.url);
     server

@@ -1,5 +1,7 @@
 //! Real-browser tests: headless Chromium with fake camera and microphone, the real server
-//! binary, the release build of the app. Run by `cargo xtask test`, which builds both first.
+//! binary, the release build of the app with its test hooks (`CONCLAVE_DIST`), and in
+//! `release` the one users get (`CONCLAVE_RELEASE_DIST`). Run by `cargo xtask test`, which
+//! builds all three first.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod call;
@@ -9,6 +11,7 @@ mod internet;
 mod keys;
 mod measure;
 mod netns;
+mod release;
 mod tls;
 mod trace;
 mod trouble;

@@ -217,9 +217,11 @@ fn profile() -> Result {
 fn record_trace() -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
-    crate::build_app()?;
+    // The recording member needs `?debug=record-frames`, which only the test build has.
+    crate::test_app::build()?;
     crate::run_ignored_browser_test(
         "trace::record_call_trace",
+        &crate::test_app::dist(),
         &[("CONCLAVE_TRACE_OUT", root().join(TRACE))],
     )
 }

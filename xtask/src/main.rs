@@ -5,6 +5,7 @@ mod bench;
 mod compress;
 mod coturn;
 mod sizes;
+mod test_app;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +18,12 @@ commands:
                              every flag goes to the server (`serve --help` lists them),
                              and --turn-local also runs Debian's coturn next to it as the
                              TURN relay (installed if missing), wired to the server
-  test                       install what is missing (incl. the test browser) and run every test
+  test                       install what is missing (incl. the test browser), build the app
+                             into dist/ and its test build (with the ?debug= hooks) into
+                             dist-test/, and run every test
   build                      install what is missing and build the app into dist/
+  build --test-hooks         the same for the test build, into dist-test/ (what single
+                             browser tests run on: CONCLAVE_DIST=dist-test)
   measure                    build, then report wasm sizes and time to first remote frame
   bench                      frame crypto in headless Chromium: ours against WebCrypto, per
                              frame size and over a recorded call (ratio on the last line);
@@ -27,15 +32,20 @@ commands:
   bench --portable           the same for the portable worker's cipher (no WebAssembly SIMD)
   bench --profile            the relaxed-SIMD run under perf (installs it), with the machine
                              code V8 made of our wasm; lists where the time went
-  bench --record-trace       record that call again: two headless Chromiums through the real
-                             app and server, 60 s of 1280x720 VP8 and Opus";
+  bench --record-trace       record that call again: two headless Chromiums through the app's
+                             test build (dist-test/) and the real server, 60 s of 1280x720
+                             VP8 and Opus";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(),
-        Some("build") => tools::ensure_build_tools().and_then(|_| build_app()),
+        Some("build") => tools::ensure_build_tools().and_then(|_| match &args[1..] {
+            [] => build_app(),
+            [flag] if flag == "--test-hooks" => test_app::build(),
+            other => Err(format!("unknown build arguments {other:?}")),
+        }),
         Some("measure") => measure(),
         Some("bench") => bench::bench(&args[1..]),
         _ => {
@@ -115,11 +125,16 @@ pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// Where the app users get is built: no test hooks in it.
+pub fn dist() -> PathBuf {
+    root().join("dist")
+}
+
 pub fn build_app() -> Result {
     run(Command::new("trunk")
         .args(["build", "--release"])
         .env("PATH", tools::tool_path()))?;
-    compress::precompress(&root().join("dist"))
+    compress::precompress(&dist())
 }
 
 fn serve(args: &[String]) -> Result {
@@ -149,7 +164,7 @@ fn serve(args: &[String]) -> Result {
         "--",
         "--static-dir",
     ]);
-    server.arg(root().join("dist"));
+    server.arg(dist());
     if let Some(turn) = &turn {
         for url in &turn.urls {
             args.extend(["--turn".to_owned(), url.clone()]);
@@ -180,22 +195,28 @@ fn test() -> Result {
     // --all-targets: the frame-crypto benchmark only compiles for wasm32, so this is where
     // it gets checked (it is run by `cargo xtask bench`, never here).
     // With the relaxed-SIMD worker's feature on, so the SIMD AES-GCM is what gets linted (all
-    // of it but the one line that differs without relaxed SIMD).
-    run(cargo().args([
-        "clippy",
-        "-p",
-        "conclave",
-        "-p",
-        "conclave-gcm",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--all-targets",
-        "--features",
+    // of it but the one line that differs without relaxed SIMD); once as users get the app
+    // and once as the test build, with its hooks.
+    for features in [
         "conclave/relaxed,conclave-gcm/relaxed",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+        "conclave/relaxed,conclave-gcm/relaxed,conclave/test-hooks",
+    ] {
+        run(cargo().args([
+            "clippy",
+            "-p",
+            "conclave",
+            "-p",
+            "conclave-gcm",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--all-targets",
+            "--features",
+            features,
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
     // The SIMD AES-GCM's own suite (vectors, Wycheproof, differential against RustCrypto),
     // compiled exactly as each SIMD worker compiles it and run in Node's V8: native tests only
     // reach its portable emulation. Node 20 has relaxed SIMD behind a flag.
@@ -217,12 +238,16 @@ fn test() -> Result {
             )
             .env("NODE_ARGS", "--experimental-wasm-relaxed-simd"))?;
     }
+    // The browser tests run on the test build; `release.rs` checks that the build users get
+    // ignores the hooks' switches.
     build_app()?;
+    test_app::build()?;
     // The browser tests drive the real server binary; build it before they look for it.
     run(cargo().args(["build", "-p", "conclave-server"]))?;
     run(cargo()
         .args(["test", "--workspace", "--", "--nocapture"])
-        .env("CONCLAVE_DIST", root().join("dist")))?;
+        .env("CONCLAVE_DIST", test_app::dist())
+        .env("CONCLAVE_RELEASE_DIST", dist()))?;
     eprintln!(
         "xtask: every test passed in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -234,13 +259,15 @@ fn measure() -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
     build_app()?;
-    sizes::report(&root().join("dist"))?;
-    run_ignored_browser_test("measure::time_to_first_remote_frame", &[])
+    sizes::report(&dist())?;
+    // What users get, without hooks.
+    run_ignored_browser_test("measure::time_to_first_remote_frame", &dist(), &[])
 }
 
 /// Runs one of the browser "tests" that measure or record rather than check (they are
-/// `#[ignore]`d, so `cargo xtask test` skips them) against the real server and `dist/`.
-pub fn run_ignored_browser_test(name: &str, env: &[(&str, PathBuf)]) -> Result {
+/// `#[ignore]`d, so `cargo xtask test` skips them) against the real server and the app built
+/// into `app` (`dist/`, or the test build where it needs a hook).
+pub fn run_ignored_browser_test(name: &str, app: &Path, env: &[(&str, PathBuf)]) -> Result {
     run(cargo().args(["build", "-p", "conclave-server"]))?;
     let mut cmd = cargo();
     cmd.args([
@@ -255,7 +282,7 @@ pub fn run_ignored_browser_test(name: &str, env: &[(&str, PathBuf)]) -> Result {
         "--nocapture",
         name,
     ])
-    .env("CONCLAVE_DIST", root().join("dist"));
+    .env("CONCLAVE_DIST", app);
     for (key, value) in env {
         cmd.env(key, value);
     }

@@ -1,0 +1,153 @@
+//! The build users get, as `cargo xtask serve` serves it: it has no test hooks, so a link that
+//! carries `?debug=...` (which anyone can hand out) changes nothing for whoever opens it.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{
+    Driver, JOIN_TIMEOUT, Launch, Member, Options, Server, assert_decoding, exclusive,
+    random_fragment, release_dist_dir, wait_for_encrypted_tiles,
+};
+
+/// Every switch the test build has; each would show if the release build obeyed it.
+const EVERY_SWITCH: &str =
+    "skip-decrypt,foreign-send-key,record-frames,portable-crypto,simd-crypto";
+
+/// What members compare to check nobody sits in between. Read in this one place: the safety
+/// check's markup is being reworked.
+async fn safety_string(m: &Member) -> String {
+    m.js("const w = document.querySelector('[data-testid=safety-words]'); return w ? w.dataset.words : ''")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until every member shows the same, non-empty safety string.
+async fn assert_same_safety_string(members: &[&Member]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut seen = Vec::new();
+        for m in members {
+            seen.push(safety_string(m).await);
+        }
+        if !seen[0].is_empty() && seen.iter().all(|s| *s == seen[0]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the safety strings never agreed: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_release_build_ignores_every_debug_switch() {
+    let _turn = exclusive().await;
+    let server = Server::launch(Launch {
+        static_dir: Some(release_dist_dir()),
+        ..Launch::default()
+    });
+    let driver = Driver::start().await;
+    let link = format!(
+        "{}/r/release-room?debug={EVERY_SWITCH}#{}",
+        server.url,
+        random_fragment()
+    );
+
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
+    let members = [&ada, &bob, &cyd];
+    for m in members {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in members {
+        // foreign-send-key would leave the others' tiles saying "can't decrypt".
+        wait_for_encrypted_tiles(m, 2).await;
+        // portable-crypto and simd-crypto would start a slower build of the worker.
+        let cipher = m
+            .js("return document.querySelector('[data-testid=frame-cipher]').textContent")
+            .await;
+        let cipher = cipher.as_str().unwrap_or_default();
+        assert!(
+            cipher.contains("WebAssembly relaxed SIMD"),
+            "{} runs {cipher:?}",
+            m.name
+        );
+    }
+    assert_same_safety_string(&members).await;
+
+    // skip-decrypt would feed the decoders ciphertext, foreign-send-key the others' decoders.
+    let mut before = Vec::new();
+    for m in members {
+        before.push(m.inbound().await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (m, b) in members.iter().zip(&before) {
+        assert_decoding(m, b, &m.inbound().await, 2);
+        assert_eq!(m.csp_violations().await, Vec::<String>::new(), "{}", m.name);
+        // record-frames would have reported by now: the worker does once a second.
+        assert_eq!(
+            m.js("return typeof window.__conclaveSentFrames").await,
+            "undefined",
+            "{} records the frames it sends",
+            m.name
+        );
+    }
+
+    // What crosses the wire is still ciphertext: a member whose browser hands every received
+    // frame to the decoders as it came (the harness's tap, no hook of the app) gets the
+    // packets and can make nothing of them.
+    let tap = Member::launch(
+        &driver,
+        "Tap",
+        Options {
+            tap: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    tap.goto(&link).await;
+    tap.join().await;
+    tap.wait_until(
+        "a tile for each of the others",
+        "document.querySelectorAll('[data-testid=tile]').length === 3",
+        JOIN_TIMEOUT,
+    )
+    .await;
+    // The tap only leaves out its own decryption: the others decrypt what it sends.
+    for m in members {
+        wait_for_encrypted_tiles(m, 3).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = tap.inbound().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = tap.inbound().await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    println!("what the tap got: {after:?}");
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a.video_packets > b.video_packets + 50.0,
+            "no video arrived: {b:?} -> {a:?}"
+        );
+        assert!(
+            a.audio_packets > b.audio_packets + 50.0,
+            "no audio arrived: {b:?} -> {a:?}"
+        );
+        assert!(
+            a.frames_received > b.frames_received + 20.0,
+            "no whole frames arrived: {b:?} -> {a:?}"
+        );
+        // As in `call::frames_on_the_wire_are_ciphertext`: now and then a VP8 decoder
+        // "decodes" ciphertext behind a clear key-frame header into garbage.
+        assert!(
+            a.frames_decoded <= a.frames_received * 0.1,
+            "ciphertext decoded as video: {a:?}"
+        );
+    }
+    for m in [ada, bob, cyd, tap] {
+        m.quit().await;
+    }
+}
