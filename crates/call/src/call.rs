@@ -136,6 +136,7 @@ pub struct Call {
     resume: Option<Resume>,
     last_tick_ms: Option<u64>,
     last_heartbeat_ms: u64,
+    last_ping_ms: u64,
     /// Members the server said left: what they sent before leaving may still arrive, and must
     /// not bring them back.
     departed: std::collections::BTreeSet<PeerId>,
@@ -179,6 +180,7 @@ impl Call {
             resume: None,
             last_tick_ms: None,
             last_heartbeat_ms: 0,
+            last_ping_ms: 0,
             departed: Default::default(),
         }
     }
@@ -650,16 +652,42 @@ impl Call {
             out.push(Event::Connect);
         }
         self.heartbeat(now_ms, &mut out);
+        self.ping(now_ms, &mut out);
         self.drop_the_silent(now_ms, &mut out);
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
         let rounds = self.rounds.tick(now_ms);
         self.carry_rounds(rounds, &mut out);
         let relay = self.relay_configured();
-        for member in self.members.values_mut() {
-            if member.reach.tick(now_ms, relay) {
-                out.push(Event::MemberUpdated(member.id.clone()));
+        if let Some(me) = self.me.clone() {
+            for member in self.members.values_mut() {
+                let polite = Negotiation::new(&me, &member.id).is_polite();
+                let verdict = member.reach.tick(now_ms, relay, polite);
+                if verdict.restart_ice {
+                    out.push(Event::RestartIce(member.id.clone()));
+                }
+                if verdict.changed {
+                    out.push(Event::MemberUpdated(member.id.clone()));
+                }
             }
+        }
+        out
+    }
+
+    /// The browser went offline and back, or changed networks: every connection we offer on
+    /// gathers new candidates now, and a server that was out of reach is tried at once.
+    pub fn network_changed(&mut self, now_ms: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        if let Some(me) = self.me.clone() {
+            for member in self.members.values_mut().filter(|m| m.ready) {
+                let polite = Negotiation::new(&me, &member.id).is_polite();
+                if member.reach.network_changed(polite) {
+                    out.push(Event::RestartIce(member.id.clone()));
+                }
+            }
+        }
+        if self.link.retry_now(now_ms) {
+            out.push(Event::Connect);
         }
         out
     }
@@ -679,6 +707,15 @@ impl Call {
             .collect();
         for peer in peers {
             out.extend(self.seal(&peer, PeerMessage::Heartbeat).map(Event::Send));
+        }
+    }
+
+    /// Keeps the socket from idling out while nobody else is here to talk to.
+    fn ping(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        let every = conclave_protocol::signaling::PING_INTERVAL_SECS * 1_000;
+        if self.link.is_up() && now_ms.saturating_sub(self.last_ping_ms) >= every {
+            self.last_ping_ms = now_ms;
+            out.push(Event::Send(ClientMessage::Ping));
         }
     }
 

@@ -95,6 +95,15 @@ impl Link {
         }
     }
 
+    /// Tries again now rather than at the retry time (the network just came back). Returns
+    /// whether a socket should be opened.
+    pub fn retry_now(&mut self, now_ms: u64) -> bool {
+        if let State::Waiting { retry_at_ms } = &mut self.state {
+            *retry_at_ms = (*retry_at_ms).min(now_ms);
+        }
+        self.retry_due(now_ms)
+    }
+
     /// How long the connection has been up without a break, if it is.
     pub fn up_for_ms(&self, now_ms: u64) -> Option<u64> {
         self.up_since_ms.map(|since| now_ms.saturating_sub(since))

@@ -28,16 +28,22 @@ pub fn server_error(code: ErrorCode) -> &'static str {
 
 pub const KEY_MISMATCH: &str = "This link's key does not match the call, so nothing from the others can be decrypted and nothing of yours reaches them. The link was probably cut off or changed when it was copied: ask for it again.";
 
-pub const SERVER_LOST: &str = "Lost the connection to the server. Trying to reconnect…";
+pub const SERVER_UNREACHABLE: &str = "Can't reach the server. The call goes on with the people already in it, but nobody new can join until it's back. Check your internet connection; we keep trying.";
 
-pub const SERVER_UNREACHABLE: &str =
-    "Can't reach the server. Check your internet connection; we keep trying.";
+pub const PEER_CONNECTION_FAILED: &str =
+    "Could not connect to one of the others. Leave and join again to retry.";
+
+pub const LINK_COPIED: &str = "Link copied. Anyone with it can join this call, so share it only with the people you want here.";
+
+pub const LINK_NOT_COPIED: &str = "Couldn't copy automatically. Copy the address from the address bar instead: it is the call link.";
 
 pub const BAD_LINK: &str = "This link is incomplete: the part after '#' that holds the call's key is missing or damaged. Ask for the link again.";
 
 pub const NO_WEBRTC: &str = "This browser can't encrypt video calls end to end (it lacks WebRTC encoded transforms). Use a current Chrome, Edge, Firefox or Safari.";
 
 pub const RETRYING_PATH: &str = "Connection lost, trying again…";
+
+pub const RECONNECTING_PATH: &str = "Reconnecting…";
 
 pub const OWN_NETWORK_BLOCKED: &str = "Your network is blocking this call: neither a direct connection nor the relay server gets through, so some people can't be reached. Try another network (a phone's hotspot often works), or ask whoever runs this network to allow video calls (WebRTC over UDP).";
 

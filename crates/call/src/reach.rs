@@ -23,6 +23,9 @@ pub enum LinkState {
 pub enum Reach {
     Connecting,
     Connected,
+    /// It worked, and has stopped answering for a moment (a network blip, a Wi-Fi handover):
+    /// the browser may recover on its own, and an ICE restart follows if it does not.
+    Reconnecting,
     /// The path failed once; an ICE restart is under way.
     Retrying,
     Unreachable(Unreachable),
@@ -82,6 +85,9 @@ pub struct Verdict {
 #[derive(Debug, Clone)]
 pub struct Reachability {
     reach: Reach,
+    /// Since when a working path has been `disconnected`, and whether we restarted for it.
+    disconnected_since_ms: Option<u64>,
+    restarted_for_disconnect: bool,
     /// Failures since the path last worked.
     failures: u32,
     /// When the polite side, which leaves the restart to the other, gives up waiting for it.
@@ -95,6 +101,8 @@ impl Default for Reachability {
     fn default() -> Self {
         Self {
             reach: Reach::Connecting,
+            disconnected_since_ms: None,
+            restarted_for_disconnect: false,
             failures: 0,
             give_up_at_ms: None,
             ever_connected: false,
@@ -109,6 +117,11 @@ impl Reachability {
     /// gathers again (a relay allocation can take seconds on a bad network) and Chromium takes
     /// up to about half a minute to declare the new pairs failed.
     pub const RESTART_PATIENCE_MS: u64 = 60_000;
+
+    /// How long a working path may stay `disconnected` before an ICE restart: Chromium says
+    /// `disconnected` after a few seconds without consent answers and may recover within a
+    /// second or two; past that, new candidates (a new network) are what helps.
+    pub const DISCONNECTED_RESTART_MS: u64 = 2_000;
 
     pub fn reach(&self) -> Reach {
         self.reach
@@ -136,10 +149,18 @@ impl Reachability {
                 self.failures = 0;
                 self.give_up_at_ms = None;
                 self.ever_connected = true;
+                self.disconnected_since_ms = None;
+                self.restarted_for_disconnect = false;
             }
-            LinkState::Connecting | LinkState::Disconnected => {
-                // A restart in progress stays "retrying"; a dead end stays a dead end until a
-                // pair actually works (a late restart from the other side may still win).
+            LinkState::Disconnected => {
+                if self.reach == Reach::Connected {
+                    self.reach = Reach::Reconnecting;
+                    self.disconnected_since_ms = Some(now_ms);
+                }
+            }
+            LinkState::Connecting => {
+                // A restart in progress stays "retrying" or "reconnecting"; a dead end stays a
+                // dead end until a pair actually works (a late restart may still win).
                 if self.reach == Reach::Connected {
                     self.reach = Reach::Connecting;
                 }
@@ -161,13 +182,35 @@ impl Reachability {
         }
     }
 
-    /// Gives up on a restart that never came. Returns whether the tile changed.
-    pub fn tick(&mut self, now_ms: u64, relay_configured: bool) -> bool {
+    /// Restarts ICE for a path `disconnected` too long (the impolite side only, as on a
+    /// failure), and gives up on a restart that never came.
+    pub fn tick(&mut self, now_ms: u64, relay_configured: bool, polite: bool) -> Verdict {
         if self.reach == Reach::Retrying && self.give_up_at_ms.is_some_and(|at| now_ms >= at) {
             self.give_up(relay_configured);
-            return true;
+            return Verdict {
+                changed: true,
+                restart_ice: false,
+            };
         }
-        false
+        let stuck = self.reach == Reach::Reconnecting
+            && !self.restarted_for_disconnect
+            && self
+                .disconnected_since_ms
+                .is_some_and(|since| now_ms >= since + Self::DISCONNECTED_RESTART_MS);
+        if stuck {
+            self.restarted_for_disconnect = true;
+            return Verdict {
+                changed: false,
+                restart_ice: !polite,
+            };
+        }
+        Verdict::default()
+    }
+
+    /// The browser's network changed (it went offline and back, or moved to another one):
+    /// the candidates we had may be gone, so the impolite side restarts ICE at once.
+    pub fn network_changed(&mut self, polite: bool) -> bool {
+        !polite && self.reach != Reach::Unreachable(Unreachable::NoRelay)
     }
 
     fn give_up(&mut self, relay_configured: bool) {
@@ -265,11 +308,17 @@ mod tests {
     fn the_polite_side_gives_up_when_no_restart_comes() {
         let mut r = Reachability::default();
         r.observe(LinkState::Failed, 1_000, false, true);
-        assert!(!r.tick(1_000 + Reachability::RESTART_PATIENCE_MS - 1, false));
+        assert!(
+            !r.tick(1_000 + Reachability::RESTART_PATIENCE_MS - 1, false, true)
+                .changed
+        );
         assert_eq!(r.reach(), Reach::Retrying);
-        assert!(r.tick(1_000 + Reachability::RESTART_PATIENCE_MS, false));
+        assert!(
+            r.tick(1_000 + Reachability::RESTART_PATIENCE_MS, false, true)
+                .changed
+        );
         assert_eq!(r.reach(), Reach::Unreachable(Unreachable::NoRelay));
-        assert!(!r.tick(u64::MAX, false), "gives up once");
+        assert!(!r.tick(u64::MAX, false, true).changed, "gives up once");
     }
 
     #[test]
@@ -284,9 +333,32 @@ mod tests {
         assert!(r.ever_connected());
         // A later failure gets its own restart.
         r.observe(LinkState::Disconnected, 3, false, false);
-        assert_eq!(r.reach(), Reach::Connecting);
+        assert_eq!(r.reach(), Reach::Reconnecting);
         let v = r.observe(LinkState::Failed, 4, false, false);
         assert!(v.restart_ice);
         assert_eq!(r.reach(), Reach::Retrying);
+    }
+
+    #[test]
+    fn a_path_disconnected_for_two_seconds_is_restarted_once_by_the_impolite_side() {
+        for polite in [false, true] {
+            let mut r = Reachability::default();
+            r.observe(LinkState::Connected, 0, false, polite);
+            let v = r.observe(LinkState::Disconnected, 1_000, false, polite);
+            assert!(v.changed && !v.restart_ice);
+            assert_eq!(r.reach(), Reach::Reconnecting);
+            assert_eq!(r.tick(2_999, false, polite), Verdict::default());
+            let v = r.tick(3_000, false, polite);
+            assert_eq!(v.restart_ice, !polite, "polite: {polite}");
+            assert_eq!(
+                r.tick(9_000, false, polite),
+                Verdict::default(),
+                "only once"
+            );
+            // Back on its own or thanks to the restart: a later blip gets its own.
+            r.observe(LinkState::Connected, 10_000, false, polite);
+            r.observe(LinkState::Disconnected, 11_000, false, polite);
+            assert_eq!(r.tick(13_000, false, polite).restart_ice, !polite);
+        }
     }
 }
