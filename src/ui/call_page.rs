@@ -2,14 +2,13 @@ use conclave_call::notice;
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::RoomId;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
-use wasm_bindgen::prelude::*;
 
 use super::in_call::InCall;
 use super::lobby::Lobby;
 use super::model::{CallModel, Phase};
-use crate::web::{frame_worker, link, session, window};
+use crate::web::session;
+use crate::web::{frame_worker, link};
 
 /// `/r/:room`: checks the link, then shows the lobby, the call, or why neither can be had.
 #[component]
@@ -31,34 +30,11 @@ pub fn CallPage() -> impl IntoView {
 fn Call(room: RoomId, secret: RoomSecret) -> impl IntoView {
     let model = CallModel::new();
     provide_context(model);
-    let credentials = StoredValue::new((room, secret));
-    spawn_local(session::open_local_media(model));
-    // Warm up encryption while the person looks at their preview.
-    spawn_local(async {
-        let _ = session::start_worker().await;
-    });
-
-    // Closing the tab leaves at once, so the others' grids update in a moment, not on a timeout.
-    let on_page_hide = Closure::<dyn FnMut()>::new(session::leave);
-    let _ = window()
-        .add_event_listener_with_callback("pagehide", on_page_hide.as_ref().unchecked_ref());
-    on_page_hide.forget();
-    on_cleanup(session::leave);
-
-    let join = move || {
-        model.phase.set(Phase::Joining);
-        let (room, secret) = credentials.get_value();
-        spawn_local(async move {
-            if let Err(err) = session::join(model, room, secret).await {
-                model.phase.set(Phase::Failed(format!(
-                    "Could not start end-to-end encryption ({err}), so nothing was sent. Reload the page to try again."
-                )));
-            }
-        });
-    };
+    // Camera, microphone and the encryption worker start now, while the person reads the lobby.
+    provide_context(session::start(model, room, secret));
 
     move || match model.phase.get() {
-        Phase::Lobby | Phase::Joining => view! { <Lobby on_join=join/> }.into_any(),
+        Phase::Lobby | Phase::Joining => view! { <Lobby/> }.into_any(),
         Phase::InCall | Phase::KeyMismatch => view! { <InCall/> }.into_any(),
         Phase::Refused(text) | Phase::Failed(text) => view! {
             <Problem text=text retry=true/>
@@ -75,7 +51,7 @@ fn Problem(#[prop(into)] text: String, #[prop(optional)] retry: bool) -> impl In
             <p>{text}</p>
             <div class="actions">
                 {retry.then(|| view! {
-                    <button class="primary" on:click=|_| { let _ = window().location().reload(); }>
+                    <button class="primary" on:click=|_| link::reload()>
                         "Try again"
                     </button>
                 })}
@@ -91,7 +67,7 @@ fn LeftCall() -> impl IntoView {
         <section class="card" data-testid="left">
             <h1>"You left the call"</h1>
             <div class="actions">
-                <button class="primary" data-testid="rejoin" on:click=|_| { let _ = window().location().reload(); }>
+                <button class="primary" data-testid="rejoin" on:click=|_| link::reload()>
                     "Rejoin"
                 </button>
                 <a class="button" href="/">"Start a new call"</a>

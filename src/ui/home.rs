@@ -1,12 +1,11 @@
 use leptos::prelude::*;
 
-use crate::web::{link, window};
+use crate::web::link;
 
 #[component]
 pub fn Home() -> impl IntoView {
     let start = move |_| {
-        // A full navigation: the call page reads its key from the fragment when it loads.
-        let _ = window().location().assign(&link::new_call_path());
+        link::open_new_call();
     };
     view! {
         <section class="home">

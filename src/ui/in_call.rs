@@ -1,39 +1,16 @@
 use conclave_call::notice;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use wasm_bindgen_futures::JsFuture;
 
-use super::lobby::{CameraSwitch, LocalVideo, MicSwitch};
 use super::model::{CallModel, Phase, Safety, ServerLink};
 use super::tile::RemoteTile;
-use crate::web::{emoji, link, session, window};
-
-/// Problems and confirmations, each dismissable.
-#[component]
-pub fn Notices() -> impl IntoView {
-    let model = expect_context::<CallModel>();
-    view! {
-        <ul class="notices" aria-live="polite">
-            <For each=move || model.notices.get() key=|n| n.id let:n>
-                <li class="notice" role="alert" data-testid="notice">
-                    <span>{n.text.clone()}</span>
-                    <button
-                        type="button"
-                        class="dismiss"
-                        aria-label="Dismiss"
-                        on:click=move |_| model.dismiss(&n.text)
-                    >
-                        "×"
-                    </button>
-                </li>
-            </For>
-        </ul>
-    }
-}
+use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices};
+use crate::web::link;
+use crate::web::session::{Intent, SessionHandle};
 
 #[component]
 pub fn InCall() -> impl IntoView {
     let model = expect_context::<CallModel>();
+    let session = expect_context::<SessionHandle>();
     let mismatch = move || model.phase.get() == Phase::KeyMismatch;
     let people = move || model.tiles.with(Vec::len) + 1;
     let verifiable = move || !mismatch() && people() > 1;
@@ -81,7 +58,7 @@ pub fn InCall() -> impl IntoView {
                 <MicSwitch/>
                 <CameraSwitch/>
                 <CopyLink/>
-                <button type="button" class="danger" data-testid="leave" on:click=|_| session::leave()>
+                <button type="button" class="danger" data-testid="leave" on:click=move |_| session.send(Intent::Leave)>
                     "Leave"
                 </button>
             </footer>
@@ -94,8 +71,6 @@ pub fn InCall() -> impl IntoView {
 #[component]
 fn SafetyCheck() -> impl IntoView {
     let model = expect_context::<CallModel>();
-    // Measured once per call screen: whether this browser can draw the pictures at all.
-    model.emoji_render.set(emoji::render());
     let differ = RwSignal::new(false);
     let words = move || match model.safety.get() {
         Safety::Words(symbols) => Some(symbols),
@@ -112,10 +87,11 @@ fn SafetyCheck() -> impl IntoView {
             })
             .unwrap_or_default()
     };
-    let start_over = |_| {
-        session::leave();
+    let session = expect_context::<SessionHandle>();
+    let start_over = move |_| {
+        session.send(Intent::Leave);
         // A new room and a new key: whoever sits in between had this link, not the next one.
-        let _ = window().location().assign(&link::new_call_path());
+        link::open_new_call();
     };
     view! {
         <div class="safety" data-testid="safety-check">
@@ -166,13 +142,7 @@ fn SafetyCheck() -> impl IntoView {
 /// What the encryption does and does not protect, in plain words.
 #[component]
 fn AboutEncryption() -> impl IntoView {
-    // The worker is already running by now; this only reads the name it gave its cipher.
-    let backend = RwSignal::new(String::new());
-    spawn_local(async move {
-        if let Ok(worker) = session::start_worker().await {
-            backend.set(worker.backend().to_owned());
-        }
-    });
+    let model = expect_context::<CallModel>();
     view! {
         <details class="about" data-testid="about-encryption">
             <summary>"About encryption"</summary>
@@ -193,7 +163,7 @@ fn AboutEncryption() -> impl IntoView {
             </p>
             <p class="backend">
                 "Frame encryption in this browser: "
-                <span data-testid="frame-cipher">{move || backend.get()}</span>
+                <span data-testid="frame-cipher">{move || model.cipher.get()}</span>
             </p>
         </details>
     }
@@ -201,29 +171,10 @@ fn AboutEncryption() -> impl IntoView {
 
 #[component]
 fn CopyLink() -> impl IntoView {
-    let model = expect_context::<CallModel>();
-    let copy = move |_| {
-        let Some(link) = current_link() else { return };
-        spawn_local(async move {
-            let copied = JsFuture::from(window().navigator().clipboard().write_text(&link)).await;
-            match copied {
-                Ok(_) => model.notify("Link copied. Anyone with it can join this call, so share it only with the people you want here."),
-                Err(_) => model.notify("Couldn't copy automatically. Copy the address from the address bar instead: it is the call link."),
-            }
-        });
-    };
+    let session = expect_context::<SessionHandle>();
     view! {
-        <button type="button" data-testid="copy-link" on:click=copy>
+        <button type="button" data-testid="copy-link" on:click=move |_| session.send(Intent::CopyLink)>
             "🔗 Copy link"
         </button>
     }
-}
-
-/// The link of this call as the address bar has it.
-fn current_link() -> Option<String> {
-    let location = window().location();
-    let path = location.pathname().ok()?;
-    let room = path.strip_prefix("/r/")?.parse().ok()?;
-    let secret = link::secret_from_location().ok()?;
-    Some(link::share_link(&room, &secret))
 }

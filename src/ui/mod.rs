@@ -1,5 +1,6 @@
-//! The screens, as Leptos components. They read [`model::CallModel`] and call into
-//! `web::session`; nothing here touches WebRTC or keys.
+//! The screens, as Leptos components. They read [`model::CallModel`] and send intents to the
+//! session (`web::session::SessionHandle`); nothing here touches WebRTC, keys or any other
+//! browser API.
 
 mod call_page;
 mod home;
@@ -7,6 +8,7 @@ mod in_call;
 mod lobby;
 pub mod model;
 mod tile;
+mod widgets;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};

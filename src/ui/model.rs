@@ -1,8 +1,12 @@
 //! What the call screen shows, as reactive signals. The session writes it; components read it.
 
+use std::collections::BTreeMap;
+
 use conclave_call::MediaState;
+pub use conclave_call::ServerLink;
 use conclave_call::reach::Reach;
 use leptos::prelude::*;
+use web_sys::MediaStream;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
@@ -17,14 +21,6 @@ pub enum Phase {
     /// We could not start (no encryption worker); the text says why.
     Failed(String),
     Left,
-}
-
-/// The signaling server connection, as the person should hear about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerLink {
-    Connecting,
-    Connected,
-    Reconnecting,
 }
 
 /// One remote member's tile.
@@ -85,6 +81,12 @@ pub struct CallModel {
     /// Whether this browser draws emoji at all (many desktops lack a colour-emoji font);
     /// without, the safety check shows its words alone.
     pub emoji_render: RwSignal<bool>,
+    /// Which frame cipher the worker runs, as it named it.
+    pub cipher: RwSignal<String>,
+    /// Our camera and microphone, for the preview (see `local_rev`).
+    pub local: StoredValue<Option<MediaStream>, LocalStorage>,
+    /// Each member's incoming media, by peer id, for its tile (see `Tile::stream_rev`).
+    pub streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
 }
 
 impl CallModel {
@@ -103,6 +105,9 @@ impl CallModel {
             media_ready: RwSignal::new(false),
             safety: RwSignal::new(Safety::None),
             emoji_render: RwSignal::new(true),
+            cipher: RwSignal::new(String::new()),
+            local: StoredValue::new_local(None),
+            streams: StoredValue::new_local(BTreeMap::new()),
         }
     }
 
@@ -115,6 +120,11 @@ impl CallModel {
                 notices.push(Notice { id, text });
             }
         });
+    }
+
+    /// The incoming media of a member, for its tile.
+    pub fn stream(&self, peer: &str) -> Option<MediaStream> {
+        self.streams.with_value(|s| s.get(peer).cloned())
     }
 
     pub fn dismiss(&self, text: &str) {

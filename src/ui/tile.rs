@@ -3,9 +3,9 @@ use conclave_call::{MediaState, notice};
 use leptos::html::Video;
 use leptos::prelude::*;
 
-use super::lobby::initials;
 use super::model::CallModel;
-use crate::web::session;
+use super::widgets::initials;
+use crate::web::media;
 
 /// One remote member: their video (and sound), name, mute state and encryption state.
 #[component]
@@ -23,7 +23,7 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
         Effect::new(move |_| {
             let rev = tile.with(|t| t.as_ref().map(|t| t.stream_rev));
             if let (Some(el), Some(_)) = (video.get(), rev) {
-                session::play(&el, session::remote_stream(&peer).as_ref());
+                media::play(&el, model.stream(&peer).as_ref());
             }
         });
     }
@@ -39,6 +39,9 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
             match t.reach {
                 Reach::Unreachable(_) => return ("unreachable", "⚠ Can't connect".to_owned()),
                 Reach::Retrying => return ("retrying", notice::RETRYING_PATH.to_owned()),
+                Reach::Reconnecting => {
+                    return ("reconnecting", notice::RECONNECTING_PATH.to_owned());
+                }
                 Reach::Connecting | Reach::Connected => {}
             }
             match t.media {

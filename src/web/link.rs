@@ -24,6 +24,17 @@ pub fn call_path(room: &RoomId, secret: &RoomSecret) -> String {
     format!("/r/{room}#{}", secret.to_fragment())
 }
 
+/// Opens a brand-new call. A full navigation: the call page reads its key from the fragment
+/// when it loads.
+pub fn open_new_call() {
+    let _ = window().location().assign(&new_call_path());
+}
+
+/// Loads this page again (to rejoin, or to try again).
+pub fn reload() {
+    let _ = window().location().reload();
+}
+
 /// The full link to share, for the copy button.
 pub fn share_link(room: &RoomId, secret: &RoomSecret) -> String {
     let origin = window().location().origin().unwrap_or_default();

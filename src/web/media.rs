@@ -114,3 +114,30 @@ pub fn stop(stream: &MediaStream) {
         track.unchecked_into::<MediaStreamTrack>().stop();
     }
 }
+
+/// Makes the tracks follow the mic and camera switches: a disabled track sends silence or
+/// black, without renegotiating.
+pub fn set_enabled(stream: &MediaStream, mic: bool, camera: bool) {
+    let set = |tracks: js_sys::Array, on: bool| {
+        for t in tracks.iter() {
+            t.unchecked_into::<MediaStreamTrack>().set_enabled(on);
+        }
+    };
+    set(stream.get_audio_tracks(), mic);
+    set(stream.get_video_tracks(), camera);
+}
+
+/// Shows `stream` in `el` and starts it. `autoplay` alone is not enough: a media element that
+/// was assigned a stream before it had tracks, or while covered, can stay paused.
+pub fn play(el: &web_sys::HtmlMediaElement, stream: Option<&MediaStream>) {
+    el.set_src_object(stream);
+    if stream.is_some()
+        && let Ok(started) = el.play()
+    {
+        wasm_bindgen_futures::spawn_local(async move {
+            // Refused only by a browser's autoplay policy; the element plays once the person
+            // interacts with the page.
+            let _ = JsFuture::from(started).await;
+        });
+    }
+}

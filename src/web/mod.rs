@@ -1,14 +1,24 @@
 //! Browser glue for the page: each module adapts one browser API to the pure crates.
 
+pub mod clipboard;
 #[cfg(feature = "test-hooks")]
 pub mod debug;
 pub mod emoji;
 pub mod frame_worker;
 pub mod link;
 pub mod media;
+pub mod network;
 pub mod peer;
 pub mod session;
 pub mod signaling;
+pub mod storage;
+
+/// Drops `value` once the current browser callback has returned. Sockets, peer connections
+/// and timers hold the Rust closures the browser calls; dropping one from inside its own
+/// callback would free the closure while it runs.
+pub fn drop_later<T: 'static>(value: T) {
+    gloo_timers::callback::Timeout::new(0, move || drop(value)).forget();
+}
 
 /// The page's `window`; every page has one.
 pub fn window() -> web_sys::Window {

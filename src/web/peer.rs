@@ -17,12 +17,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpCodecCapability, RtcRtpReceiver,
-    RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
-    RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
+    RtcPeerConnectionIceEvent, RtcRtpCodecCapability, RtcRtpReceiver, RtcRtpTransceiver,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
+    RtcSignalingState, RtcTrackEvent,
 };
 
 use super::frame_worker::FrameWorker;
+use super::session::{Inbox, Input, PeerEvent};
 use crate::bridge::MediaKind;
 
 #[wasm_bindgen]
@@ -44,18 +45,6 @@ fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
     pc.unchecked_ref()
 }
 
-type SendHook = Box<dyn Fn(&PeerId, PeerMessage)>;
-type StateHook = Box<dyn Fn(&PeerId, RtcPeerConnectionState)>;
-
-/// What a peer connection needs from the session around it.
-pub struct PeerHooks {
-    /// Seal and send a message to this member.
-    pub send: SendHook,
-    /// The member's incoming tracks changed.
-    pub on_tracks: Box<dyn Fn(&PeerId)>,
-    pub on_state: StateHook,
-}
-
 pub struct PeerLink {
     id: PeerId,
     pc: RtcPeerConnection,
@@ -66,7 +55,8 @@ pub struct PeerLink {
     negotiation: RefCell<Negotiation>,
     remote: MediaStream,
     inbox: mpsc::UnboundedSender<PeerMessage>,
-    hooks: Rc<PeerHooks>,
+    /// The session's: every event of this connection goes there.
+    session: Inbox,
     worker: Rc<FrameWorker>,
     closures: RefCell<Vec<Box<dyn std::any::Any>>>,
 }
@@ -115,7 +105,7 @@ impl PeerLink {
         local: &MediaStream,
         ice_servers: &[IceServer],
         worker: Rc<FrameWorker>,
-        hooks: Rc<PeerHooks>,
+        session: Inbox,
     ) -> Result<Rc<Self>, JsValue> {
         let config = RtcConfiguration::new();
         // `IceServer` is `RTCIceServer` field for field.
@@ -130,7 +120,7 @@ impl PeerLink {
             sending: Cell::new(false),
             remote: MediaStream::new()?,
             inbox,
-            hooks,
+            session,
             worker,
             closures: RefCell::new(Vec::new()),
         });
@@ -251,14 +241,11 @@ impl PeerLink {
                 let (Some(link), Some(candidate)) = (weak.upgrade(), event.candidate()) else {
                     return;
                 };
-                (link.hooks.send)(
-                    &link.id,
-                    PeerMessage::Candidate {
-                        candidate: candidate.candidate(),
-                        sdp_mid: candidate.sdp_mid(),
-                        sdp_m_line_index: candidate.sdp_m_line_index(),
-                    },
-                );
+                link.tell(PeerEvent::Send(PeerMessage::Candidate {
+                    candidate: candidate.candidate(),
+                    sdp_mid: candidate.sdp_mid(),
+                    sdp_m_line_index: candidate.sdp_m_line_index(),
+                }));
             },
         );
         self.pc
@@ -277,7 +264,7 @@ impl PeerLink {
         let weak = Rc::downgrade(self);
         let on_state = Closure::<dyn FnMut()>::new(move || {
             if let Some(link) = weak.upgrade() {
-                (link.hooks.on_state)(&link.id, link.pc.connection_state());
+                link.tell(PeerEvent::State(link.pc.connection_state()));
             }
         });
         self.pc
@@ -301,7 +288,12 @@ impl PeerLink {
             prefer_vp8(&event.transceiver());
         }
         self.remote.add_track(&track);
-        (self.hooks.on_tracks)(&self.id);
+        self.tell(PeerEvent::Tracks);
+    }
+
+    /// Everything this connection has to say goes to the session, as one input.
+    fn tell(&self, event: PeerEvent) {
+        self.session.post(Input::Peer(self.id.clone(), event));
     }
 
     async fn offer(&self) -> Result<(), JsValue> {
@@ -319,13 +311,10 @@ impl PeerLink {
                 RtcSdpType::Offer => SdpKind::Offer,
                 _ => SdpKind::Answer,
             };
-            (self.hooks.send)(
-                &self.id,
-                PeerMessage::Description {
-                    kind,
-                    sdp: desc.sdp(),
-                },
-            );
+            self.tell(PeerEvent::Send(PeerMessage::Description {
+                kind,
+                sdp: desc.sdp(),
+            }));
         }
     }
 

@@ -1,460 +1,403 @@
-//! A call in progress on this page: the `conclave_call::Call` state machine wired to the
-//! WebSocket, the peer connections, the frame worker and the screen's model.
+//! The call page's one owner. A [`Session`] holds the `conclave_call::Call`, the socket, the
+//! peer connections, the frame worker and the camera, and nothing else touches them: browser
+//! callbacks and the person's intents arrive as [`Input`]s in one queue, handled one at a
+//! time, in order. Only the session writes the screen's model.
+
+mod input;
+mod view;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use conclave_call::reach::LinkState;
-use conclave_call::{Call, CallStatus, Event, Verification, notice};
+use conclave_call::{Call, CallStatus, Event, ServerLink, notice};
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
-use conclave_protocol::signaling::{ClientMessage, PING_INTERVAL_SECS, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
-use futures::FutureExt as _;
-use futures::future::{LocalBoxFuture, Shared};
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Interval;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{MediaStream, MediaStreamTrack, RtcPeerConnectionState};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{MediaStream, RtcPeerConnectionState};
+
+pub use input::{Inbox, Input, Intent, PeerEvent};
 
 use super::frame_worker::FrameWorker;
-use super::peer::{PeerHooks, PeerLink};
+use super::media::{self, Acquired};
+use super::peer::PeerLink;
 use super::signaling::Signaling;
-use super::{media, now_ms};
+use super::{clipboard, drop_later, emoji, link, network, now_ms, storage};
 use crate::bridge::{PeerStats, ToWorker};
-use crate::ui::model::{CallModel, Phase, Safety, ServerLink, Tile};
+use crate::ui::model::{CallModel, Phase};
 
-type WorkerStart = Shared<LocalBoxFuture<'static, Result<Rc<FrameWorker>, String>>>;
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Session>>> = const { RefCell::new(None) };
-    /// The frame worker, started while the lobby is up so that joining need not wait for it.
-    static WORKER: RefCell<Option<WorkerStart>> = const { RefCell::new(None) };
-    /// The camera and microphone, from the lobby on.
-    static LOCAL: RefCell<Option<MediaStream>> = const { RefCell::new(None) };
-}
-
+/// How often the call's clock ticks: key switches, retries, heartbeats, liveness.
 const TICK_MS: u32 = 200;
 
-pub struct Session {
-    model: CallModel,
-    call: RefCell<Call>,
-    worker: Rc<FrameWorker>,
-    local: MediaStream,
-    signaling: RefCell<Option<Signaling>>,
-    peers: RefCell<BTreeMap<PeerId, Rc<PeerLink>>>,
-    stream_revs: RefCell<BTreeMap<PeerId, u32>>,
-    hooks: Rc<PeerHooks>,
-    leaving: Cell<bool>,
-    reconnects: Cell<u32>,
-    timers: RefCell<Vec<Interval>>,
-    reconnect_timer: RefCell<Option<Timeout>>,
+/// How long the server may be unreachable before the person is told more than "reconnecting".
+const SERVER_QUIET_MS: u64 = 20_000;
+
+/// What the screen holds to reach the session: intents go in, nothing comes out but through
+/// the model. A handle into the page's reactive arena, so components can copy it around; it
+/// lives as long as the call page.
+#[derive(Clone, Copy)]
+pub struct SessionHandle(StoredValue<Rc<Actor>, LocalStorage>);
+
+pub(crate) struct Actor {
+    queue: RefCell<VecDeque<Input>>,
+    draining: Cell<bool>,
+    session: RefCell<Session>,
 }
 
-fn current() -> Option<Rc<Session>> {
-    CURRENT.with_borrow(Clone::clone)
-}
-
-/// The camera/microphone stream, if the lobby got one.
-pub fn local_stream() -> Option<MediaStream> {
-    LOCAL.with_borrow(Clone::clone)
-}
-
-/// Asks for camera and microphone for the lobby preview, and says what did not work.
-pub async fn open_local_media(model: CallModel) {
-    let acquired = media::acquire(true, true).await;
-    if let Some(problem) = &acquired.problem {
-        model.notify(problem.clone());
-    }
-    model.has_mic.set(acquired.audio().is_some());
-    model.has_camera.set(acquired.video().is_some());
-    if let Some(old) = LOCAL.with_borrow_mut(|l| l.replace(acquired.stream)) {
-        media::stop(&old);
-    }
-    apply_track_switches(model);
-    model.local_rev.update(|r| *r += 1);
-    model.media_ready.set(true);
-}
-
-/// Makes the local tracks follow the mic and camera switches.
-pub fn apply_track_switches(model: CallModel) {
-    if let Some(stream) = local_stream() {
-        let set = |tracks: js_sys::Array, on: bool| {
-            for t in tracks.iter() {
-                t.unchecked_into::<MediaStreamTrack>().set_enabled(on);
-            }
-        };
-        set(stream.get_audio_tracks(), model.mic.get_untracked());
-        set(stream.get_video_tracks(), model.camera.get_untracked());
+impl Actor {
+    /// Queues `input` and, unless an input is being handled right now (this one was posted
+    /// from inside it), handles the queue to the end.
+    fn post(&self, input: Input) {
+        self.queue.borrow_mut().push_back(input);
+        if self.draining.replace(true) {
+            return;
+        }
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(input) = next else { break };
+            self.session.borrow_mut().on(input);
+        }
+        self.draining.set(false);
     }
 }
 
-/// Shows `stream` in `el` and starts it. `autoplay` alone is not enough: a media element that
-/// was assigned a stream before it had tracks, or while covered, can stay paused.
-pub fn play(el: &web_sys::HtmlMediaElement, stream: Option<&MediaStream>) {
-    el.set_src_object(stream);
-    if stream.is_some()
-        && let Ok(started) = el.play()
+impl SessionHandle {
+    pub fn send(&self, intent: Intent) {
+        self.0
+            .try_with_value(|actor| actor.post(Input::Intent(intent)));
+    }
+}
+
+/// Starts the call page's session: asks for camera and microphone and starts the frame worker
+/// at once, so both are ready by the time the person has typed their name.
+pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandle {
+    let actor = Rc::new_cyclic(|weak| Actor {
+        queue: RefCell::new(VecDeque::new()),
+        draining: Cell::new(false),
+        session: RefCell::new(Session {
+            model,
+            inbox: Inbox(weak.clone()),
+            link: link::share_link(&room, &secret),
+            room,
+            secret: Some(secret),
+            local: MediaStream::new().expect("MediaStream constructor"),
+            worker: None,
+            worker_problem: None,
+            join_requested: false,
+            call: None,
+            signaling: None,
+            peers: BTreeMap::new(),
+            stream_revs: BTreeMap::new(),
+            ticker: None,
+            server_down_since: None,
+            left: false,
+            _listeners: Vec::new(),
+        }),
+    });
+    if model.name.get_untracked().is_empty() {
+        model.name.set(storage::saved_name());
+    }
+    model.emoji_render.set(emoji::render());
+    let inbox = Inbox(Rc::downgrade(&actor));
     {
-        wasm_bindgen_futures::spawn_local(async move {
-            // Refused only by a browser's autoplay policy; the element plays once the person
-            // interacts with the page.
-            let _ = wasm_bindgen_futures::JsFuture::from(started).await;
+        let inbox = inbox.clone();
+        spawn_local(async move { inbox.post(Input::Media(media::acquire(true, true).await)) });
+    }
+    {
+        let inbox = inbox.clone();
+        spawn_local(async move {
+            let stats = inbox.clone();
+            let worker = FrameWorker::start(move |s| stats.post(Input::Stats(s))).await;
+            inbox.post(Input::Worker(worker));
         });
     }
-}
-
-/// The incoming media of a member, for its tile.
-pub fn remote_stream(peer: &str) -> Option<MediaStream> {
-    let session = current()?;
-    let peers = session.peers.borrow();
-    peers
-        .iter()
-        .find(|(id, _)| id.as_str() == peer)
-        .map(|(_, link)| link.remote_stream().clone())
-}
-
-/// Starts the frame worker (once), so it is ready by the time the person clicks Join.
-pub fn start_worker() -> WorkerStart {
-    WORKER.with_borrow_mut(|w| {
-        w.get_or_insert_with(|| {
-            FrameWorker::start(|stats| {
-                if let Some(session) = current() {
-                    session.on_stats(stats);
-                }
-            })
-            .boxed_local()
-            .shared()
-        })
-        .clone()
-    })
-}
-
-/// Joins the call. Fails only if encryption cannot be set up: we never send media without it.
-pub async fn join(model: CallModel, room: RoomId, secret: RoomSecret) -> Result<(), String> {
-    let worker = start_worker().await?;
-
-    let call = Call::new(
-        room,
-        secret,
-        &model.name.get_untracked(),
-        model.mic.get_untracked() && model.has_mic.get_untracked(),
-        model.camera.get_untracked() && model.has_camera.get_untracked(),
+    let listeners = network::listen(
+        {
+            let inbox = inbox.clone();
+            move || inbox.post(Input::Network)
+        },
+        // Closing the tab leaves at once, so the others' grids follow in a moment.
+        {
+            let inbox = inbox.clone();
+            move || inbox.post(Input::Intent(Intent::Leave))
+        },
     );
-
-    let hooks = Rc::new(PeerHooks {
-        send: Box::new(|to, msg| {
-            if let Some(session) = current() {
-                session.send_to(to, msg);
-            }
-        }),
-        on_tracks: Box::new(|peer| {
-            if let Some(session) = current() {
-                *session
-                    .stream_revs
-                    .borrow_mut()
-                    .entry(peer.clone())
-                    .or_default() += 1;
-                session.refresh_tiles();
-            }
-        }),
-        on_state: Box::new(|peer, state| {
-            if let Some(session) = current() {
-                session.on_link_state(peer, state);
-            }
-        }),
-    });
-    let local = local_stream().unwrap_or_else(|| MediaStream::new().expect("MediaStream"));
-    let session = Rc::new(Session {
-        model,
-        call: RefCell::new(call),
-        worker,
-        local,
-        signaling: RefCell::new(None),
-        peers: RefCell::new(BTreeMap::new()),
-        stream_revs: RefCell::new(BTreeMap::new()),
-        hooks,
-        leaving: Cell::new(false),
-        reconnects: Cell::new(0),
-        timers: RefCell::new(Vec::new()),
-        reconnect_timer: RefCell::new(None),
-    });
-    CURRENT.with_borrow_mut(|c| *c = Some(session.clone()));
-    session.connect();
-    session
-        .timers
-        .borrow_mut()
-        .push(Interval::new((PING_INTERVAL_SECS * 1000) as u32, || {
-            if let Some(session) = current() {
-                session.send(&ClientMessage::Ping);
-            }
-        }));
-    // Key switches and retirements are timed by the call; give it a clock.
-    session.timers.borrow_mut().push(Interval::new(TICK_MS, || {
-        if let Some(session) = current() {
-            let events = session.call.borrow_mut().tick(now_ms());
-            session.run(events);
-        }
-    }));
-    Ok(())
+    actor.session.borrow_mut()._listeners = listeners;
+    let handle = SessionHandle(StoredValue::new_local(actor));
+    // Leaving the call page (the app navigating elsewhere) leaves the call.
+    on_cleanup(move || handle.send(Intent::Leave));
+    handle
 }
 
-/// Leaves the call on purpose (button, or the tab closing).
-pub fn leave() {
-    if let Some(session) = CURRENT.with_borrow_mut(Option::take) {
-        session.leaving.set(true);
-        session.send(&ClientMessage::Leave);
-        session.signaling.borrow_mut().take();
-        session.reconnect_timer.borrow_mut().take();
-        session.timers.borrow_mut().clear();
-        session.close_peers();
-        session.model.tiles.set(Vec::new());
-        session.model.safety.set(Safety::None);
-        session.model.phase.set(Phase::Left);
-    }
-    if let Some(stream) = LOCAL.with_borrow_mut(Option::take) {
-        media::stop(&stream);
-    }
-}
-
-/// Tells the others our new name or mute state.
-pub fn presence_changed(model: CallModel) {
-    apply_track_switches(model);
-    if let Some(session) = current() {
-        let events = session.call.borrow_mut().set_presence(
-            &model.name.get_untracked(),
-            model.mic.get_untracked() && model.has_mic.get_untracked(),
-            model.camera.get_untracked() && model.has_camera.get_untracked(),
-        );
-        session.run(events);
-    }
+pub(crate) struct Session {
+    model: CallModel,
+    inbox: Inbox,
+    room: RoomId,
+    /// Until it moves into the call.
+    secret: Option<RoomSecret>,
+    link: String,
+    /// Camera and microphone; empty until (and unless) the browser gives them.
+    local: MediaStream,
+    worker: Option<Rc<FrameWorker>>,
+    worker_problem: Option<String>,
+    join_requested: bool,
+    call: Option<Call>,
+    signaling: Option<Signaling>,
+    peers: BTreeMap<PeerId, Rc<PeerLink>>,
+    /// Bumped when a member's incoming tracks change, so its tile re-attaches them.
+    stream_revs: BTreeMap<PeerId, u32>,
+    ticker: Option<Interval>,
+    server_down_since: Option<u64>,
+    left: bool,
+    _listeners: Vec<network::Listener>,
 }
 
 impl Session {
-    fn connect(self: &Rc<Self>) {
-        self.model.server.set(if self.reconnects.get() == 0 {
-            ServerLink::Connecting
-        } else {
-            ServerLink::Reconnecting
-        });
-        let join = self.call.borrow().join();
-        let connected = Signaling::connect(
-            move || {
-                if let Some(session) = current() {
-                    session.send(&join);
+    fn on(&mut self, input: Input) {
+        if self.left {
+            if let Input::Media(acquired) = input {
+                media::stop(&acquired.stream);
+            }
+            return;
+        }
+        match input {
+            Input::Intent(intent) => self.on_intent(intent),
+            Input::Media(acquired) => self.on_media(acquired),
+            Input::Worker(Ok(worker)) => {
+                self.model.cipher.set(worker.backend().to_owned());
+                self.worker = Some(worker);
+                self.join_if_ready();
+            }
+            Input::Worker(Err(problem)) => {
+                self.worker_problem = Some(problem);
+                self.join_if_ready();
+            }
+            Input::Stats(stats) => self.on_stats(stats),
+            Input::SocketOpen => {
+                if let Some(join) = self.call.as_ref().map(Call::join) {
+                    self.send(&join);
                 }
-            },
-            |msg| {
-                if let Some(session) = current() {
-                    session.on_server(msg);
+            }
+            Input::Server(msg) => self.on_server(msg),
+            Input::SocketClosed { was_open } => self.on_socket_closed(was_open),
+            Input::Peer(peer, event) => self.on_peer(peer, event),
+            Input::Copied(true) => self.model.notify(notice::LINK_COPIED),
+            Input::Copied(false) => self.model.notify(notice::LINK_NOT_COPIED),
+            Input::Network => {
+                if let Some(call) = self.call.as_mut() {
+                    let events = call.network_changed(now_ms());
+                    self.run(events);
                 }
-            },
-            |opened| {
-                if let Some(session) = current() {
-                    session.on_disconnect(opened);
+            }
+            Input::Tick => {
+                if let Some(call) = self.call.as_mut() {
+                    let events = call.tick(now_ms());
+                    self.run(events);
                 }
-            },
+                self.tell_if_server_stays_away();
+            }
+        }
+    }
+
+    fn on_intent(&mut self, intent: Intent) {
+        match intent {
+            Intent::Rename(name) => {
+                self.model.name.set(name);
+                self.presence_changed();
+            }
+            Intent::ToggleMic => {
+                self.model.mic.update(|on| *on = !*on);
+                self.presence_changed();
+            }
+            Intent::ToggleCamera => {
+                self.model.camera.update(|on| *on = !*on);
+                self.presence_changed();
+            }
+            Intent::Join => {
+                if self.model.phase.get_untracked() != Phase::Lobby {
+                    return;
+                }
+                if self.model.name.get_untracked().trim().is_empty() {
+                    self.model.name.set("Guest".to_owned());
+                }
+                storage::save_name(&self.model.name.get_untracked());
+                self.model.phase.set(Phase::Joining);
+                self.join_requested = true;
+                self.join_if_ready();
+            }
+            Intent::Leave => self.leave(),
+            Intent::CopyLink => {
+                let (link, inbox) = (self.link.clone(), self.inbox.clone());
+                spawn_local(async move { inbox.post(Input::Copied(clipboard::copy(&link).await)) });
+            }
+            Intent::Dismiss(text) => self.model.dismiss(&text),
+        }
+    }
+
+    fn on_media(&mut self, acquired: Acquired) {
+        if let Some(problem) = &acquired.problem {
+            self.model.notify(problem.clone());
+        }
+        self.model.has_mic.set(acquired.audio().is_some());
+        self.model.has_camera.set(acquired.video().is_some());
+        media::stop(&self.local);
+        self.local = acquired.stream;
+        self.apply_switches();
+        self.model.local.set_value(Some(self.local.clone()));
+        self.model.local_rev.update(|r| *r += 1);
+        self.model.media_ready.set(true);
+    }
+
+    /// Makes the local tracks follow the mic and camera switches.
+    fn apply_switches(&self) {
+        media::set_enabled(
+            &self.local,
+            self.model.mic.get_untracked(),
+            self.model.camera.get_untracked(),
         );
-        match connected {
-            Ok(signaling) => *self.signaling.borrow_mut() = Some(signaling),
-            Err(_) => self.on_disconnect(false),
+    }
+
+    fn presence_changed(&mut self) {
+        self.apply_switches();
+        let (name, mic, camera) = self.presence();
+        if let Some(call) = self.call.as_mut() {
+            let events = call.set_presence(&name, mic, camera);
+            self.run(events);
+        }
+    }
+
+    fn presence(&self) -> (String, bool, bool) {
+        let m = &self.model;
+        (
+            m.name.get_untracked(),
+            m.mic.get_untracked() && m.has_mic.get_untracked(),
+            m.camera.get_untracked() && m.has_camera.get_untracked(),
+        )
+    }
+
+    /// Joins once the person asked to and encryption is ready: we never send media without it.
+    fn join_if_ready(&mut self) {
+        if !self.join_requested || self.call.is_some() {
+            return;
+        }
+        if let Some(problem) = &self.worker_problem {
+            self.model.phase.set(Phase::Failed(format!(
+                "Could not start end-to-end encryption ({problem}), so nothing was sent. Reload the page to try again."
+            )));
+            return;
+        }
+        if self.worker.is_none() {
+            return;
+        }
+        let Some(secret) = self.secret.take() else {
+            return;
+        };
+        let (name, mic, camera) = self.presence();
+        self.call = Some(Call::new(self.room.clone(), secret, &name, mic, camera));
+        let inbox = self.inbox.clone();
+        self.ticker = Some(Interval::new(TICK_MS, move || inbox.post(Input::Tick)));
+        self.connect();
+    }
+
+    fn connect(&mut self) {
+        let opened = self.inbox.clone();
+        let message = self.inbox.clone();
+        let closed = self.inbox.clone();
+        match Signaling::connect(
+            move || opened.post(Input::SocketOpen),
+            move |msg| message.post(Input::Server(msg)),
+            move |was_open| closed.post(Input::SocketClosed { was_open }),
+        ) {
+            Ok(signaling) => {
+                if let Some(old) = self.signaling.replace(signaling) {
+                    drop_later(old);
+                }
+            }
+            Err(_) => self.inbox.post(Input::SocketClosed { was_open: false }),
         }
     }
 
     fn send(&self, msg: &ClientMessage) {
-        if let Some(signaling) = self.signaling.borrow().as_ref() {
+        if let Some(signaling) = &self.signaling {
             signaling.send(msg);
         }
     }
 
-    fn send_to(&self, to: &PeerId, msg: PeerMessage) {
-        let sealed = self.call.borrow_mut().seal(to, msg);
-        if let Some(sealed) = sealed {
-            self.send(&sealed);
-        }
-    }
-
-    fn on_server(self: &Rc<Self>, msg: ServerMessage) {
-        if let ServerMessage::Welcome { .. } = msg {
-            self.reconnects.set(0);
-            self.model.server.set(ServerLink::Connected);
-            self.model.dismiss(notice::SERVER_LOST);
-            self.model.dismiss(notice::SERVER_UNREACHABLE);
-        }
+    fn on_server(&mut self, msg: ServerMessage) {
         if let ServerMessage::Error {
             code, fatal: false, ..
         } = &msg
         {
             web_sys::console::warn_1(&format!("server refused a message: {code:?}").into());
         }
-        let events = self.call.borrow_mut().handle(msg, now_ms());
-        self.run(events);
-    }
-
-    fn run(self: &Rc<Self>, events: Vec<Event>) {
-        for event in events {
-            match event {
-                Event::Send(msg) => self.send(&msg),
-                Event::MemberReady(peer) => {
-                    self.open_peer(peer);
-                    self.refresh_tiles();
-                }
-                Event::UseSendKey { key_id, key } => self.worker.post(&ToWorker::SendKey {
-                    key_id,
-                    key: key.as_bytes().to_vec(),
-                }),
-                Event::ReceiveKeys { peer, keys } => {
-                    self.worker.post(&ToWorker::ReceiveKeys {
-                        peer: peer.to_string(),
-                        keys: keys
-                            .iter()
-                            .map(|(kid, key)| (*kid, key.as_bytes().to_vec()))
-                            .collect(),
-                    });
-                    self.refresh_tiles();
-                }
-                Event::RequestKeyFrame => self.worker.post(&ToWorker::KeyFrame),
-                Event::MemberUpdated(_) => self.refresh_tiles(),
-                Event::MemberLeft(peer) => {
-                    if let Some(link) = self.peers.borrow_mut().remove(&peer) {
-                        link.close();
-                    }
-                    self.worker.post(&ToWorker::ForgetPeer {
-                        peer: peer.to_string(),
-                    });
-                    self.refresh_tiles();
-                }
-                Event::Negotiate { peer, msg } => {
-                    if let Some(link) = self.peers.borrow().get(&peer) {
-                        link.deliver(msg);
-                    }
-                }
-                Event::StatusChanged => self.on_status(),
-                Event::VerificationChanged => self.refresh_safety(),
-                Event::Connect => self.connect(),
-                Event::ServerLinkChanged => {}
-                Event::RestartIce(peer) => {
-                    if let Some(link) = self.peers.borrow().get(&peer) {
-                        link.restart_ice();
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_link_state(self: &Rc<Self>, peer: &PeerId, state: RtcPeerConnectionState) {
-        let state = match state {
-            RtcPeerConnectionState::Connected => LinkState::Connected,
-            RtcPeerConnectionState::Disconnected => LinkState::Disconnected,
-            RtcPeerConnectionState::Failed => LinkState::Failed,
-            RtcPeerConnectionState::New | RtcPeerConnectionState::Connecting => {
-                LinkState::Connecting
-            }
-            // Closed only by us, when the member left or we did.
-            _ => return,
-        };
-        let events = self.call.borrow_mut().link_report(peer, state, now_ms());
-        self.run(events);
-    }
-
-    fn on_status(self: &Rc<Self>) {
-        let status = self.call.borrow().status().clone();
-        match status {
-            CallStatus::Joining => {}
-            CallStatus::InCall => {
-                self.model.dismiss(notice::KEY_MISMATCH);
-                self.model.phase.set(Phase::InCall);
-            }
-            CallStatus::KeyMismatch => {
-                self.model.phase.set(Phase::KeyMismatch);
-            }
-            CallStatus::Refused(code) => {
-                self.leaving.set(true);
-                self.close_peers();
-                self.model.tiles.set(Vec::new());
-                self.model
-                    .phase
-                    .set(Phase::Refused(notice::server_error(code).to_owned()));
-            }
-        }
-    }
-
-    fn open_peer(self: &Rc<Self>, peer: PeerId) {
-        let (me, ice_servers) = {
-            let call = self.call.borrow();
-            let Some(me) = call.me().cloned() else {
-                return;
-            };
-            (me, call.ice_servers().to_vec())
-        };
-        if let Some(old) = self.peers.borrow_mut().remove(&peer) {
-            old.close();
-        }
-        match PeerLink::open(
-            &me,
-            peer.clone(),
-            &self.local,
-            &ice_servers,
-            self.worker.clone(),
-            self.hooks.clone(),
-        ) {
-            Ok(link) => {
-                self.peers.borrow_mut().insert(peer, link);
-            }
-            Err(err) => {
-                web_sys::console::error_2(&"could not open a peer connection".into(), &err);
-                self.model.notify(
-                    "Could not connect to one of the others. Leave and join again to retry.",
-                );
-            }
-        }
-    }
-
-    fn close_peers(&self) {
-        for (peer, link) in std::mem::take(&mut *self.peers.borrow_mut()) {
-            link.close();
-            self.worker.post(&ToWorker::ForgetPeer {
-                peer: peer.to_string(),
-            });
-        }
-    }
-
-    /// The server connection dropped. Peer connections end with it (the others see us leave),
-    /// so we rejoin from scratch once the server is back.
-    fn on_disconnect(self: &Rc<Self>, was_open: bool) {
-        if self.leaving.get() {
+        let Some(call) = self.call.as_mut() else {
             return;
-        }
-        // We are inside the socket's own close handler: drop it once that has returned.
-        let old = self.signaling.borrow_mut().take();
-        Timeout::new(0, move || drop(old)).forget();
-        // The peer connections do not need the server: they stay, and the call retries it
-        // (`Event::Connect` from its clock).
-        self.model.server.set(ServerLink::Reconnecting);
-        self.model.notify(if was_open {
-            notice::SERVER_LOST
-        } else {
-            notice::SERVER_UNREACHABLE
-        });
-        self.reconnects.set(self.reconnects.get() + 1);
-        let events = self.call.borrow_mut().socket_closed(now_ms());
+        };
+        let events = call.handle(msg, now_ms());
         self.run(events);
     }
 
-    fn on_stats(self: &Rc<Self>, stats: Vec<PeerStats>) {
+    fn on_socket_closed(&mut self, _was_open: bool) {
+        // We are (most likely) inside the socket's own close handler.
+        if let Some(old) = self.signaling.take() {
+            drop_later(old);
+        }
+        if let Some(call) = self.call.as_mut() {
+            let events = call.socket_closed(now_ms());
+            self.run(events);
+        }
+    }
+
+    fn on_peer(&mut self, peer: PeerId, event: PeerEvent) {
+        match event {
+            PeerEvent::Send(msg) => self.send_to(&peer, msg),
+            PeerEvent::Tracks => {
+                *self.stream_revs.entry(peer).or_default() += 1;
+                self.refresh_tiles();
+            }
+            PeerEvent::State(state) => {
+                let state = match state {
+                    RtcPeerConnectionState::Connected => LinkState::Connected,
+                    RtcPeerConnectionState::Disconnected => LinkState::Disconnected,
+                    RtcPeerConnectionState::Failed => LinkState::Failed,
+                    RtcPeerConnectionState::New | RtcPeerConnectionState::Connecting => {
+                        LinkState::Connecting
+                    }
+                    // Closed only by us, when the member left or we did.
+                    _ => return,
+                };
+                if let Some(call) = self.call.as_mut() {
+                    let events = call.link_report(&peer, state, now_ms());
+                    self.run(events);
+                }
+            }
+        }
+    }
+
+    fn send_to(&mut self, to: &PeerId, msg: PeerMessage) {
+        if let Some(sealed) = self.call.as_mut().and_then(|c| c.seal(to, msg)) {
+            self.send(&sealed);
+        }
+    }
+
+    fn on_stats(&mut self, stats: Vec<PeerStats>) {
+        let Some(call) = self.call.as_mut() else {
+            return;
+        };
         let now = now_ms();
         let mut changed = false;
         let mut events = Vec::new();
-        {
-            let mut call = self.call.borrow_mut();
-            for s in stats {
-                if let Ok(peer) = PeerId::new(s.peer) {
-                    let (tile, more) =
-                        call.media_report(&peer, now, s.decrypted, s.failed, s.missing_key);
-                    changed |= tile;
-                    events.extend(more);
-                }
+        for s in stats {
+            if let Ok(peer) = PeerId::new(s.peer) {
+                let (tile, more) =
+                    call.media_report(&peer, now, s.decrypted, s.failed, s.missing_key);
+                changed |= tile;
+                events.extend(more);
             }
         }
         self.run(events);
@@ -463,56 +406,188 @@ impl Session {
         }
     }
 
-    fn refresh_tiles(&self) {
-        let call = self.call.borrow();
-        let revs = self.stream_revs.borrow();
-        let tiles = call
-            .ready_members()
-            .filter_map(|m| {
-                let presence = m.presence.as_ref()?;
-                Some(Tile {
-                    peer: m.id.to_string(),
-                    name: presence.name.clone(),
-                    mic: presence.mic,
-                    camera: presence.camera,
-                    has_key: call.has_key_from(&m.id),
-                    media: m.media.state(),
-                    reach: m.reach.reach(),
-                    stream_rev: revs.get(&m.id).copied().unwrap_or(0),
-                })
-            })
-            .collect();
-        self.model.tiles.set(tiles);
-        if call.own_network_blocked() {
-            self.model.notify(notice::OWN_NETWORK_BLOCKED);
-        } else {
-            self.model.dismiss(notice::OWN_NETWORK_BLOCKED);
+    fn run(&mut self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Send(msg) => self.send(&msg),
+                Event::Connect => self.connect(),
+                Event::MemberReady(peer) => {
+                    self.open_peer(peer);
+                    self.refresh_tiles();
+                }
+                Event::UseSendKey { key_id, key } => self.post_worker(&ToWorker::SendKey {
+                    key_id,
+                    key: key.as_bytes().to_vec(),
+                }),
+                Event::ReceiveKeys { peer, keys } => {
+                    self.post_worker(&ToWorker::ReceiveKeys {
+                        peer: peer.to_string(),
+                        keys: keys
+                            .iter()
+                            .map(|(kid, key)| (*kid, key.as_bytes().to_vec()))
+                            .collect(),
+                    });
+                    self.refresh_tiles();
+                }
+                Event::RequestKeyFrame => self.post_worker(&ToWorker::KeyFrame),
+                Event::MemberUpdated(_) => self.refresh_tiles(),
+                Event::MemberLeft(peer) => {
+                    self.close_peer(&peer);
+                    self.refresh_tiles();
+                }
+                Event::Negotiate { peer, msg } => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        link.deliver(msg);
+                    }
+                }
+                Event::RestartIce(peer) => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        link.restart_ice();
+                    }
+                }
+                Event::StatusChanged => self.on_status(),
+                Event::VerificationChanged => self.refresh_safety(),
+                Event::ServerLinkChanged => self.refresh_server_link(),
+            }
         }
     }
 
-    /// The safety check as the screen shows it, with names for the members it talks about.
-    fn refresh_safety(&self) {
-        let call = self.call.borrow();
-        let name = |peer: &PeerId| {
-            call.member(peer)
-                .and_then(|m| m.presence.as_ref())
-                .map(|p| p.name.clone())
+    fn post_worker(&self, msg: &ToWorker) {
+        if let Some(worker) = &self.worker {
+            worker.post(msg);
+        }
+    }
+
+    fn on_status(&mut self) {
+        let Some(status) = self.call.as_ref().map(|c| c.status().clone()) else {
+            return;
         };
-        let safety = match call.verification() {
-            None => Safety::None,
-            Some(Verification::Checking) => Safety::Checking,
-            Some(Verification::Words(words)) => Safety::Words(words.symbols().collect()),
-            Some(Verification::Stalled(missing)) => {
-                let names: Vec<String> = missing.iter().filter_map(name).collect();
-                Safety::Problem(notice::verification_stalled(
-                    &names,
-                    missing.len() - names.len(),
-                ))
+        match status {
+            CallStatus::Joining => {}
+            CallStatus::InCall => {
+                self.model.dismiss(notice::KEY_MISMATCH);
+                self.model.phase.set(Phase::InCall);
             }
-            Some(Verification::Tampered(peer)) => {
-                Safety::Problem(notice::tampered(name(peer).as_deref()))
+            CallStatus::KeyMismatch => self.model.phase.set(Phase::KeyMismatch),
+            CallStatus::Refused(code) => {
+                self.stop();
+                self.model
+                    .phase
+                    .set(Phase::Refused(notice::server_error(code).to_owned()));
             }
+        }
+    }
+
+    fn open_peer(&mut self, peer: PeerId) {
+        let Some((me, ice_servers)) = self
+            .call
+            .as_ref()
+            .and_then(|c| Some((c.me()?.clone(), c.ice_servers().to_vec())))
+        else {
+            return;
         };
-        self.model.safety.set(safety);
+        let Some(worker) = self.worker.clone() else {
+            return;
+        };
+        self.close_peer(&peer);
+        match PeerLink::open(
+            &me,
+            peer.clone(),
+            &self.local,
+            &ice_servers,
+            worker,
+            self.inbox.clone(),
+        ) {
+            Ok(link) => {
+                self.peers.insert(peer, link);
+            }
+            Err(err) => {
+                web_sys::console::error_2(&"could not open a peer connection".into(), &err);
+                self.model.notify(notice::PEER_CONNECTION_FAILED);
+            }
+        }
+    }
+
+    fn close_peer(&mut self, peer: &PeerId) {
+        if let Some(link) = self.peers.remove(peer) {
+            link.close();
+            drop_later(link);
+            self.post_worker(&ToWorker::ForgetPeer {
+                peer: peer.to_string(),
+            });
+        }
+        self.stream_revs.remove(peer);
+        self.model.streams.update_value(|s| {
+            s.remove(peer.as_str());
+        });
+    }
+
+    /// Ends everything this page started for the call: connections, socket, clock.
+    fn stop(&mut self) {
+        for peer in self.peers.keys().cloned().collect::<Vec<_>>() {
+            self.close_peer(&peer);
+        }
+        if let Some(old) = self.signaling.take() {
+            drop_later(old);
+        }
+        if let Some(old) = self.ticker.take() {
+            drop_later(old);
+        }
+        self.model.tiles.set(Vec::new());
+        self.model.safety.set(Default::default());
+    }
+
+    /// Leaves on purpose (the button, or the tab closing): say so to the server first, so the
+    /// others' grids follow at once.
+    fn leave(&mut self) {
+        if self.call.take().is_some() {
+            self.send(&ClientMessage::Leave);
+        }
+        self.stop();
+        media::stop(&self.local);
+        self.model.local.set_value(None);
+        self.left = true;
+        self.model.phase.set(Phase::Left);
+    }
+
+    /// After [`SERVER_QUIET_MS`] without the server, the person hears why nobody new can join.
+    fn tell_if_server_stays_away(&mut self) {
+        let Some(since) = self.server_down_since else {
+            return;
+        };
+        if now_ms().saturating_sub(since) >= SERVER_QUIET_MS {
+            self.model.notify(notice::SERVER_UNREACHABLE);
+        }
+    }
+
+    fn refresh_server_link(&mut self) {
+        let Some(link) = self.call.as_ref().map(Call::server_link) else {
+            return;
+        };
+        self.model.server.set(link);
+        if link == ServerLink::Connected {
+            self.server_down_since = None;
+            self.model.dismiss(notice::SERVER_UNREACHABLE);
+        } else if self.server_down_since.is_none() {
+            self.server_down_since = Some(now_ms());
+        }
+    }
+
+    fn refresh_tiles(&mut self) {
+        let Some(call) = self.call.as_ref() else {
+            return;
+        };
+        for (peer, link) in &self.peers {
+            self.model.streams.update_value(|s| {
+                s.insert(peer.to_string(), link.remote_stream().clone());
+            });
+        }
+        view::show_tiles(&self.model, call, &self.stream_revs);
+    }
+
+    fn refresh_safety(&mut self) {
+        if let Some(call) = self.call.as_ref() {
+            view::show_safety(&self.model, call);
+        }
     }
 }

@@ -1,0 +1,127 @@
+//! Pieces both the lobby and the call screen show: notices, our own video, device switches.
+
+use leptos::html::Video;
+use leptos::prelude::*;
+
+use super::model::CallModel;
+use crate::web::media;
+use crate::web::session::{Intent, SessionHandle};
+
+/// Problems and confirmations, each dismissable.
+#[component]
+pub fn Notices() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let session = expect_context::<SessionHandle>();
+    view! {
+        <ul class="notices" aria-live="polite">
+            <For each=move || model.notices.get() key=|n| n.id let:n>
+                <li class="notice" role="alert" data-testid="notice">
+                    <span>{n.text.clone()}</span>
+                    <button
+                        type="button"
+                        class="dismiss"
+                        aria-label="Dismiss"
+                        on:click=move |_| session.send(Intent::Dismiss(n.text.clone()))
+                    >
+                        "×"
+                    </button>
+                </li>
+            </For>
+        </ul>
+    }
+}
+
+/// Our own camera, mirrored like a mirror, never played back aloud.
+#[component]
+pub fn LocalVideo() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let video = NodeRef::<Video>::new();
+    Effect::new(move |_| {
+        model.local_rev.track();
+        if let Some(el) = video.get() {
+            media::play(&el, model.local.get_value().as_ref());
+        }
+    });
+    let off = move || !(model.camera.get() && model.has_camera.get());
+    view! {
+        <div class="video-box self" class:off=off>
+            <video node_ref=video autoplay playsinline prop:muted=true data-testid="local-video"></video>
+            <div class="avatar">{move || initials(&model.name.get())}</div>
+        </div>
+    }
+}
+
+pub fn initials(name: &str) -> String {
+    let letters: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .collect();
+    if letters.is_empty() {
+        "?".to_owned()
+    } else {
+        letters.to_uppercase()
+    }
+}
+
+/// A device on/off button. Disabled, and saying so, where there is no such device (or no
+/// permission to use it).
+#[component]
+fn DeviceSwitch(
+    wanted: Signal<bool>,
+    available: Signal<bool>,
+    intent: Intent,
+    testid: &'static str,
+    device: &'static str,
+    on_label: &'static str,
+    off_label: &'static str,
+) -> impl IntoView {
+    let session = expect_context::<SessionHandle>();
+    let on = move || wanted.get() && available.get();
+    view! {
+        <button
+            type="button"
+            class="switch"
+            class:off=move || !on()
+            data-testid=testid
+            aria-pressed=move || on().to_string()
+            disabled=move || !available.get()
+            title=move || if available.get() { device.to_owned() } else { format!("No {device}") }
+            on:click=move |_| session.send(intent.clone())
+        >
+            {move || if on() { on_label } else { off_label }}
+        </button>
+    }
+}
+
+#[component]
+pub fn MicSwitch() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    view! {
+        <DeviceSwitch
+            wanted=model.mic.into()
+            available=model.has_mic.into()
+            intent=Intent::ToggleMic
+            testid="mic"
+            device="microphone"
+            on_label="🎙 Mic on"
+            off_label="🔇 Mic off"
+        />
+    }
+}
+
+#[component]
+pub fn CameraSwitch() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    view! {
+        <DeviceSwitch
+            wanted=model.camera.into()
+            available=model.has_camera.into()
+            intent=Intent::ToggleCamera
+            testid="camera"
+            device="camera"
+            on_label="📷 Camera on"
+            off_label="🚫 Camera off"
+        />
+    }
+}

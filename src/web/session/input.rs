@@ -1,0 +1,71 @@
+//! What reaches the session: everything the browser reports and everything the person asks
+//! for, each as one input in one queue. Callbacks hold an [`Inbox`] and only ever post.
+
+use std::rc::Weak;
+
+use conclave_protocol::PeerId;
+use conclave_protocol::peer::PeerMessage;
+use conclave_protocol::signaling::ServerMessage;
+use web_sys::RtcPeerConnectionState;
+
+use super::Actor;
+use crate::bridge::PeerStats;
+use crate::web::frame_worker::FrameWorker;
+use crate::web::media::Acquired;
+
+/// What a person asks of the call page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    Rename(String),
+    ToggleMic,
+    ToggleCamera,
+    Join,
+    Leave,
+    /// Put the call's link on the clipboard.
+    CopyLink,
+    /// Close this notice.
+    Dismiss(String),
+}
+
+/// Something a peer connection reports about itself.
+pub enum PeerEvent {
+    /// Seal and send this to the member (a description or a candidate).
+    Send(PeerMessage),
+    /// Its incoming tracks changed.
+    Tracks,
+    State(RtcPeerConnectionState),
+}
+
+pub enum Input {
+    Intent(Intent),
+    /// The camera and microphone request was answered.
+    Media(Acquired),
+    /// The frame worker is up (or could not start).
+    Worker(Result<std::rc::Rc<FrameWorker>, String>),
+    /// Decrypt counts from the worker, once a second.
+    Stats(Vec<PeerStats>),
+    SocketOpen,
+    Server(ServerMessage),
+    SocketClosed {
+        was_open: bool,
+    },
+    Peer(PeerId, PeerEvent),
+    /// The browser went online or offline, or its network changed.
+    Network,
+    /// Whether putting the link on the clipboard worked.
+    Copied(bool),
+    Tick,
+}
+
+/// Where callbacks post. Weak: what the session owns (its socket, its connections) holds
+/// callbacks, and they must not keep the session alive.
+#[derive(Clone)]
+pub struct Inbox(pub(super) Weak<Actor>);
+
+impl Inbox {
+    pub fn post(&self, input: Input) {
+        if let Some(actor) = self.0.upgrade() {
+            actor.post(input);
+        }
+    }
+}

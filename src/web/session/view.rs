@@ -1,0 +1,57 @@
+//! The screen's model, written from the call's state: tiles, the safety check.
+
+use std::collections::BTreeMap;
+
+use conclave_call::{Call, Verification, notice};
+use conclave_protocol::PeerId;
+use leptos::prelude::*;
+
+use crate::ui::model::{CallModel, Safety, Tile};
+
+pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<PeerId, u32>) {
+    let tiles = call
+        .tiles()
+        .into_iter()
+        .map(|t| Tile {
+            stream_rev: stream_revs.get(&t.peer).copied().unwrap_or(0),
+            peer: t.peer.to_string(),
+            name: t.name,
+            mic: t.mic,
+            camera: t.camera,
+            has_key: t.has_key,
+            media: t.media,
+            reach: t.reach,
+        })
+        .collect();
+    model.tiles.set(tiles);
+    if call.own_network_blocked() {
+        model.notify(notice::OWN_NETWORK_BLOCKED);
+    } else {
+        model.dismiss(notice::OWN_NETWORK_BLOCKED);
+    }
+}
+
+/// The safety check, with names for the members it talks about.
+pub(super) fn show_safety(model: &CallModel, call: &Call) {
+    let name = |peer: &PeerId| {
+        call.member(peer)
+            .and_then(|m| m.presence.as_ref())
+            .map(|p| p.name.clone())
+    };
+    let safety = match call.verification() {
+        None => Safety::None,
+        Some(Verification::Checking) => Safety::Checking,
+        Some(Verification::Words(words)) => Safety::Words(words.symbols().collect()),
+        Some(Verification::Stalled(missing)) => {
+            let names: Vec<String> = missing.iter().filter_map(name).collect();
+            Safety::Problem(notice::verification_stalled(
+                &names,
+                missing.len() - names.len(),
+            ))
+        }
+        Some(Verification::Tampered(peer)) => {
+            Safety::Problem(notice::tampered(name(peer).as_deref()))
+        }
+    };
+    model.safety.set(safety);
+}
