@@ -167,6 +167,24 @@ impl Server {
         self.proc.take();
     }
 
+    /// Stops the server as a deploy or `systemctl stop` would (SIGTERM), and waits for it to
+    /// exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut proc) = self.proc.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &proc.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while proc.0.try_wait().ok().flatten().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the server did not stop on SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Starts it again on the same address.
     pub fn restart(&mut self) {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
@@ -347,6 +365,8 @@ const RECORDER: &str = r#"
     };
     tick();
   };
+  // How long ago each open connection last decoded a new video frame, in ms.
+  rec.sinceLastFrame = () => [...rec.gapState.entries()].filter(([pc]) => pc.connectionState !== 'closed').map(([, s]) => Math.round(s.seen - s.lastVideo));
   rec.gaps = () => [...rec.gapState.entries()].filter(([pc]) => pc.connectionState !== 'closed').map(([, s]) => ({
     video: Math.round(Math.max(s.video, s.seen - s.lastVideo)),
     audio: Math.round(Math.max(s.audio, s.seen - s.lastAudio)),
@@ -795,6 +815,25 @@ impl Member {
             .collect()
     }
 
+    /// Kills this member's browser outright, as a crash or a pulled plug would: nothing gets
+    /// to say goodbye.
+    pub fn kill_browser(&self) {
+        let _ = Command::new("pkill")
+            .arg("-KILL")
+            .arg("-f")
+            .arg(self._browser.0.0.to_string_lossy().as_ref())
+            .status();
+    }
+
+    /// The safety words this member shows, as read out ("dog, moon, …"); empty while none.
+    pub async fn words(&self) -> String {
+        self.js("const w = document.querySelector('[data-testid=safety-words]'); return w ? w.dataset.words : ''")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     pub async fn quit(self) {
         let _ = self.client.close().await;
     }
@@ -809,6 +848,26 @@ pub fn random_fragment() -> String {
 }
 
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Waits until every member shows the same safety words, different from `not`, and returns
+/// them.
+pub async fn common_words(members: &[&Member], not: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut seen = Vec::new();
+        for m in members {
+            seen.push(m.words().await);
+        }
+        if !seen[0].is_empty() && seen.iter().all(|e| *e == seen[0]) && seen[0] != not {
+            return seen[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "safety words never agreed: {seen:?} (previous {not:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// Waits until `member` shows `n` tiles that all say "encrypted".
 pub async fn wait_for_encrypted_tiles(member: &Member, n: usize) {

@@ -4,40 +4,12 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
+    Driver, Member, Options, Server, assert_decoding, common_words, exclusive, random_fragment,
     wait_for_encrypted_tiles,
 };
 
-/// The safety words a member shows, as read out ("dog, moon, …"); empty while there are none.
-async fn words(m: &Member) -> String {
-    m.js("const w = document.querySelector('[data-testid=safety-words]'); return w ? w.dataset.words : ''")
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Waits until every member shows the same safety words, different from `not`, and returns them.
-async fn wait_for_common_words(members: &[&Member], not: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut seen = Vec::new();
-        for m in members {
-            seen.push(words(m).await);
-        }
-        if !seen[0].is_empty() && seen.iter().all(|e| *e == seen[0]) && seen[0] != not {
-            return seen[0].clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "safety words never agreed: {seen:?} (previous {not:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Asserts the longest gaps since `watch_gaps` and returns the worst (video, audio) in ms.
-async fn worst_gaps(members: &[&Member], connections: usize) -> (f64, f64) {
+pub async fn worst_gaps(members: &[&Member], connections: usize) -> (f64, f64) {
     let mut worst = (0.0f64, 0.0f64);
     for m in members {
         let gaps = m.gaps().await;
@@ -69,7 +41,7 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     for m in [&ada, &bob, &cyd] {
         wait_for_encrypted_tiles(m, 2).await;
     }
-    let three = wait_for_common_words(&[&ada, &bob, &cyd], "").await;
+    let three = common_words(&[&ada, &bob, &cyd], "").await;
     assert_eq!(three.split(", ").count(), 6, "{three}");
     let check = ada.text("safety-check").await;
     assert!(check.contains("Read the words out"), "{check}");
@@ -120,7 +92,7 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     cyd.click("leave").await;
     cyd.wait_for("left").await;
-    let two = wait_for_common_words(&[&ada, &bob], &three).await;
+    let two = common_words(&[&ada, &bob], &three).await;
     assert_ne!(two, three);
     // Past the switch (1 s) and the old key's retirement (5 s).
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -141,7 +113,7 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     for m in [&ada, &bob, &cyd] {
         wait_for_encrypted_tiles(m, 2).await;
     }
-    let again = wait_for_common_words(&[&ada, &bob, &cyd], &two).await;
+    let again = common_words(&[&ada, &bob, &cyd], &two).await;
     assert_ne!(again, three, "a new session has new keys, so new words");
     for m in [&ada, &bob, &cyd] {
         let before = m.inbound().await;

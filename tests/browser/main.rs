@@ -12,6 +12,7 @@ mod keys;
 mod measure;
 mod netns;
 mod release;
+mod resilience;
 mod tls;
 mod trace;
 mod trouble;

@@ -314,3 +314,61 @@ impl TwoHomes {
         );
     }
 }
+
+/// Hosts on one routed network with the server, no NAT in between: every path is direct. Any
+/// host's cable can be cut and mended, which is a real outage to its browser.
+pub struct Lan {
+    pub hosts: Vec<Namespace>,
+    pub public: Namespace,
+}
+
+impl Lan {
+    pub fn build(hosts: u8) -> Self {
+        remove_leftovers();
+        let public = Namespace::add("lan");
+        public.ip(&["addr", "add", &format!("{PUBLIC_HOST}/32"), "dev", "lo"]);
+        public.sysctl("net.ipv4.ip_forward=1");
+        let hosts = (1..=hosts)
+            .map(|n| {
+                let host = Namespace::add(&format!("host-{n}"));
+                let port = format!("to-{n}");
+                cable(&public, &port, &host, "eth0");
+                public.ip(&["addr", "add", &format!("10.20.{n}.1/24"), "dev", &port]);
+                host.ip(&["addr", "add", &format!("10.20.{n}.2/24"), "dev", "eth0"]);
+                host.ip(&["route", "add", "default", "via", &format!("10.20.{n}.1")]);
+                host
+            })
+            .collect();
+        Self { hosts, public }
+    }
+
+    /// Drops everything to and from host `n` (1-based) where its cable meets the network.
+    pub fn cut(&self, n: usize) {
+        self.public.nft(&format!(
+            r#"
+table inet cut{n} {{
+  chain forward {{
+    type filter hook forward priority -10;
+    iifname "to-{n}" drop
+    oifname "to-{n}" drop
+  }}
+  chain input {{
+    type filter hook input priority -10;
+    iifname "to-{n}" drop
+  }}
+  chain output {{
+    type filter hook output priority -10;
+    oifname "to-{n}" drop
+  }}
+}}
+"#
+        ));
+    }
+
+    pub fn mend(&self, n: usize) {
+        run(self
+            .public
+            .exec("nft")
+            .args(["delete", "table", "inet", &format!("cut{n}")]));
+    }
+}
