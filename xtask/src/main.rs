@@ -172,6 +172,13 @@ fn serve(args: &[String]) -> Result {
         // Through the environment: a command line is visible to every user of the machine.
         server.env("CONCLAVE_TURN_SECRET", &turn.secret);
     }
+    // Members come back as themselves across a restart of `serve` too.
+    let keyed = args.iter().any(|a| a.starts_with("--resume-key-file"))
+        || std::env::var_os("CONCLAVE_RESUME_KEY_FILE").is_some();
+    if !keyed {
+        server.arg("--resume-key-file");
+        server.arg(root().join("target").join("conclave-state").join("resume.key"));
+    }
     server.args(args);
     // `cargo run` replaces itself with the server, which then goes when xtask does.
     stop_with_xtask(&mut server);
