@@ -6,31 +6,50 @@ use wasm_bindgen::prelude::*;
 
 use super::window;
 
-/// An event listener on the window, removed when dropped.
+/// An event listener, removed when dropped.
 pub struct Listener {
+    target: web_sys::EventTarget,
     event: &'static str,
     closure: Closure<dyn FnMut()>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = window()
+        let _ = self
+            .target
             .remove_event_listener_with_callback(self.event, self.closure.as_ref().unchecked_ref());
     }
 }
 
-fn on(event: &'static str, f: impl FnMut() + 'static) -> Listener {
+fn on(target: web_sys::EventTarget, event: &'static str, f: impl FnMut() + 'static) -> Listener {
     let closure = Closure::<dyn FnMut()>::new(f);
-    let _ = window().add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
-    Listener { event, closure }
+    let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+    Listener {
+        target,
+        event,
+        closure,
+    }
 }
 
-/// Calls `network` when the browser goes online or offline, and `leaving` when the page is
-/// being closed or navigated away from.
+/// `navigator.connection` (the Network Information API), where the browser has it: Chromium
+/// fires `change` on it when the device moves to another network. web-sys does not bind it.
+fn connection() -> Option<web_sys::EventTarget> {
+    js_sys::Reflect::get(&window().navigator(), &"connection".into())
+        .ok()
+        .and_then(|c| c.dyn_into().ok())
+}
+
+/// Calls `network` when the browser goes online or offline or changes networks, and
+/// `leaving` when the page is being closed or navigated away from.
 pub fn listen(network: impl Fn() + Clone + 'static, leaving: impl Fn() + 'static) -> Vec<Listener> {
-    vec![
-        on("online", network.clone()),
-        on("offline", network),
-        on("pagehide", leaving),
-    ]
+    let page: web_sys::EventTarget = window().into();
+    let mut listeners = vec![
+        on(page.clone(), "online", network.clone()),
+        on(page.clone(), "offline", network.clone()),
+        on(page, "pagehide", leaving),
+    ];
+    if let Some(connection) = connection() {
+        listeners.push(on(connection, "change", network));
+    }
+    listeners
 }

@@ -177,7 +177,12 @@ fn serve(args: &[String]) -> Result {
         || std::env::var_os("CONCLAVE_RESUME_KEY_FILE").is_some();
     if !keyed {
         server.arg("--resume-key-file");
-        server.arg(root().join("target").join("conclave-state").join("resume.key"));
+        server.arg(
+            root()
+                .join("target")
+                .join("conclave-state")
+                .join("resume.key"),
+        );
     }
     server.args(args);
     // `cargo run` replaces itself with the server, which then goes when xtask does.
