@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
 
 use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey};
-use conclave_protocol::peer::{Envelope, PeerMessage, Presence, clean_name};
+use conclave_protocol::peer::{Envelope, PeerMessage, Presence, PrivateMessage, clean_name};
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, Resume, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
+use crate::conversation::{ChatLine, ChatRefusal, Conversation, clean_chat, is_reaction};
 use crate::keys::{KeyManager, KeyOutput};
 use crate::link::{Link, ServerLink};
 use crate::reach::{LinkState, Reach, Reachability};
@@ -69,6 +70,12 @@ pub enum Event {
     Connect,
     /// [`Call::server_link`] changed.
     ServerLinkChanged,
+    /// A chat line was added ([`Call::chat`]); `from` is `None` for our own.
+    Chat { from: Option<PeerId> },
+    /// A member raised or lowered its hand (ours: `None`).
+    Hand { from: Option<PeerId>, raised: bool },
+    /// A reaction to show for a moment (ours: `None`).
+    Reaction { from: Option<PeerId>, emoji: String },
 }
 
 /// A member of the room as the server announced it. Only members who are ready (their
@@ -140,6 +147,7 @@ pub struct Call {
     /// Members the server said left: what they sent before leaving may still arrive, and must
     /// not bring them back.
     departed: std::collections::BTreeSet<PeerId>,
+    conversation: Conversation,
 }
 
 /// One remote member's tile, as the screen shows it.
@@ -153,6 +161,7 @@ pub struct TileState {
     pub has_key: bool,
     pub media: crate::MediaState,
     pub reach: Reach,
+    pub hand: bool,
 }
 
 impl Call {
@@ -182,6 +191,7 @@ impl Call {
             last_heartbeat_ms: 0,
             last_ping_ms: 0,
             departed: Default::default(),
+            conversation: Conversation::default(),
         }
     }
 
@@ -226,6 +236,7 @@ impl Call {
                     has_key: self.keys.has_key_from(&m.id),
                     media: m.media.state(),
                     reach: m.reach.reach(),
+                    hand: self.conversation.hand_raised(&m.id),
                 })
             })
             .collect()
@@ -417,6 +428,7 @@ impl Call {
         let Some(member) = self.members.remove(peer) else {
             return;
         };
+        self.conversation.forget(peer);
         if member.is_ready() {
             out.push(Event::MemberLeft(peer.clone()));
             if let Some(me) = self.me.clone() {
@@ -487,6 +499,9 @@ impl Call {
                 }
                 out.push(Event::MemberReady(peer.clone()));
                 self.carry_out(keys, out);
+                if self.conversation.my_hand() {
+                    out.extend(self.tell_privately(peer, &PrivateMessage::Hand { raised: true }));
+                }
             }
             None => self.drop_from(peer),
         }
@@ -611,6 +626,18 @@ impl Call {
                     None => self.drop_from(&from),
                 }
             }
+            PeerMessage::Private { sealed } if ready => {
+                let opened = sealed.to_bytes().ok().and_then(|bytes| {
+                    self.keys
+                        .pairwise(&from)?
+                        .open_private(&from, &me, &bytes)
+                        .ok()
+                });
+                match opened.and_then(|plain| PrivateMessage::from_bytes(&plain).ok()) {
+                    Some(msg) => self.on_private(&from, msg, now_ms, out),
+                    None => self.drop_from(&from),
+                }
+            }
             msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) if ready => {
                 if let PeerMessage::Candidate { candidate, .. } = &msg
                     && let Some(member) = self.members.get_mut(&from)
@@ -622,6 +649,123 @@ impl Call {
             // Anything but a presence before we know the member's key is out of order.
             _ => self.drop_from(&from),
         }
+    }
+
+    fn on_private(
+        &mut self,
+        from: &PeerId,
+        msg: PrivateMessage,
+        now_ms: u64,
+        out: &mut Vec<Event>,
+    ) {
+        let name = self
+            .members
+            .get(from)
+            .and_then(|m| m.presence.as_ref())
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        match msg {
+            PrivateMessage::Chat { id, text } => {
+                if self.conversation.received(from, &name, id, &text, now_ms) {
+                    out.push(Event::Chat {
+                        from: Some(from.clone()),
+                    });
+                } else {
+                    self.drop_from(from);
+                }
+            }
+            PrivateMessage::Hand { raised } => {
+                if self.conversation.hand(from, raised) {
+                    out.push(Event::Hand {
+                        from: Some(from.clone()),
+                        raised,
+                    });
+                    out.push(Event::MemberUpdated(from.clone()));
+                }
+            }
+            PrivateMessage::Reaction { emoji } if is_reaction(&emoji) => {
+                out.push(Event::Reaction {
+                    from: Some(from.clone()),
+                    emoji,
+                })
+            }
+            PrivateMessage::Reaction { .. } => self.drop_from(from),
+        }
+    }
+
+    /// `msg`, sealed for `to` alone (pairwise, then in an envelope); `None` if we share no key
+    /// with it yet.
+    pub fn seal_private(&mut self, to: &PeerId, msg: &PrivateMessage) -> Option<ClientMessage> {
+        let me = self.me.clone()?;
+        let sealed = self
+            .keys
+            .pairwise(to)?
+            .seal_private(&me, to, &msg.to_bytes());
+        let msg = PeerMessage::Private {
+            sealed: Blob::from_bytes(&sealed),
+        };
+        self.seal(to, msg)
+    }
+
+    fn tell_privately(&mut self, to: &PeerId, msg: &PrivateMessage) -> Option<Event> {
+        self.seal_private(to, msg).map(Event::Send)
+    }
+
+    /// `msg` to every ready member, each sealed for it alone.
+    fn tell_everyone(&mut self, msg: &PrivateMessage) -> Vec<Event> {
+        let peers: Vec<PeerId> = self.ready_members().map(|m| m.id.clone()).collect();
+        peers
+            .iter()
+            .filter_map(|peer| self.tell_privately(peer, msg))
+            .collect()
+    }
+
+    /// Sends a chat message to everyone in the call.
+    pub fn send_chat(&mut self, text: &str, now_ms: u64) -> Result<Vec<Event>, ChatRefusal> {
+        let text = clean_chat(text)?;
+        if self.ready_members().next().is_none() {
+            return Err(ChatRefusal::Alone);
+        }
+        let name = self.presence.name.clone();
+        let id = self.conversation.sent(&name, text.clone(), now_ms);
+        let mut out = self.tell_everyone(&PrivateMessage::Chat { id, text });
+        out.push(Event::Chat { from: None });
+        Ok(out)
+    }
+
+    /// The chat so far, oldest first.
+    pub fn chat(&self) -> impl Iterator<Item = &ChatLine> {
+        self.conversation.lines()
+    }
+
+    pub fn hand_raised(&self) -> bool {
+        self.conversation.my_hand()
+    }
+
+    /// Raises or lowers our hand, for everyone to see until we lower it.
+    pub fn set_hand(&mut self, raised: bool) -> Vec<Event> {
+        if !self.conversation.set_my_hand(raised) {
+            return Vec::new();
+        }
+        let mut out = self.tell_everyone(&PrivateMessage::Hand { raised });
+        out.push(Event::Hand { from: None, raised });
+        out
+    }
+
+    /// A reaction for everyone to see for a moment; anything but one of the reactions there
+    /// are is ignored.
+    pub fn react(&mut self, emoji: &str) -> Vec<Event> {
+        if !is_reaction(emoji) {
+            return Vec::new();
+        }
+        let mut out = self.tell_everyone(&PrivateMessage::Reaction {
+            emoji: emoji.to_owned(),
+        });
+        out.push(Event::Reaction {
+            from: None,
+            emoji: emoji.to_owned(),
+        });
+        out
     }
 
     fn drop_from(&mut self, peer: &PeerId) {

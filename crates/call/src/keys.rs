@@ -144,6 +144,11 @@ impl KeyManager {
         std::iter::once(self.identity.public()).chain(self.peers.values().map(|p| &p.public_key))
     }
 
+    /// The key we share with `peer` alone, once agreed.
+    pub fn pairwise(&self, peer: &PeerId) -> Option<&PairwiseKey> {
+        self.peers.get(peer).map(|p| &p.pairwise)
+    }
+
     pub fn has_key_from(&self, peer: &PeerId) -> bool {
         self.peers.get(peer).is_some_and(|p| !p.ring.is_empty())
     }

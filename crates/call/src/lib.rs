@@ -3,6 +3,7 @@
 //!
 //! * [`Call`]: membership, sealing and opening of member-to-member messages, who is polite in
 //!   perfect negotiation, and when to tell someone their link's key is wrong.
+//! * [`conversation`]: chat, raised hands and reactions, as each member keeps them.
 //! * [`keys::KeyManager`]: per-sender media keys — agreed pairwise, ratcheted on join,
 //!   rotated on leave.
 //! * [`link`]: the server connection: up, or down and when to try again.
@@ -14,6 +15,7 @@
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
+pub mod conversation;
 pub mod keys;
 pub mod link;
 mod media_health;

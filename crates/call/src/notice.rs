@@ -99,6 +99,36 @@ pub fn tampered(name: Option<&str>) -> String {
     )
 }
 
+/// Why a chat message was not sent; `None` when there is nothing worth saying (it was empty).
+pub fn chat_refused(why: crate::conversation::ChatRefusal) -> Option<String> {
+    use crate::conversation::ChatRefusal;
+    match why {
+        ChatRefusal::Empty => None,
+        ChatRefusal::TooLong => Some(format!(
+            "That message is too long: a message holds at most {} characters. Send it in parts.",
+            conclave_protocol::peer::MAX_CHAT_CHARS
+        )),
+        ChatRefusal::Alone => Some("Nobody else is here yet to read it.".to_owned()),
+    }
+}
+
+/// What a screen reader says when someone comes, goes, or raises a hand.
+pub fn joined(name: &str) -> String {
+    format!("{name} joined the call.")
+}
+
+pub fn left(name: &str) -> String {
+    format!("{name} left the call.")
+}
+
+pub fn hand(name: &str, raised: bool) -> String {
+    if raised {
+        format!("{name} raised their hand.")
+    } else {
+        format!("{name} lowered their hand.")
+    }
+}
+
 /// Which devices a person asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Devices {

@@ -11,7 +11,12 @@ use zeroize::Zeroize;
 use crate::seal::{OpenError, Sealer};
 use crate::{Identity, RoomSecret};
 
-pub struct PairwiseKey(Sealer);
+/// Two sealers under one agreed key, with different labels: media keys, and the conversation
+/// (chat, hands, reactions). A message of one kind never opens as the other.
+pub struct PairwiseKey {
+    keys: Sealer,
+    private: Sealer,
+}
 
 impl PairwiseKey {
     /// `None` if `theirs` is not a usable public key.
@@ -32,19 +37,33 @@ impl PairwiseKey {
         Hkdf::<Sha256>::new(Some(&salt), &shared)
             .expand_multi_info(&[b"conclave/v1 pairwise", &lo.0, &hi.0], &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let sealer = Sealer::new(&key, b"conclave/v1 keys", room);
+        let keys = Sealer::new(&key, b"conclave/v1 keys", room);
+        let private = Sealer::new(&key, b"conclave/v1 private", room);
         key.zeroize();
         shared.zeroize();
         salt.zeroize();
-        Some(Self(sealer))
+        Some(Self { keys, private })
     }
 
     pub fn seal(&self, from: &PeerId, to: &PeerId, plaintext: &[u8]) -> Vec<u8> {
-        self.0.seal(from, to, plaintext)
+        self.keys.seal(from, to, plaintext)
     }
 
     pub fn open(&self, from: &PeerId, to: &PeerId, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        self.0.open(from, to, sealed)
+        self.keys.open(from, to, sealed)
+    }
+
+    pub fn seal_private(&self, from: &PeerId, to: &PeerId, plaintext: &[u8]) -> Vec<u8> {
+        self.private.seal(from, to, plaintext)
+    }
+
+    pub fn open_private(
+        &self,
+        from: &PeerId,
+        to: &PeerId,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
+        self.private.open(from, to, sealed)
     }
 }
 
@@ -75,6 +94,11 @@ mod tests {
         assert_eq!(ea.open(&a, &b, &sealed), Err(OpenError::Forged));
         // The direction and the addressing are bound too.
         assert_eq!(ba.open(&b, &a, &sealed), Err(OpenError::Forged));
+        // A key message never opens as a private one, nor the other way round.
+        assert_eq!(ba.open_private(&a, &b, &sealed), Err(OpenError::Forged));
+        let private = ab.seal_private(&a, &b, b"hello");
+        assert_eq!(ba.open_private(&a, &b, &private).unwrap(), b"hello");
+        assert_eq!(ba.open(&a, &b, &private), Err(OpenError::Forged));
     }
 
     #[test]

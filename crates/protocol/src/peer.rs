@@ -7,6 +7,12 @@ use crate::{Blob, Bytes32};
 /// The longest display name we show, in characters.
 pub const MAX_NAME_CHARS: usize = 40;
 
+/// The longest chat message, in characters: a few paragraphs, not a document.
+pub const MAX_CHAT_CHARS: usize = 2_000;
+
+/// The reactions there are. Anything else a member sends is not shown.
+pub const REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "👏", "🎉", "😮"];
+
 /// What is sealed into one blob. `seq` rises by one for every message a member sends in a
 /// session, so a replayed or reordered blob is noticed even though it opens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +52,37 @@ pub enum PeerMessage {
     /// A [`KeyMessage`], sealed again with the pairwise key of sender and recipient, so that
     /// only those two can read it, not everyone holding the link.
     Keys { sealed: Blob },
+    /// A [`PrivateMessage`], sealed with the pairwise key likewise (under its own label).
+    Private { sealed: Blob },
+}
+
+/// What members say to each other about the call's conversation, only ever inside a pairwise
+/// seal: someone holding the link but not in the call cannot read it, and neither can a relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PrivateMessage {
+    /// A chat message. `id` counts this sender's messages, so each is shown once and in order.
+    Chat {
+        id: u64,
+        text: String,
+    },
+    Hand {
+        raised: bool,
+    },
+    /// One of [`REACTIONS`].
+    Reaction {
+        emoji: String,
+    },
+}
+
+impl PrivateMessage {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("private messages always serialize")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
 }
 
 /// What members say about media keys, only ever inside a pairwise seal.

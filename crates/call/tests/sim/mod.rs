@@ -376,6 +376,19 @@ impl Relay {
             .collect()
     }
 
+    /// A private message as `from` would seal it for `to`, not sent.
+    pub fn private_from(
+        &mut self,
+        from: &PeerId,
+        to: &PeerId,
+        msg: &conclave_protocol::peer::PrivateMessage,
+    ) -> Blob {
+        match self.call_mut(from).seal_private(to, msg) {
+            Some(ClientMessage::Signal { blob, .. }) => blob,
+            other => panic!("{from} cannot seal for {to}: {other:?}"),
+        }
+    }
+
     pub fn take_events(&mut self, id: &PeerId) -> Vec<Event> {
         std::mem::take(&mut self.member_mut(id).events)
     }
