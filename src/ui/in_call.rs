@@ -1,6 +1,8 @@
 use conclave_call::notice;
 use leptos::prelude::*;
 
+use super::chat::{ChatPanel, ChatToggle};
+use super::gestures::{HandToggle, Reactions, ReactionsOf};
 use super::model::{CallModel, Phase, Safety, ServerLink};
 use super::tile::RemoteTile;
 use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices};
@@ -40,29 +42,44 @@ pub fn InCall() -> impl IntoView {
             <Show when=move || !mismatch() && people() == 1 && model.server.get() == ServerLink::Connected>
                 <p class="banner" data-testid="alone">"You're the only one here. Copy the link and send it to the people you want to talk to."</p>
             </Show>
-            <div class="grid" data-count=people>
-                <figure class="tile self" data-testid="self-tile">
-                    <LocalVideo/>
-                    <figcaption>
-                        <span class="name">{move || format!("{} (you)", model.name.get())}</span>
-                        <Show when=move || !(model.mic.get() && model.has_mic.get())>
-                            <span class="badge muted" data-testid="muted">"🔇 Muted"</span>
-                        </Show>
-                    </figcaption>
-                </figure>
-                <For each=move || model.tiles.get() key=|t| t.peer.clone() let:tile>
-                    <RemoteTile peer=tile.peer/>
-                </For>
+            <p class="sr-only" aria-live="polite" data-testid="announcement">{move || model.announcement.get()}</p>
+            <div class="stage" class:with-chat=move || model.chat_open.get()>
+                <div class="main">
+                <div class="grid" data-count=people>
+                    <figure class="tile self" data-testid="self-tile">
+                        <LocalVideo/>
+                        <ReactionsOf peer=None/>
+                        <figcaption>
+                            <span class="name">{move || format!("{} (you)", model.name.get())}</span>
+                            <Show when=move || !(model.mic.get() && model.has_mic.get())>
+                                <span class="badge muted" data-testid="muted">"🔇 Muted"</span>
+                            </Show>
+                            <Show when=move || model.hand.get()>
+                                <span class="badge hand">"✋ Hand raised"</span>
+                            </Show>
+                        </figcaption>
+                    </figure>
+                    <For each=move || model.tiles.get() key=|t| t.peer.clone() let:tile>
+                        <RemoteTile peer=tile.peer/>
+                    </For>
+                </div>
+                <AboutEncryption/>
+                </div>
+                <Show when=move || model.chat_open.get()>
+                    <ChatPanel/>
+                </Show>
             </div>
             <footer class="controls">
                 <MicSwitch/>
                 <CameraSwitch/>
+                <HandToggle/>
+                <Reactions/>
+                <ChatToggle/>
                 <CopyLink/>
                 <button type="button" class="danger" data-testid="leave" on:click=move |_| session.send(Intent::Leave)>
                     "Leave"
                 </button>
             </footer>
-            <AboutEncryption/>
         </section>
     }
 }

@@ -3,6 +3,8 @@
 //! browser API.
 
 mod call_page;
+mod chat;
+mod gestures;
 mod home;
 mod in_call;
 mod lobby;

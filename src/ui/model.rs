@@ -37,6 +37,28 @@ pub struct Tile {
     pub reach: Reach,
     /// Bumped whenever the member's incoming tracks change, so the tile re-attaches them.
     pub stream_rev: u32,
+    /// It has raised its hand.
+    pub hand: bool,
+}
+
+/// One chat line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    pub id: usize,
+    pub mine: bool,
+    pub name: String,
+    pub text: String,
+    /// "14:05", on this device's clock.
+    pub time: String,
+}
+
+/// A reaction on screen for a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub id: u64,
+    /// The tile it shows on; `None`: ours.
+    pub peer: Option<String>,
+    pub emoji: String,
 }
 
 /// What the safety check shows.
@@ -87,6 +109,16 @@ pub struct CallModel {
     pub local: StoredValue<Option<MediaStream>, LocalStorage>,
     /// Each member's incoming media, by peer id, for its tile (see `Tile::stream_rev`).
     pub streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
+    pub chat: RwSignal<Vec<ChatLine>>,
+    pub chat_open: RwSignal<bool>,
+    /// Chat lines that came while the panel was closed.
+    pub unread: RwSignal<u32>,
+    /// Why the last message was not sent, in words.
+    pub chat_problem: RwSignal<Option<String>>,
+    pub hand: RwSignal<bool>,
+    pub reactions: RwSignal<Vec<Reaction>>,
+    /// What a screen reader should say next: joins, leaves, raised hands.
+    pub announcement: RwSignal<String>,
 }
 
 impl CallModel {
@@ -108,6 +140,13 @@ impl CallModel {
             cipher: RwSignal::new(String::new()),
             local: StoredValue::new_local(None),
             streams: StoredValue::new_local(BTreeMap::new()),
+            chat: RwSignal::new(Vec::new()),
+            chat_open: RwSignal::new(false),
+            unread: RwSignal::new(0),
+            chat_problem: RwSignal::new(None),
+            hand: RwSignal::new(false),
+            reactions: RwSignal::new(Vec::new()),
+            announcement: RwSignal::new(String::new()),
         }
     }
 

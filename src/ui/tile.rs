@@ -3,6 +3,7 @@ use conclave_call::{MediaState, notice};
 use leptos::html::Video;
 use leptos::prelude::*;
 
+use super::gestures::ReactionsOf;
 use super::model::CallModel;
 use super::widgets::initials;
 use crate::web::media;
@@ -12,6 +13,7 @@ use crate::web::media;
 pub fn RemoteTile(peer: String) -> impl IntoView {
     let model = expect_context::<CallModel>();
     let id = peer.clone();
+    let peer_id = peer.clone();
     let tile = Memo::new(move |_| {
         model
             .tiles
@@ -76,6 +78,7 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
     };
     view! {
         <figure class="tile" data-testid="tile" data-peer=peer data-state=move || state().0>
+            <ReactionsOf peer=Some(peer_id.clone())/>
             <div class="video-box" class:off=camera_off>
                 <video node_ref=video autoplay playsinline></video>
                 <div class="avatar">{move || initials(&field(|t| t.name.clone()))}</div>
@@ -84,6 +87,9 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
                 <span class="name" data-testid="tile-name">{move || field(|t| t.name.clone())}</span>
                 <Show when=muted>
                     <span class="badge muted" data-testid="muted">"🔇 Muted"</span>
+                </Show>
+                <Show when=move || tile.with(|t| t.as_ref().is_some_and(|t| t.hand))>
+                    <span class="badge hand" data-testid="hand-raised">"✋ Hand raised"</span>
                 </Show>
                 <span class="badge state" data-testid="tile-state">{move || state().1}</span>
             </figcaption>

@@ -368,7 +368,8 @@ impl PeerLink {
             | PeerMessage::Keys { .. }
             | PeerMessage::Commit { .. }
             | PeerMessage::Reveal { .. }
-            | PeerMessage::Heartbeat => {}
+            | PeerMessage::Heartbeat
+            | PeerMessage::Private { .. } => {}
         }
         Ok(())
     }

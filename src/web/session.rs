@@ -37,6 +37,9 @@ const TICK_MS: u32 = 200;
 /// How long the server may be unreachable before the person is told more than "reconnecting".
 const SERVER_QUIET_MS: u64 = 20_000;
 
+/// How long a reaction stays on screen.
+const REACTION_MS: u64 = 4_000;
+
 /// What the screen holds to reach the session: intents go in, nothing comes out but through
 /// the model. A handle into the page's reactive arena, so components can copy it around; it
 /// lives as long as the call page.
@@ -97,6 +100,9 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             server_down_since: None,
             left: false,
             _listeners: Vec::new(),
+            names: BTreeMap::new(),
+            next_reaction: 0,
+            reactions_until: VecDeque::new(),
         }),
     });
     if model.name.get_untracked().is_empty() {
@@ -155,6 +161,10 @@ pub(crate) struct Session {
     server_down_since: Option<u64>,
     left: bool,
     _listeners: Vec<network::Listener>,
+    /// Everyone's name as last shown, to say who left once the call has forgotten them.
+    names: BTreeMap<PeerId, String>,
+    next_reaction: u64,
+    reactions_until: VecDeque<(u64, u64)>,
 }
 
 impl Session {
@@ -200,6 +210,7 @@ impl Session {
                     self.run(events);
                 }
                 self.tell_if_server_stays_away();
+                self.expire_reactions();
             }
         }
     }
@@ -236,6 +247,38 @@ impl Session {
                 spawn_local(async move { inbox.post(Input::Copied(clipboard::copy(&link).await)) });
             }
             Intent::Dismiss(text) => self.model.dismiss(&text),
+            Intent::SendChat(text) => {
+                let Some(call) = self.call.as_mut() else {
+                    return;
+                };
+                match call.send_chat(&text, now_ms()) {
+                    Ok(events) => {
+                        self.model.chat_problem.set(None);
+                        self.run(events);
+                    }
+                    Err(why) => self.model.chat_problem.set(notice::chat_refused(why)),
+                }
+            }
+            Intent::ToggleChat => {
+                let open = !self.model.chat_open.get_untracked();
+                self.model.chat_open.set(open);
+                if open {
+                    self.model.unread.set(0);
+                }
+            }
+            Intent::ToggleHand => {
+                if let Some(call) = self.call.as_mut() {
+                    let raised = !call.hand_raised();
+                    let events = call.set_hand(raised);
+                    self.run(events);
+                }
+            }
+            Intent::React(emoji) => {
+                if let Some(call) = self.call.as_mut() {
+                    let events = call.react(&emoji);
+                    self.run(events);
+                }
+            }
         }
     }
 
@@ -448,7 +491,51 @@ impl Session {
                 Event::StatusChanged => self.on_status(),
                 Event::VerificationChanged => self.refresh_safety(),
                 Event::ServerLinkChanged => self.refresh_server_link(),
+                Event::Chat { from } => {
+                    if let Some(call) = self.call.as_ref() {
+                        view::show_chat(&self.model, call);
+                    }
+                    if from.is_some() && !self.model.chat_open.get_untracked() {
+                        self.model.unread.update(|n| *n += 1);
+                    }
+                }
+                Event::Hand { from: None, raised } => self.model.hand.set(raised),
+                Event::Hand {
+                    from: Some(peer),
+                    raised,
+                } => {
+                    if let Some(name) = self.names.get(&peer) {
+                        self.model.announcement.set(notice::hand(name, raised));
+                    }
+                    self.refresh_tiles();
+                }
+                Event::Reaction { from, emoji } => self.show_reaction(from, emoji),
             }
+        }
+    }
+
+    /// A reaction on the sender's tile (or ours) for a few seconds.
+    fn show_reaction(&mut self, from: Option<PeerId>, emoji: String) {
+        self.next_reaction += 1;
+        let id = self.next_reaction;
+        self.reactions_until.push_back((id, now_ms() + REACTION_MS));
+        self.model.reactions.update(|r| {
+            r.push(crate::ui::model::Reaction {
+                id,
+                peer: from.map(|p| p.to_string()),
+                emoji,
+            })
+        });
+    }
+
+    fn expire_reactions(&mut self) {
+        let now = now_ms();
+        while let Some(&(id, until)) = self.reactions_until.front() {
+            if until > now {
+                break;
+            }
+            self.reactions_until.pop_front();
+            self.model.reactions.update(|r| r.retain(|x| x.id != id));
         }
     }
 
@@ -583,6 +670,24 @@ impl Session {
             });
         }
         view::show_tiles(&self.model, call, &self.stream_revs);
+        // Who came and who went since the last look, for a screen reader.
+        let now: BTreeMap<PeerId, String> =
+            call.tiles().into_iter().map(|t| (t.peer, t.name)).collect();
+        let mut said = Vec::new();
+        for (peer, name) in &now {
+            if !self.names.contains_key(peer) {
+                said.push(notice::joined(name));
+            }
+        }
+        for (peer, name) in &self.names {
+            if !now.contains_key(peer) {
+                said.push(notice::left(name));
+            }
+        }
+        if !said.is_empty() {
+            self.model.announcement.set(said.join(" "));
+        }
+        self.names = now;
     }
 
     fn refresh_safety(&mut self) {

@@ -25,6 +25,10 @@ pub enum Intent {
     CopyLink,
     /// Close this notice.
     Dismiss(String),
+    SendChat(String),
+    ToggleChat,
+    ToggleHand,
+    React(String),
 }
 
 /// Something a peer connection reports about itself.

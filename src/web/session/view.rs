@@ -6,7 +6,7 @@ use conclave_call::{Call, Verification, notice};
 use conclave_protocol::PeerId;
 use leptos::prelude::*;
 
-use crate::ui::model::{CallModel, Safety, Tile};
+use crate::ui::model::{CallModel, ChatLine, Safety, Tile};
 
 pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<PeerId, u32>) {
     let tiles = call
@@ -21,6 +21,7 @@ pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<
             has_key: t.has_key,
             media: t.media,
             reach: t.reach,
+            hand: t.hand,
         })
         .collect();
     model.tiles.set(tiles);
@@ -54,4 +55,23 @@ pub(super) fn show_safety(model: &CallModel, call: &Call) {
         }
     };
     model.safety.set(safety);
+}
+
+/// The chat as the panel shows it, times in this device's clock.
+pub(super) fn show_chat(model: &CallModel, call: &Call) {
+    let lines = call
+        .chat()
+        .enumerate()
+        .map(|(id, line)| {
+            let at = js_sys::Date::new(&(line.at_ms as f64).into());
+            ChatLine {
+                id,
+                mine: line.from.is_none(),
+                name: line.name.clone(),
+                text: line.text.clone(),
+                time: format!("{:02}:{:02}", at.get_hours(), at.get_minutes()),
+            }
+        })
+        .collect();
+    model.chat.set(lines);
 }

@@ -1,0 +1,135 @@
+//! Chat and raised hands between real browsers: shown to everyone in the call, and never in
+//! any byte the server relayed.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Driver, Member, Options, Server, exclusive, random_fragment, wait_for_encrypted_tiles,
+};
+
+/// Puts `text` in the chat box as typing would (an input event), without typing it out.
+async fn draft(m: &Member, text: &str) {
+    m.wait_for("chat-input").await;
+    m.js(&format!(
+        "const el = document.querySelector('[data-testid=chat-input]'); el.value = {}; \
+         el.dispatchEvent(new Event('input', {{ bubbles: true }}));",
+        serde_json::to_string(text).unwrap()
+    ))
+    .await;
+}
+
+async fn chat_messages(m: &Member) -> Vec<String> {
+    let v = m
+        .js("return [...document.querySelectorAll('[data-testid=chat-message]')].map(e => e.innerText)")
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/chat-room-1234#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
+    for m in [&ada, &bob, &cyd] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+
+    let secret_words = "Meet at the lighthouse at nine";
+    ada.click("chat-toggle").await;
+    draft(&ada, secret_words).await;
+    ada.click("chat-send").await;
+    for m in [&bob, &cyd] {
+        m.wait_until(
+            "one unread chat line",
+            "document.querySelector('[data-testid=chat-unread]')?.innerText === '1'",
+            Duration::from_secs(10),
+        )
+        .await;
+        m.click("chat-toggle").await;
+        m.wait_until(
+            "Ada's message",
+            "document.querySelectorAll('[data-testid=chat-message]').length === 1",
+            Duration::from_secs(5),
+        )
+        .await;
+        let shown = chat_messages(m).await;
+        assert!(shown[0].contains("Ada Lovelace"), "{}: {shown:?}", m.name);
+        assert!(shown[0].contains(secret_words), "{}: {shown:?}", m.name);
+        assert!(
+            m.js("return !document.querySelector('[data-testid=chat-unread]')")
+                .await
+                == true,
+            "{}: still unread after opening",
+            m.name
+        );
+    }
+    assert_eq!(chat_messages(&ada).await.len(), 1, "Ada sees her own line");
+    // Plain text: markup is shown as the characters it is, never made into elements.
+    draft(&bob, "<img src=x onerror=alert(1)> <b>bold</b>").await;
+    bob.click("chat-send").await;
+    ada.wait_until(
+        "Bob's message",
+        "document.querySelectorAll('[data-testid=chat-message]').length === 2",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        ada.js("return !document.querySelector('.chat img, .chat b')")
+            .await
+            == true,
+        "chat text became markup"
+    );
+    assert!(chat_messages(&ada).await[1].contains("<b>bold</b>"));
+
+    // A message over the limit is refused, in words, and goes nowhere.
+    draft(&cyd, &"x".repeat(2_001)).await;
+    cyd.click("chat-send").await;
+    let said = cyd.text("chat-problem").await;
+    assert!(said.contains("too long"), "{said}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for m in [&ada, &bob] {
+        assert_eq!(chat_messages(m).await.len(), 2, "{}", m.name);
+    }
+
+    // Not one byte the server relayed held the words.
+    for m in [&ada, &bob, &cyd] {
+        for msg in m.signaling_traffic().await {
+            assert!(!msg.contains("lighthouse"), "{}: in clear: {msg}", m.name);
+        }
+    }
+
+    // Bob raises his hand: Ada and Cyd see it on his tile until he lowers it.
+    let bobs_hand = "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
+                     t.innerText.includes('Bob Kahn') && t.querySelector('[data-testid=hand-raised]'))";
+    bob.click("raise-hand").await;
+    for m in [&ada, &cyd] {
+        m.wait_until("Bob's raised hand", bobs_hand, Duration::from_secs(10))
+            .await;
+        let heard = m.text("announcement").await;
+        assert!(heard.contains("Bob Kahn raised their hand"), "{heard}");
+    }
+    bob.click("raise-hand").await;
+    for m in [&ada, &cyd] {
+        m.wait_until(
+            "Bob's hand to go down",
+            &format!("!({bobs_hand})"),
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+}
