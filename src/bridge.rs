@@ -71,6 +71,9 @@ pub struct SentFrame {
     pub key: bool,
     /// Its size as the encoder made it, before encryption.
     pub bytes: u32,
+    /// How long encrypting it took in the worker, in µs (copies in and out included).
+    #[serde(default)]
+    pub us: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

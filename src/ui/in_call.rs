@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use super::chat::{ChatPanel, ChatToggle};
 use super::gestures::{HandToggle, Reactions, ReactionsOf};
 use super::model::{CallModel, Phase, Safety, ServerLink};
+use super::share::{OwnShare, ShareToggle, Shares};
 use super::tile::RemoteTile;
 use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices};
 use crate::web::link;
@@ -45,6 +46,10 @@ pub fn InCall() -> impl IntoView {
             <p class="sr-only" aria-live="polite" data-testid="announcement">{move || model.announcement.get()}</p>
             <div class="stage" class:with-chat=move || model.chat_open.get()>
                 <div class="main">
+                <Show when=move || model.sharing.get()>
+                    <OwnShare/>
+                </Show>
+                <Shares/>
                 <div class="grid" data-count=people>
                     <figure class="tile self" data-testid="self-tile">
                         <LocalVideo/>
@@ -72,6 +77,7 @@ pub fn InCall() -> impl IntoView {
             <footer class="controls">
                 <MicSwitch/>
                 <CameraSwitch/>
+                <ShareToggle/>
                 <HandToggle/>
                 <Reactions/>
                 <ChatToggle/>

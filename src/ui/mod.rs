@@ -9,6 +9,7 @@ mod home;
 mod in_call;
 mod lobby;
 pub mod model;
+mod share;
 mod tile;
 mod widgets;
 

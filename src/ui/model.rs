@@ -41,6 +41,15 @@ pub struct Tile {
     pub hand: bool,
 }
 
+/// A member's screen share, shown large.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareTile {
+    pub peer: String,
+    pub name: String,
+    pub media: MediaState,
+    pub stream_rev: u32,
+}
+
 /// One chat line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatLine {
@@ -109,6 +118,12 @@ pub struct CallModel {
     pub local: StoredValue<Option<MediaStream>, LocalStorage>,
     /// Each member's incoming media, by peer id, for its tile (see `Tile::stream_rev`).
     pub streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
+    /// Screen shares of others, and their streams by peer id.
+    pub shares: RwSignal<Vec<ShareTile>>,
+    pub share_streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
+    /// Whether we are sharing a screen, and what (for our own small preview).
+    pub sharing: RwSignal<bool>,
+    pub own_share: StoredValue<Option<MediaStream>, LocalStorage>,
     pub chat: RwSignal<Vec<ChatLine>>,
     pub chat_open: RwSignal<bool>,
     /// Chat lines that came while the panel was closed.
@@ -140,6 +155,10 @@ impl CallModel {
             cipher: RwSignal::new(String::new()),
             local: StoredValue::new_local(None),
             streams: StoredValue::new_local(BTreeMap::new()),
+            shares: RwSignal::new(Vec::new()),
+            share_streams: StoredValue::new_local(BTreeMap::new()),
+            sharing: RwSignal::new(false),
+            own_share: StoredValue::new_local(None),
             chat: RwSignal::new(Vec::new()),
             chat_open: RwSignal::new(false),
             unread: RwSignal::new(0),

@@ -141,3 +141,27 @@ pub fn play(el: &web_sys::HtmlMediaElement, stream: Option<&MediaStream>) {
         });
     }
 }
+
+/// Asks to share a screen, window or tab. The video is marked as detail (text and lines), so
+/// the encoder keeps it sharp rather than smooth. `Err` holds the browser's reason.
+pub async fn display() -> Result<MediaStream, String> {
+    let devices = window()
+        .navigator()
+        .media_devices()
+        .map_err(|_| "NotSupportedError".to_owned())?;
+    let promise = devices.get_display_media().map_err(|e| error_name(&e))?;
+    let stream: MediaStream = JsFuture::from(promise)
+        .await
+        .map(|s| s.unchecked_into())
+        .map_err(|e| error_name(&e))?;
+    for track in stream.get_video_tracks().iter() {
+        // Not in web-sys: `MediaStreamTrack.contentHint`.
+        let _ = Reflect::set(&track, &"contentHint".into(), &"detail".into());
+    }
+    Ok(stream)
+}
+
+/// The first video track of `stream`.
+pub fn video_track(stream: &MediaStream) -> Option<MediaStreamTrack> {
+    stream.get_video_tracks().get(0).dyn_into().ok()
+}

@@ -21,7 +21,12 @@ impl Drop for Listener {
     }
 }
 
-fn on(target: web_sys::EventTarget, event: &'static str, f: impl FnMut() + 'static) -> Listener {
+/// Calls `f` on every `event` at `target` until the listener is dropped.
+pub fn on(
+    target: web_sys::EventTarget,
+    event: &'static str,
+    f: impl FnMut() + 'static,
+) -> Listener {
     let closure = Closure::<dyn FnMut()>::new(f);
     let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
     Listener {

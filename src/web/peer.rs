@@ -53,7 +53,13 @@ pub struct PeerLink {
     /// offer, see [`PeerLink::open`]).
     sending: Cell<bool>,
     negotiation: RefCell<Negotiation>,
+    /// The member's camera and microphone as they arrive.
     remote: MediaStream,
+    /// The stream id the member's screen share comes in (from its presence), and the share.
+    share_id: RefCell<Option<String>>,
+    remote_share: MediaStream,
+    /// Our screen share's transceiver on this connection, while we share.
+    our_share: RefCell<Option<RtcRtpTransceiver>>,
     inbox: mpsc::UnboundedSender<PeerMessage>,
     /// The session's: every event of this connection goes there.
     session: Inbox,
@@ -119,6 +125,9 @@ impl PeerLink {
             local: local.clone(),
             sending: Cell::new(false),
             remote: MediaStream::new()?,
+            share_id: RefCell::new(None),
+            remote_share: MediaStream::new()?,
+            our_share: RefCell::new(None),
             inbox,
             session,
             worker,
@@ -287,8 +296,67 @@ impl PeerLink {
         if kind == MediaKind::Video {
             prefer_vp8(&event.transceiver());
         }
-        self.remote.add_track(&track);
+        let stream_id = event
+            .streams()
+            .get(0)
+            .dyn_into::<MediaStream>()
+            .ok()
+            .map(|s| s.id());
+        let is_share = stream_id.is_some() && *self.share_id.borrow() == stream_id;
+        if is_share {
+            for old in self.remote_share.get_tracks().iter() {
+                self.remote_share.remove_track(&old.unchecked_into());
+            }
+            self.remote_share.add_track(&track);
+        } else {
+            self.remote.add_track(&track);
+        }
         self.tell(PeerEvent::Tracks);
+    }
+
+    /// The member says its screen share comes in stream `id` (or that it stopped sharing).
+    pub fn set_share_id(&self, id: Option<String>) {
+        if id.is_none() {
+            for old in self.remote_share.get_tracks().iter() {
+                self.remote_share.remove_track(&old.unchecked_into());
+            }
+        }
+        *self.share_id.borrow_mut() = id;
+    }
+
+    pub fn remote_share(&self) -> &MediaStream {
+        &self.remote_share
+    }
+
+    /// Sends our screen share on this connection: a transceiver of its own, whose encrypting
+    /// transform is attached here, in the same turn as the track, before negotiation lets a
+    /// single frame out. (Jitsi and LiveKit have both shipped shares that left unencrypted.)
+    pub fn start_share(
+        &self,
+        track: &MediaStreamTrack,
+        stream: &MediaStream,
+    ) -> Result<(), JsValue> {
+        self.stop_share();
+        let init = RtcRtpTransceiverInit::new();
+        init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+        init.set_streams(&Array::of1(stream));
+        let transceiver = self
+            .pc
+            .add_transceiver_with_media_stream_track_and_init(track, &init);
+        let transform = self.worker.transform(MediaKind::Video, None)?;
+        transceiver
+            .sender()
+            .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+        prefer_vp8(&transceiver);
+        *self.our_share.borrow_mut() = Some(transceiver);
+        Ok(())
+    }
+
+    /// Stops sending our share on this connection (renegotiated away).
+    pub fn stop_share(&self) {
+        if let Some(transceiver) = self.our_share.borrow_mut().take() {
+            transceiver.stop();
+        }
     }
 
     /// Everything this connection has to say goes to the session, as one input.

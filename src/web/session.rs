@@ -101,6 +101,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             left: false,
             _listeners: Vec::new(),
             names: BTreeMap::new(),
+            sharing: None,
             next_reaction: 0,
             reactions_until: VecDeque::new(),
         }),
@@ -163,6 +164,8 @@ pub(crate) struct Session {
     _listeners: Vec<network::Listener>,
     /// Everyone's name as last shown, to say who left once the call has forgotten them.
     names: BTreeMap<PeerId, String>,
+    /// Our screen share, while we share one, and what tells us the browser stopped it.
+    sharing: Option<(MediaStream, network::Listener)>,
     next_reaction: u64,
     reactions_until: VecDeque<(u64, u64)>,
 }
@@ -196,6 +199,9 @@ impl Session {
             Input::Server(msg) => self.on_server(msg),
             Input::SocketClosed { was_open } => self.on_socket_closed(was_open),
             Input::Peer(peer, event) => self.on_peer(peer, event),
+            Input::Display(Ok(stream)) => self.start_share(stream),
+            Input::Display(Err(why)) => self.model.notify(notice::share_error(&why)),
+            Input::ShareEnded => self.stop_share(),
             Input::Copied(true) => self.model.notify(notice::LINK_COPIED),
             Input::Copied(false) => self.model.notify(notice::LINK_NOT_COPIED),
             Input::Network => {
@@ -271,6 +277,14 @@ impl Session {
                     let raised = !call.hand_raised();
                     let events = call.set_hand(raised);
                     self.run(events);
+                }
+            }
+            Intent::ToggleShare => {
+                if self.sharing.is_some() {
+                    self.stop_share();
+                } else if self.call.is_some() {
+                    let inbox = self.inbox.clone();
+                    spawn_local(async move { inbox.post(Input::Display(media::display().await)) });
                 }
             }
             Intent::React(emoji) => {
@@ -514,6 +528,50 @@ impl Session {
         }
     }
 
+    fn start_share(&mut self, stream: MediaStream) {
+        let Some(track) = media::video_track(&stream) else {
+            return;
+        };
+        if self.call.is_none() || self.sharing.is_some() {
+            media::stop(&stream);
+            return;
+        }
+        let inbox = self.inbox.clone();
+        let ended = network::on(track.clone().into(), "ended", move || {
+            inbox.post(Input::ShareEnded)
+        });
+        for link in self.peers.values() {
+            if let Err(err) = link.start_share(&track, &stream) {
+                web_sys::console::error_2(&"could not share on a connection".into(), &err);
+            }
+        }
+        self.model.own_share.set_value(Some(stream.clone()));
+        self.model.sharing.set(true);
+        let id = stream.id();
+        self.sharing = Some((stream, ended));
+        if let Some(call) = self.call.as_mut() {
+            let events = call.set_share(Some(id));
+            self.run(events);
+        }
+    }
+
+    fn stop_share(&mut self) {
+        let Some((stream, ended)) = self.sharing.take() else {
+            return;
+        };
+        drop_later(ended);
+        for link in self.peers.values() {
+            link.stop_share();
+        }
+        media::stop(&stream);
+        self.model.own_share.set_value(None);
+        self.model.sharing.set(false);
+        if let Some(call) = self.call.as_mut() {
+            let events = call.set_share(None);
+            self.run(events);
+        }
+    }
+
     /// A reaction on the sender's tile (or ours) for a few seconds.
     fn show_reaction(&mut self, from: Option<PeerId>, emoji: String) {
         self.next_reaction += 1;
@@ -586,6 +644,12 @@ impl Session {
             self.inbox.clone(),
         ) {
             Ok(link) => {
+                if let Some((stream, _)) = &self.sharing
+                    && let Some(track) = media::video_track(stream)
+                    && let Err(err) = link.start_share(&track, stream)
+                {
+                    web_sys::console::error_2(&"could not share on a connection".into(), &err);
+                }
                 self.peers.insert(peer, link);
             }
             Err(err) => {
@@ -611,6 +675,10 @@ impl Session {
 
     /// Ends everything this page started for the call: connections, socket, clock.
     fn stop(&mut self) {
+        if let Some((stream, ended)) = self.sharing.take() {
+            drop_later(ended);
+            media::stop(&stream);
+        }
         for peer in self.peers.keys().cloned().collect::<Vec<_>>() {
             self.close_peer(&peer);
         }
@@ -664,9 +732,18 @@ impl Session {
         let Some(call) = self.call.as_ref() else {
             return;
         };
+        let tiles = call.tiles();
         for (peer, link) in &self.peers {
+            let share = tiles
+                .iter()
+                .find(|t| t.peer == *peer)
+                .and_then(|t| t.share.clone());
+            link.set_share_id(share);
             self.model.streams.update_value(|s| {
                 s.insert(peer.to_string(), link.remote_stream().clone());
+            });
+            self.model.share_streams.update_value(|s| {
+                s.insert(peer.to_string(), link.remote_share().clone());
             });
         }
         view::show_tiles(&self.model, call, &self.stream_revs);

@@ -42,7 +42,16 @@ pub fn records_sent_frames() -> bool {
 }
 
 /// Notes one frame we sent: `bytes` as the encoder made it, `sealed` as it went out.
-pub fn record_sent(kind: MediaKind, codec: Codec, bytes: u32, sealed: &ArrayBuffer) {
+/// The worker's clock in µs (`performance.now()`), for how long one frame took.
+pub fn now_us() -> f64 {
+    use wasm_bindgen::JsCast as _;
+    js_sys::global()
+        .unchecked_into::<web_sys::WorkerGlobalScope>()
+        .performance()
+        .map_or(0.0, |p| p.now() * 1000.0)
+}
+
+pub fn record_sent(kind: MediaKind, codec: Codec, bytes: u32, us: f64, sealed: &ArrayBuffer) {
     // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well. Read
     // before borrowing: no JavaScript runs while a RefCell is borrowed.
     let key = codec == Codec::Vp8 && is_vp8_key_frame(&[Uint8Array::new(sealed).get_index(0)]);
@@ -51,6 +60,7 @@ pub fn record_sent(kind: MediaKind, codec: Codec, bytes: u32, sealed: &ArrayBuff
         kind,
         key,
         bytes,
+        us,
     };
     KEYS.with_borrow_mut(|keys| keys.hooks.sent.push(frame));
 }

@@ -159,9 +159,11 @@ fn encrypt(codec: Codec, data: &ArrayBuffer) -> Outcome {
 fn encrypt_recorded(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
     // Read first: encrypting releases `data`.
     let bytes = data.byte_length();
+    let started = super::hooks::now_us();
     let outcome = encrypt(codec, data);
+    let us = super::hooks::now_us() - started;
     if let Outcome::Pass(sealed) = &outcome {
-        super::hooks::record_sent(kind, codec, bytes, sealed);
+        super::hooks::record_sent(kind, codec, bytes, us, sealed);
     }
     outcome
 }

@@ -14,6 +14,7 @@ mod measure;
 mod netns;
 mod release;
 mod resilience;
+mod share;
 mod tls;
 mod trace;
 mod trouble;

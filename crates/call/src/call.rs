@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
 use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey};
-use conclave_protocol::peer::{Envelope, PeerMessage, Presence, PrivateMessage, clean_name};
+use conclave_protocol::peer::{
+    Envelope, PeerMessage, Presence, PrivateMessage, clean_name, is_stream_id,
+};
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, Resume, ServerMessage};
 use conclave_protocol::{Blob, PeerId, RoomId};
 
@@ -162,6 +164,8 @@ pub struct TileState {
     pub media: crate::MediaState,
     pub reach: Reach,
     pub hand: bool,
+    /// The stream its screen share arrives in, while it shares one.
+    pub share: Option<String>,
 }
 
 impl Call {
@@ -174,6 +178,7 @@ impl Call {
                 name: clean_name(name),
                 mic,
                 camera,
+                share: None,
             },
             rounds: Rounds::new(room.clone(), keys.public_key().clone()),
             keys,
@@ -237,6 +242,7 @@ impl Call {
                     media: m.media.state(),
                     reach: m.reach.reach(),
                     hand: self.conversation.hand_raised(&m.id),
+                    share: presence.share.clone(),
                 })
             })
             .collect()
@@ -326,6 +332,17 @@ impl Call {
         self.presence.name = clean_name(name);
         self.presence.mic = mic;
         self.presence.camera = camera;
+        let peers: Vec<PeerId> = self.ready_members().map(|m| m.id.clone()).collect();
+        peers
+            .iter()
+            .filter_map(|peer| self.seal_presence(peer))
+            .collect()
+    }
+
+    /// Starts (with the id of the stream it goes out in) or stops sharing a screen, and tells
+    /// everyone.
+    pub fn set_share(&mut self, share: Option<String>) -> Vec<Event> {
+        self.presence.share = share;
         let peers: Vec<PeerId> = self.ready_members().map(|m| m.id.clone()).collect();
         peers
             .iter()
@@ -588,6 +605,7 @@ impl Call {
         match envelope.msg {
             PeerMessage::Presence(mut presence) => {
                 presence.name = clean_name(&presence.name);
+                presence.share = presence.share.filter(|id| is_stream_id(id));
                 self.set_presence_of(&from, presence);
                 if ready {
                     out.push(Event::MemberUpdated(from));

@@ -129,6 +129,20 @@ pub fn hand(name: &str, raised: bool) -> String {
     }
 }
 
+/// Why a screen could not be shared, from the `DOMException` name the browser gave.
+pub fn share_error(dom_exception_name: &str) -> &'static str {
+    match dom_exception_name {
+        "NotAllowedError" | "AbortError" => "Screen sharing was cancelled.",
+        "NotSupportedError" | "TypeError" => "This browser can't share a screen.",
+        "NotReadableError" => {
+            "Your screen could not be captured: another app may be using it, or the system does not allow it."
+        }
+        _ => "Your screen could not be shared.",
+    }
+}
+
+pub const SHARING: &str = "You are sharing your screen with everyone in the call.";
+
 /// Which devices a person asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Devices {

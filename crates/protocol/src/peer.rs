@@ -118,6 +118,19 @@ pub struct Presence {
     pub name: String,
     pub mic: bool,
     pub camera: bool,
+    /// While sharing a screen: the id of the media stream the share arrives in, so the others
+    /// can tell it from the camera.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+}
+
+/// Whether `id` looks like a media stream id (a UUID in browsers): what a presence may name as
+/// its share.
+pub fn is_stream_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_{}".contains(&b))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +174,7 @@ mod tests {
                 name: "Ada".into(),
                 mic: true,
                 camera: false,
+                share: Some("0b0a4b6e-1c2d-4e5f-8a9b-0c1d2e3f4a5b".into()),
             }),
             PeerMessage::Commit {
                 round: Bytes32([1; 32]),

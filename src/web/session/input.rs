@@ -29,6 +29,7 @@ pub enum Intent {
     ToggleChat,
     ToggleHand,
     React(String),
+    ToggleShare,
 }
 
 /// Something a peer connection reports about itself.
@@ -58,6 +59,10 @@ pub enum Input {
     Network,
     /// Whether putting the link on the clipboard worked.
     Copied(bool),
+    /// The screen to share, or why there is none.
+    Display(Result<web_sys::MediaStream, String>),
+    /// The share stopped from outside the page (the browser's own "stop sharing").
+    ShareEnded,
     Tick,
 }
 

@@ -6,7 +6,7 @@ use conclave_call::{Call, Verification, notice};
 use conclave_protocol::PeerId;
 use leptos::prelude::*;
 
-use crate::ui::model::{CallModel, ChatLine, Safety, Tile};
+use crate::ui::model::{CallModel, ChatLine, Safety, ShareTile, Tile};
 
 pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<PeerId, u32>) {
     let tiles = call
@@ -25,6 +25,18 @@ pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<
         })
         .collect();
     model.tiles.set(tiles);
+    let shares = call
+        .tiles()
+        .into_iter()
+        .filter(|t| t.share.is_some())
+        .map(|t| ShareTile {
+            stream_rev: stream_revs.get(&t.peer).copied().unwrap_or(0),
+            peer: t.peer.to_string(),
+            name: t.name,
+            media: t.media,
+        })
+        .collect();
+    model.shares.set(shares);
     if call.own_network_blocked() {
         model.notify(notice::OWN_NETWORK_BLOCKED);
     } else {
