@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::harness::{
     Driver, Member, Options, Server, exclusive, random_fragment, wait_for_encrypted_tiles,
 };
@@ -115,7 +113,7 @@ async fn a_shared_screen_reaches_the_others_encrypted_and_goes_when_stopped() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["kind"] == Value::from("video"))
+        .filter(|f| f["kind"] == "video")
         .max_by(|a, b| {
             a["bytes"]
                 .as_f64()
