@@ -10,8 +10,10 @@ use conclave_protocol::{Blob, PeerId, RoomId};
 use crate::conversation::{ChatLine, ChatRefusal, Conversation, clean_chat, is_reaction};
 use crate::keys::{KeyManager, KeyOutput};
 use crate::link::{Link, ServerLink};
+use crate::quality::LinkSample;
 use crate::reach::{LinkState, Reach, Reachability};
 use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
+use crate::speaking::Speakers;
 use crate::{MediaHealth, Negotiation};
 
 /// Where this member stands.
@@ -78,6 +80,8 @@ pub enum Event {
     Hand { from: Option<PeerId>, raised: bool },
     /// A reaction to show for a moment (ours: `None`).
     Reaction { from: Option<PeerId>, emoji: String },
+    /// Who is speaking, or whom the layout follows, changed.
+    Speaking,
 }
 
 /// A member of the room as the server announced it. Only members who are ready (their
@@ -102,6 +106,8 @@ pub struct Member {
     last_seq: Option<u64>,
     /// Sealed messages from this member that we dropped (did not open, replayed, malformed).
     pub dropped: u32,
+    /// What our connection to it measured last.
+    pub link_quality: Option<LinkSample>,
 }
 
 impl Member {
@@ -118,6 +124,7 @@ impl Member {
             reach: Reachability::default(),
             last_seq: None,
             dropped: 0,
+            link_quality: None,
         }
     }
 
@@ -150,10 +157,13 @@ pub struct Call {
     /// not bring them back.
     departed: std::collections::BTreeSet<PeerId>,
     conversation: Conversation,
+    speakers: Speakers,
+    /// What our own sending measured last, over all connections.
+    uplink: Option<LinkSample>,
 }
 
 /// One remote member's tile, as the screen shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TileState {
     pub peer: PeerId,
     pub name: String,
@@ -166,6 +176,9 @@ pub struct TileState {
     pub hand: bool,
     /// The stream its screen share arrives in, while it shares one.
     pub share: Option<String>,
+    pub speaking: bool,
+    /// What our connection to it measured last.
+    pub quality: Option<LinkSample>,
 }
 
 impl Call {
@@ -197,6 +210,8 @@ impl Call {
             last_ping_ms: 0,
             departed: Default::default(),
             conversation: Conversation::default(),
+            speakers: Speakers::default(),
+            uplink: None,
         }
     }
 
@@ -243,6 +258,8 @@ impl Call {
                     reach: m.reach.reach(),
                     hand: self.conversation.hand_raised(&m.id),
                     share: presence.share.clone(),
+                    speaking: self.speakers.is_shown_speaking(Some(&m.id)),
+                    quality: m.link_quality,
                 })
             })
             .collect()
@@ -446,6 +463,7 @@ impl Call {
             return;
         };
         self.conversation.forget(peer);
+        self.speakers.forget(peer);
         if member.is_ready() {
             out.push(Event::MemberLeft(peer.clone()));
             if let Some(me) = self.me.clone() {
@@ -815,6 +833,9 @@ impl Call {
         }
         self.heartbeat(now_ms, &mut out);
         self.ping(now_ms, &mut out);
+        if self.speakers.tick(now_ms) {
+            out.push(Event::Speaking);
+        }
         self.drop_the_silent(now_ms, &mut out);
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
@@ -982,5 +1003,44 @@ impl Call {
     pub fn leave(&mut self) -> ClientMessage {
         self.members.clear();
         ClientMessage::Leave
+    }
+
+    /// An audio level (0 to 1) of a member, or ours (`None`); returns whether anyone's
+    /// speaking state or the active speaker changed.
+    pub fn observe_level(&mut self, who: Option<&PeerId>, level: f64, now_ms: u64) -> bool {
+        self.speakers.observe(who, level, now_ms)
+    }
+
+    /// The remote member the layout follows when nobody is pinned.
+    pub fn active_speaker(&self) -> Option<&PeerId> {
+        self.speakers.active()
+    }
+
+    pub fn speaking(&self) -> bool {
+        self.speakers.is_shown_speaking(None)
+    }
+
+    /// What our connection to `peer` measured; video frames per second count only while its
+    /// camera is on (a camera that is off sends none, and that is not a bad connection).
+    pub fn observe_link(&mut self, peer: &PeerId, mut sample: LinkSample) {
+        if let Some(member) = self.members.get_mut(peer) {
+            if !member.presence.as_ref().is_some_and(|p| p.camera) {
+                sample.fps = None;
+            }
+            member.link_quality = Some(sample);
+        }
+    }
+
+    /// What our own sending measured, over all connections (frames per second only while our
+    /// camera is on).
+    pub fn observe_uplink(&mut self, mut sample: LinkSample) {
+        if !self.presence.camera {
+            sample.fps = None;
+        }
+        self.uplink = Some(sample);
+    }
+
+    pub fn uplink(&self) -> Option<LinkSample> {
+        self.uplink
     }
 }

@@ -12,17 +12,23 @@
 //! * [`rounds`]: commit, then reveal: how members agree on who is in the call, keys and the
 //!   safety words with them, without the relay choosing any of it.
 //! * [`reach`]: whether a member's network path works, when to restart ICE, and why not.
+//! * [`devices`]: which camera, microphone and speaker to use, and the next one when one goes.
+//! * [`quality`]: a connection's figures as good, weak or bad.
+//! * [`speaking`]: who is speaking, and whom the layout follows.
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
 pub mod conversation;
+pub mod devices;
 pub mod keys;
 pub mod link;
 mod media_health;
 mod negotiation;
 pub mod notice;
+pub mod quality;
 pub mod reach;
 pub mod rounds;
+pub mod speaking;
 
 pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
 pub use link::ServerLink;

@@ -180,9 +180,54 @@ pub fn media_error(dom_exception_name: &str, devices: Devices) -> String {
     format!("{cause} You can still join: the others will see and hear what works.")
 }
 
+/// A device stopped mid-call (unplugged, or taken by the system), and what we use now.
+pub fn device_lost(kind: crate::devices::DeviceKind, lost: &str, now: Option<&str>) -> String {
+    use crate::devices::DeviceKind;
+    let what = kind.word();
+    match (kind, now) {
+        (_, Some(next)) => {
+            format!("Your {what} \"{lost}\" stopped, perhaps unplugged. Now using \"{next}\".")
+        }
+        (DeviceKind::Camera, None) => format!(
+            "Your {what} \"{lost}\" stopped, perhaps unplugged, and there is no other: the others see your initials until you plug one in."
+        ),
+        (DeviceKind::Microphone, None) => format!(
+            "Your {what} \"{lost}\" stopped, perhaps unplugged, and there is no other: the others can't hear you until you plug one in."
+        ),
+        (DeviceKind::Speaker, None) => {
+            format!("Your {what} \"{lost}\" stopped. Sound now plays on this device's default.")
+        }
+    }
+}
+
+/// A device the person picked could not be started.
+pub fn device_not_switched(kind: crate::devices::DeviceKind, dom_exception_name: &str) -> String {
+    let what = kind.word();
+    let cause = match dom_exception_name {
+        "NotAllowedError" | "SecurityError" => {
+            format!("This site isn't allowed to use that {what}.")
+        }
+        "NotFoundError" | "OverconstrainedError" => format!("That {what} is no longer there."),
+        "NotReadableError" | "AbortError" => {
+            format!("That {what} is in use by another app or could not be started.")
+        }
+        _ => format!("That {what} could not be started."),
+    };
+    format!("{cause} You are still using the one you had.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devices::DeviceKind;
+
+    #[test]
+    fn a_lost_device_is_named_with_what_replaces_it() {
+        let text = device_lost(DeviceKind::Camera, "USB cam", Some("Built-in"));
+        assert!(text.contains("\"USB cam\" stopped") && text.contains("Now using \"Built-in\""));
+        assert!(device_lost(DeviceKind::Microphone, "Headset", None).contains("can't hear you"));
+        assert!(device_not_switched(DeviceKind::Camera, "NotReadableError").contains("in use"));
+    }
 
     #[test]
     fn permission_denied_says_so_and_offers_a_way_in() {
