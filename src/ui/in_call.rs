@@ -2,11 +2,13 @@ use conclave_call::notice;
 use leptos::prelude::*;
 
 use super::chat::{ChatPanel, ChatToggle};
+use super::devices::DevicesMenu;
 use super::gestures::{HandToggle, Reactions, ReactionsOf};
 use super::model::{CallModel, Phase, Safety, ServerLink};
 use super::share::{OwnShare, ShareToggle, Shares};
+use super::shortcuts::ShortcutHelp;
 use super::tile::RemoteTile;
-use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices};
+use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices, QualityBadge, SpeakingBadge};
 use crate::web::link;
 use crate::web::session::{Intent, SessionHandle};
 
@@ -50,17 +52,24 @@ pub fn InCall() -> impl IntoView {
                     <OwnShare/>
                 </Show>
                 <Shares/>
-                <div class="grid" data-count=people>
-                    <figure class="tile self" data-testid="self-tile">
+                <div class="grid" class:spotlight=move || model.focus().is_some() data-count=people>
+                    <figure class="tile self" class:speaking=move || model.speaking.get() data-testid="self-tile">
                         <LocalVideo/>
                         <ReactionsOf peer=None/>
                         <figcaption>
+                            <SpeakingBadge speaking=model.speaking.into()/>
                             <span class="name">{move || format!("{} (you)", model.name.get())}</span>
                             <Show when=move || !(model.mic.get() && model.has_mic.get())>
                                 <span class="badge muted" data-testid="muted">"🔇 Muted"</span>
                             </Show>
                             <Show when=move || model.hand.get()>
                                 <span class="badge hand">"✋ Hand raised"</span>
+                            </Show>
+                            <Show when=move || { people() > 1 }>
+                                <QualityBadge
+                                    sample=model.uplink.into()
+                                    about=Signal::derive(|| "of what you send".to_owned())
+                                />
                             </Show>
                         </figcaption>
                     </figure>
@@ -74,6 +83,7 @@ pub fn InCall() -> impl IntoView {
                     <ChatPanel/>
                 </Show>
             </div>
+            <ShortcutHelp/>
             <footer class="controls">
                 <MicSwitch/>
                 <CameraSwitch/>
@@ -81,7 +91,18 @@ pub fn InCall() -> impl IntoView {
                 <HandToggle/>
                 <Reactions/>
                 <ChatToggle/>
+                <DevicesMenu/>
                 <CopyLink/>
+                <button
+                    type="button"
+                    data-testid="shortcuts-toggle"
+                    aria-keyshortcuts="?"
+                    aria-label="Keyboard shortcuts"
+                    title="Keyboard shortcuts (?)"
+                    on:click=move |_| session.send(Intent::ToggleHelp)
+                >
+                    "⌨"
+                </button>
                 <button type="button" class="danger" data-testid="leave" on:click=move |_| session.send(Intent::Leave)>
                     "Leave"
                 </button>

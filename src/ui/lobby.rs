@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use super::devices::DevicePickers;
 use super::model::{CallModel, Phase};
 use super::widgets::{CameraSwitch, LocalVideo, MicSwitch, Notices};
 use crate::web::session::{Intent, SessionHandle};
@@ -22,6 +23,7 @@ pub fn Lobby() -> impl IntoView {
                     <MicSwitch/>
                     <CameraSwitch/>
                 </div>
+                <DevicePickers/>
             </div>
             <form class="card join" on:submit=join>
                 <h1>"Ready to join?"</h1>

@@ -4,12 +4,14 @@
 
 mod call_page;
 mod chat;
+mod devices;
 mod gestures;
 mod home;
 mod in_call;
 mod lobby;
 pub mod model;
 mod share;
+pub mod shortcuts;
 mod tile;
 mod widgets;
 

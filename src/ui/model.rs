@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use conclave_call::MediaState;
 pub use conclave_call::ServerLink;
+use conclave_call::devices::Device;
+use conclave_call::quality::LinkSample;
 use conclave_call::reach::Reach;
 use leptos::prelude::*;
 use web_sys::MediaStream;
@@ -24,7 +26,7 @@ pub enum Phase {
 }
 
 /// One remote member's tile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tile {
     pub peer: String,
     pub name: String,
@@ -39,6 +41,9 @@ pub struct Tile {
     pub stream_rev: u32,
     /// It has raised its hand.
     pub hand: bool,
+    pub speaking: bool,
+    /// What our connection to it measured last.
+    pub quality: Option<LinkSample>,
 }
 
 /// A member's screen share, shown large.
@@ -134,6 +139,24 @@ pub struct CallModel {
     pub reactions: RwSignal<Vec<Reaction>>,
     /// What a screen reader should say next: joins, leaves, raised hands.
     pub announcement: RwSignal<String>,
+    /// Cameras, microphones and speakers this browser has.
+    pub devices: RwSignal<Vec<Device>>,
+    /// The ones in use (the browser's id); `None`: the browser's default or none.
+    pub camera_id: RwSignal<Option<String>>,
+    pub mic_id: RwSignal<Option<String>>,
+    pub speaker_id: RwSignal<Option<String>>,
+    /// How loud our microphone is, 0 to 1.
+    pub mic_level: RwSignal<f64>,
+    /// Whether we are speaking (our tile shows it like the others').
+    pub speaking: RwSignal<bool>,
+    /// The member the layout follows when nobody is pinned.
+    pub active: RwSignal<Option<String>>,
+    /// The tile the person pinned to the big place.
+    pub pinned: RwSignal<Option<String>>,
+    /// How our own sending fares.
+    pub uplink: RwSignal<Option<LinkSample>>,
+    /// The keyboard shortcuts are listed.
+    pub help_open: RwSignal<bool>,
 }
 
 impl CallModel {
@@ -166,6 +189,16 @@ impl CallModel {
             hand: RwSignal::new(false),
             reactions: RwSignal::new(Vec::new()),
             announcement: RwSignal::new(String::new()),
+            devices: RwSignal::new(Vec::new()),
+            camera_id: RwSignal::new(None),
+            mic_id: RwSignal::new(None),
+            speaker_id: RwSignal::new(None),
+            mic_level: RwSignal::new(0.0),
+            speaking: RwSignal::new(false),
+            active: RwSignal::new(None),
+            pinned: RwSignal::new(None),
+            uplink: RwSignal::new(None),
+            help_open: RwSignal::new(false),
         }
     }
 
@@ -178,6 +211,20 @@ impl CallModel {
                 notices.push(Notice { id, text });
             }
         });
+    }
+
+    /// The member in the big place: the pinned one, or else, from three people on, whoever
+    /// speaks; `None`: an even grid.
+    pub fn focus(&self) -> Option<String> {
+        let present = |p: &String| self.tiles.with(|ts| ts.iter().any(|t| &t.peer == p));
+        if let Some(pinned) = self.pinned.get().filter(present) {
+            return Some(pinned);
+        }
+        if self.tiles.with(Vec::len) >= 2 {
+            self.active.get().filter(present)
+        } else {
+            None
+        }
     }
 
     /// The incoming media of a member, for its tile.

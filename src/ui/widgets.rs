@@ -1,5 +1,6 @@
 //! Pieces both the lobby and the call screen show: notices, our own video, device switches.
 
+use conclave_call::quality::LinkSample;
 use leptos::html::Video;
 use leptos::prelude::*;
 
@@ -75,6 +76,7 @@ fn DeviceSwitch(
     device: &'static str,
     on_label: &'static str,
     off_label: &'static str,
+    shortcut: &'static str,
 ) -> impl IntoView {
     let session = expect_context::<SessionHandle>();
     let on = move || wanted.get() && available.get();
@@ -84,6 +86,7 @@ fn DeviceSwitch(
             class="switch"
             class:off=move || !on()
             data-testid=testid
+            aria-keyshortcuts=shortcut
             aria-pressed=move || on().to_string()
             disabled=move || !available.get()
             title=move || if available.get() { device.to_owned() } else { format!("No {device}") }
@@ -106,6 +109,7 @@ pub fn MicSwitch() -> impl IntoView {
             device="microphone"
             on_label="🎙 Mic on"
             off_label="🔇 Mic off"
+            shortcut="M"
         />
     }
 }
@@ -122,6 +126,49 @@ pub fn CameraSwitch() -> impl IntoView {
             device="camera"
             on_label="📷 Camera on"
             off_label="🚫 Camera off"
+            shortcut="V"
         />
+    }
+}
+
+/// A connection's quality as three bars, the figures on hover or focus.
+#[component]
+pub fn QualityBadge(
+    /// What it measured; `None` while nothing was.
+    sample: Signal<Option<LinkSample>>,
+    /// Whose connection it is, for the label: "to Bob", "your sending".
+    about: Signal<String>,
+) -> impl IntoView {
+    let quality = move || sample.get().and_then(|s| s.quality());
+    let word = move || quality().map(|q| q.word()).unwrap_or("unknown");
+    let figures = move || {
+        sample
+            .get()
+            .map(|s| s.figures())
+            .unwrap_or_else(|| "Not measured yet".to_owned())
+    };
+    let label = move || format!("Connection {}: {}. {}", about.get(), word(), figures());
+    view! {
+        <span
+            class="quality"
+            data-testid="quality"
+            data-quality=word
+            tabindex="0"
+            role="img"
+            title=label
+            aria-label=label
+        >
+            <i></i><i></i><i></i>
+        </span>
+    }
+}
+
+/// Shown while the tile's member is speaking.
+#[component]
+pub fn SpeakingBadge(speaking: Signal<bool>) -> impl IntoView {
+    view! {
+        <Show when=move || speaking.get()>
+            <span class="badge speaking" data-testid="speaking" aria-label="Speaking">"🔊"</span>
+        </Show>
     }
 }

@@ -26,32 +26,58 @@ impl Acquired {
     }
 }
 
-fn video_constraints() -> JsValue {
-    // 640x360 keeps a full mesh of eight within a laptop's uplink and CPU.
-    let ideal = |v: f64| {
-        let o = Object::new();
-        let _ = Reflect::set(&o, &"ideal".into(), &v.into());
-        o
-    };
-    let video = Object::new();
-    let _ = Reflect::set(&video, &"width".into(), &ideal(640.0));
-    let _ = Reflect::set(&video, &"height".into(), &ideal(360.0));
-    let _ = Reflect::set(&video, &"frameRate".into(), &ideal(24.0));
-    video.into()
+/// Which device of a kind to ask for.
+#[derive(Clone, Copy)]
+pub enum Want<'a> {
+    No,
+    /// The browser's default.
+    Default,
+    /// This one or none. (Chromium weighs an `ideal` device id against the ideal size and may
+    /// open another camera, so a remembered device is asked for exactly, then the default.)
+    Exactly(&'a str),
 }
 
-async fn get_user_media(audio: bool, video: bool) -> Result<MediaStream, String> {
+impl<'a> Want<'a> {
+    fn remembered(id: Option<&'a str>) -> Self {
+        id.map_or(Self::Default, Self::Exactly)
+    }
+}
+
+fn with(key: &str, value: &JsValue) -> Object {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &key.into(), value);
+    o
+}
+
+fn device_constraint(want: Want<'_>, video: bool) -> JsValue {
+    let id = match want {
+        Want::No => return JsValue::FALSE,
+        Want::Default if !video => return JsValue::TRUE,
+        Want::Default => None,
+        Want::Exactly(id) => Some(id),
+    };
+    let c = Object::new();
+    if let Some(id) = id {
+        let _ = Reflect::set(&c, &"deviceId".into(), &with("exact", &id.into()));
+    }
+    if video {
+        // 640x360 keeps a full mesh of eight within a laptop's uplink and CPU.
+        let ideal = |v: f64| with("ideal", &v.into());
+        let _ = Reflect::set(&c, &"width".into(), &ideal(640.0));
+        let _ = Reflect::set(&c, &"height".into(), &ideal(360.0));
+        let _ = Reflect::set(&c, &"frameRate".into(), &ideal(24.0));
+    }
+    c.into()
+}
+
+async fn get_user_media(audio: Want<'_>, video: Want<'_>) -> Result<MediaStream, String> {
     let devices = window()
         .navigator()
         .media_devices()
         .map_err(|_| "NotSupportedError".to_owned())?;
     let constraints = MediaStreamConstraints::new();
-    constraints.set_audio(&JsValue::from_bool(audio));
-    if video {
-        constraints.set_video(&video_constraints());
-    } else {
-        constraints.set_video(&JsValue::FALSE);
-    }
+    constraints.set_audio(&device_constraint(audio, false));
+    constraints.set_video(&device_constraint(video, true));
     let promise = devices
         .get_user_media_with_constraints(&constraints)
         .map_err(|e| error_name(&e))?;
@@ -67,32 +93,25 @@ fn error_name(err: &JsValue) -> String {
         .unwrap_or_else(|| "Error".to_owned())
 }
 
-/// Gets what it can of the camera and microphone.
-pub async fn acquire(want_audio: bool, want_video: bool) -> Acquired {
+/// Gets what it can of the camera and microphone, the ones chosen in this browser before
+/// where they are still plugged in.
+pub async fn acquire(mic: Option<&str>, camera: Option<&str>) -> Acquired {
     let empty = || MediaStream::new().expect("MediaStream constructor");
-    if !want_audio && !want_video {
-        return Acquired {
-            stream: empty(),
-            problem: None,
-        };
+    let (audio, video) = (Want::remembered(mic), Want::remembered(camera));
+    let mut got = get_user_media(audio, video).await;
+    if got.is_err() && (mic.is_some() || camera.is_some()) {
+        // A remembered device was unplugged since: the defaults.
+        got = get_user_media(Want::Default, Want::Default).await;
     }
-    if let Ok(stream) = get_user_media(want_audio, want_video).await {
+    if let Ok(stream) = got {
         return Acquired {
             stream,
             problem: None,
         };
     }
     // One device at a time, to find out which one is the problem.
-    let audio = if want_audio {
-        Some(get_user_media(true, false).await)
-    } else {
-        None
-    };
-    let video = if want_video {
-        Some(get_user_media(false, true).await)
-    } else {
-        None
-    };
+    let audio = Some(get_user_media(Want::Default, Want::No).await);
+    let video = Some(get_user_media(Want::No, Want::Default).await);
     let stream = empty();
     for got in [&audio, &video].into_iter().flatten().flatten() {
         for track in got.get_tracks().iter() {
@@ -106,6 +125,22 @@ pub async fn acquire(want_audio: bool, want_video: bool) -> Acquired {
         _ => None,
     };
     Acquired { stream, problem }
+}
+
+/// Opens device `id` alone (a camera or a microphone), for a switch. `Err` holds the browser's
+/// reason.
+pub async fn open(video: bool, id: &str) -> Result<MediaStreamTrack, String> {
+    let (a, v) = if video {
+        (Want::No, Want::Exactly(id))
+    } else {
+        (Want::Exactly(id), Want::No)
+    };
+    let stream = get_user_media(a, v).await?;
+    stream
+        .get_tracks()
+        .get(0)
+        .dyn_into()
+        .map_err(|_| "NotFoundError".to_owned())
 }
 
 /// Stops the camera and microphone (their lights go off).
@@ -164,4 +199,17 @@ pub async fn display() -> Result<MediaStream, String> {
 /// The first video track of `stream`.
 pub fn video_track(stream: &MediaStream) -> Option<MediaStreamTrack> {
     stream.get_video_tracks().get(0).dyn_into().ok()
+}
+
+/// Shows `el` on the whole screen, or leaves full screen if it is showing.
+pub fn toggle_fullscreen(el: &web_sys::Element) {
+    let Some(document) = window().document() else {
+        return;
+    };
+    if document.fullscreen_element().is_some() {
+        document.exit_fullscreen();
+    } else {
+        // Refused without a click, or where the page may not go full screen: nothing changes.
+        let _ = el.request_fullscreen();
+    }
 }

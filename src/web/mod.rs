@@ -3,14 +3,19 @@
 pub mod clipboard;
 #[cfg(feature = "test-hooks")]
 pub mod debug;
+pub mod devices;
 pub mod emoji;
+pub mod events;
 pub mod frame_worker;
+pub mod keys;
+pub mod level;
 pub mod link;
 pub mod media;
 pub mod network;
 pub mod peer;
 pub mod session;
 pub mod signaling;
+pub mod stats;
 pub mod storage;
 
 /// Drops `value` once the current browser callback has returned. Sockets, peer connections

@@ -2,39 +2,9 @@
 //! closing. Each reports through a callback that only posts to the session.
 
 use wasm_bindgen::JsCast;
-use wasm_bindgen::prelude::*;
 
+use super::events::{Listener, on};
 use super::window;
-
-/// An event listener, removed when dropped.
-pub struct Listener {
-    target: web_sys::EventTarget,
-    event: &'static str,
-    closure: Closure<dyn FnMut()>,
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.event, self.closure.as_ref().unchecked_ref());
-    }
-}
-
-/// Calls `f` on every `event` at `target` until the listener is dropped.
-pub fn on(
-    target: web_sys::EventTarget,
-    event: &'static str,
-    f: impl FnMut() + 'static,
-) -> Listener {
-    let closure = Closure::<dyn FnMut()>::new(f);
-    let _ = target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
-    Listener {
-        target,
-        event,
-        closure,
-    }
-}
 
 /// `navigator.connection` (the Network Information API), where the browser has it: Chromium
 /// fires `change` on it when the device moves to another network. web-sys does not bind it.

@@ -24,6 +24,7 @@ use web_sys::{
 
 use super::frame_worker::FrameWorker;
 use super::session::{Inbox, Input, PeerEvent};
+use super::stats::{Report, Sampler};
 use crate::bridge::MediaKind;
 
 #[wasm_bindgen]
@@ -65,6 +66,7 @@ pub struct PeerLink {
     session: Inbox,
     worker: Rc<FrameWorker>,
     closures: RefCell<Vec<Box<dyn std::any::Any>>>,
+    sampler: Sampler,
 }
 
 fn kind_of(track: &MediaStreamTrack) -> MediaKind {
@@ -122,7 +124,9 @@ impl PeerLink {
             negotiation: RefCell::new(Negotiation::new(me, &id)),
             id,
             pc,
-            local: local.clone(),
+            // `Clone::clone`: web-sys's `MediaStream::clone` is JavaScript's, which copies the
+            // tracks, and a copy would not follow the mute switches.
+            local: Clone::clone(local),
             sending: Cell::new(false),
             remote: MediaStream::new()?,
             share_id: RefCell::new(None),
@@ -132,6 +136,7 @@ impl PeerLink {
             session,
             worker,
             closures: RefCell::new(Vec::new()),
+            sampler: Sampler::default(),
         });
         link.install_handlers();
         if !link.negotiation.borrow().is_polite() {
@@ -350,6 +355,34 @@ impl PeerLink {
         prefer_vp8(&transceiver);
         *self.our_share.borrow_mut() = Some(transceiver);
         Ok(())
+    }
+
+    /// Sends `new` wherever `old` was sent (another camera or microphone), on the same sender:
+    /// no renegotiation, and the sender's encrypting transform stays attached.
+    pub fn replace_track(&self, old: &MediaStreamTrack, new: &MediaStreamTrack) {
+        for transceiver in self.transceivers() {
+            let sender = transceiver.sender();
+            if sender.track().is_some_and(|t| t.id() == old.id()) {
+                let promise = sender.replace_track(Some(new));
+                spawn_local(async move {
+                    if let Err(err) = JsFuture::from(promise).await {
+                        web_sys::console::warn_2(&"could not switch a device".into(), &err);
+                    }
+                });
+            }
+        }
+    }
+
+    /// What the connection measures now: the member's voice level, the path's quality and our
+    /// sending's.
+    pub async fn sample(&self) -> Option<Report> {
+        let camera = self.local.get_video_tracks().get(0);
+        let camera = camera.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+        let theirs = self.remote.get_video_tracks().get(0);
+        let theirs = theirs.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+        self.sampler
+            .sample(&self.pc, camera.as_deref(), theirs.as_deref())
+            .await
     }
 
     /// Stops sending our share on this connection (renegotiated away).

@@ -3,6 +3,7 @@
 //! callbacks and the person's intents arrive as [`Input`]s in one queue, handled one at a
 //! time, in order. Only the session writes the screen's model.
 
+mod devices;
 mod input;
 mod view;
 
@@ -10,6 +11,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
+use conclave_call::devices::{Device, DeviceKind};
+use conclave_call::quality::LinkSample;
 use conclave_call::reach::LinkState;
 use conclave_call::{Call, CallStatus, Event, ServerLink, notice};
 use conclave_e2ee::RoomSecret;
@@ -24,10 +27,11 @@ use web_sys::{MediaStream, RtcPeerConnectionState};
 pub use input::{Inbox, Input, Intent, PeerEvent};
 
 use super::frame_worker::FrameWorker;
+use super::level::MicMeter;
 use super::media::{self, Acquired};
 use super::peer::PeerLink;
 use super::signaling::Signaling;
-use super::{clipboard, drop_later, emoji, link, network, now_ms, storage};
+use super::{clipboard, drop_later, emoji, events, keys, link, network, now_ms, storage};
 use crate::bridge::{PeerStats, ToWorker};
 use crate::ui::model::{CallModel, Phase};
 
@@ -39,6 +43,15 @@ const SERVER_QUIET_MS: u64 = 20_000;
 
 /// How long a reaction stays on screen.
 const REACTION_MS: u64 = 4_000;
+
+/// How often the microphone meter moves.
+const METER_MS: u32 = 100;
+
+/// How often each connection is asked what it measures (voice levels, quality).
+const SAMPLE_MS: u64 = 400;
+
+/// How often tiles show new quality figures.
+const QUALITY_MS: u64 = 1_000;
 
 /// What the screen holds to reach the session: intents go in, nothing comes out but through
 /// the model. A handle into the page's reactive arena, so components can copy it around; it
@@ -104,6 +117,13 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             sharing: None,
             next_reaction: 0,
             reactions_until: VecDeque::new(),
+            devices: Vec::new(),
+            meter: None,
+            meter_ticker: None,
+            track_ends: Vec::new(),
+            uplinks: BTreeMap::new(),
+            last_sample_ms: 0,
+            last_quality_ms: 0,
         }),
     });
     if model.name.get_untracked().is_empty() {
@@ -113,7 +133,12 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
     let inbox = Inbox(Rc::downgrade(&actor));
     {
         let inbox = inbox.clone();
-        spawn_local(async move { inbox.post(Input::Media(media::acquire(true, true).await)) });
+        let mic = storage::saved_device(DeviceKind::Microphone);
+        let camera = storage::saved_device(DeviceKind::Camera);
+        spawn_local(async move {
+            let acquired = media::acquire(mic.as_deref(), camera.as_deref()).await;
+            inbox.post(Input::Media(acquired));
+        });
     }
     {
         let inbox = inbox.clone();
@@ -123,7 +148,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             inbox.post(Input::Worker(worker));
         });
     }
-    let listeners = network::listen(
+    let mut listeners = network::listen(
         {
             let inbox = inbox.clone();
             move || inbox.post(Input::Network)
@@ -134,6 +159,20 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             move || inbox.post(Input::Intent(Intent::Leave))
         },
     );
+    listeners.extend(super::devices::watch({
+        let inbox = inbox.clone();
+        move || inbox.post(Input::DevicesChanged)
+    }));
+    listeners.extend(keys::listen({
+        let inbox = inbox.clone();
+        move |key| match crate::ui::shortcuts::intent_for(key) {
+            Some(intent) => {
+                inbox.post(Input::Intent(intent));
+                true
+            }
+            None => false,
+        }
+    }));
     actor.session.borrow_mut()._listeners = listeners;
     let handle = SessionHandle(StoredValue::new_local(actor));
     // Leaving the call page (the app navigating elsewhere) leaves the call.
@@ -161,13 +200,23 @@ pub(crate) struct Session {
     ticker: Option<Interval>,
     server_down_since: Option<u64>,
     left: bool,
-    _listeners: Vec<network::Listener>,
+    _listeners: Vec<events::Listener>,
     /// Everyone's name as last shown, to say who left once the call has forgotten them.
     names: BTreeMap<PeerId, String>,
     /// Our screen share, while we share one, and what tells us the browser stopped it.
-    sharing: Option<(MediaStream, network::Listener)>,
+    sharing: Option<(MediaStream, events::Listener)>,
     next_reaction: u64,
     reactions_until: VecDeque<(u64, u64)>,
+    /// The devices as last listed.
+    devices: Vec<Device>,
+    meter: Option<MicMeter>,
+    meter_ticker: Option<Interval>,
+    /// What tells us our camera or microphone stopped by itself.
+    track_ends: Vec<events::Listener>,
+    /// How our sending to each member fares.
+    uplinks: BTreeMap<PeerId, LinkSample>,
+    last_sample_ms: u64,
+    last_quality_ms: u64,
 }
 
 impl Session {
@@ -210,6 +259,21 @@ impl Session {
                     self.run(events);
                 }
             }
+            Input::Devices(list) => self.on_devices(list),
+            Input::DevicesChanged => self.list_devices(),
+            Input::Opened(kind, Ok(track)) => self.use_track(kind, track),
+            Input::Opened(kind, Err(why)) => {
+                self.model.notify(notice::device_not_switched(kind, &why));
+                self.show_devices_in_use();
+            }
+            Input::TrackEnded(kind) => self.on_track_ended(kind),
+            Input::Replace {
+                kind,
+                lost,
+                devices,
+            } => self.replace_device(kind, &lost, devices),
+            Input::Meter => self.read_meter(),
+            Input::Sampled(peer, report) => self.on_sample(peer, report),
             Input::Tick => {
                 if let Some(call) = self.call.as_mut() {
                     let events = call.tick(now_ms());
@@ -217,11 +281,14 @@ impl Session {
                 }
                 self.tell_if_server_stays_away();
                 self.expire_reactions();
+                self.sample_links();
             }
         }
     }
 
     fn on_intent(&mut self, intent: Intent) {
+        // Every intent comes from a click or a key: the moment a browser lets sound start.
+        self.wake_meter();
         match intent {
             Intent::Rename(name) => {
                 self.model.name.set(name);
@@ -293,6 +360,16 @@ impl Session {
                     self.run(events);
                 }
             }
+            Intent::Choose(kind, id) => self.choose(kind, id),
+            Intent::Pin(peer) => self.model.pinned.set(peer),
+            Intent::ToggleHelp => self.model.help_open.update(|open| *open = !*open),
+            Intent::Close => {
+                if self.model.help_open.get_untracked() {
+                    self.model.help_open.set(false);
+                } else if self.model.chat_open.get_untracked() {
+                    self.model.chat_open.set(false);
+                }
+            }
         }
     }
 
@@ -305,9 +382,12 @@ impl Session {
         media::stop(&self.local);
         self.local = acquired.stream;
         self.apply_switches();
-        self.model.local.set_value(Some(self.local.clone()));
+        self.model.local.set_value(Some(Clone::clone(&self.local)));
         self.model.local_rev.update(|r| *r += 1);
         self.model.media_ready.set(true);
+        self.watch_tracks();
+        self.start_meter();
+        self.list_devices();
     }
 
     /// Makes the local tracks follow the mic and camera switches.
@@ -489,6 +569,7 @@ impl Session {
                 Event::RequestKeyFrame => self.post_worker(&ToWorker::KeyFrame),
                 Event::MemberUpdated(_) => self.refresh_tiles(),
                 Event::MemberLeft(peer) => {
+                    self.uplinks.remove(&peer);
                     self.close_peer(&peer);
                     self.refresh_tiles();
                 }
@@ -524,6 +605,7 @@ impl Session {
                     self.refresh_tiles();
                 }
                 Event::Reaction { from, emoji } => self.show_reaction(from, emoji),
+                Event::Speaking => self.refresh_tiles(),
             }
         }
     }
@@ -537,7 +619,7 @@ impl Session {
             return;
         }
         let inbox = self.inbox.clone();
-        let ended = network::on(track.clone().into(), "ended", move || {
+        let ended = events::on(Clone::clone(&track).into(), "ended", move || {
             inbox.post(Input::ShareEnded)
         });
         for link in self.peers.values() {
@@ -545,7 +627,7 @@ impl Session {
                 web_sys::console::error_2(&"could not share on a connection".into(), &err);
             }
         }
-        self.model.own_share.set_value(Some(stream.clone()));
+        self.model.own_share.set_value(Some(Clone::clone(&stream)));
         self.model.sharing.set(true);
         let id = stream.id();
         self.sharing = Some((stream, ended));
@@ -675,6 +757,7 @@ impl Session {
 
     /// Ends everything this page started for the call: connections, socket, clock.
     fn stop(&mut self) {
+        self.stop_devices();
         if let Some((stream, ended)) = self.sharing.take() {
             drop_later(ended);
             media::stop(&stream);
@@ -740,10 +823,10 @@ impl Session {
                 .and_then(|t| t.share.clone());
             link.set_share_id(share);
             self.model.streams.update_value(|s| {
-                s.insert(peer.to_string(), link.remote_stream().clone());
+                s.insert(peer.to_string(), Clone::clone(link.remote_stream()));
             });
             self.model.share_streams.update_value(|s| {
-                s.insert(peer.to_string(), link.remote_share().clone());
+                s.insert(peer.to_string(), Clone::clone(link.remote_share()));
             });
         }
         view::show_tiles(&self.model, call, &self.stream_revs);

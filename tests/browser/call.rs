@@ -144,6 +144,16 @@ async fn three_members_see_and_hear_each_other_and_a_wrong_key_gets_nothing() {
             .await,
         "false"
     );
+    // And what Bob sends is silence and black: every sender's track is the one switched off.
+    assert_eq!(
+        bob.js(
+            "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
+                .flatMap(pc => pc.getSenders()).filter(s => s.track) \
+                .map(s => s.track.kind + (s.track.enabled ? ' on' : ' off'))"
+        )
+        .await,
+        serde_json::json!(["audio off", "video off", "audio off", "video off"])
+    );
 
     // Leaving by button, and by closing the tab: the others' grids follow within seconds.
     cyd.click("leave").await;

@@ -328,8 +328,30 @@ const RECORDER: &str = r#"
   const W = window.Worker;
   window.Worker = class extends W { constructor(url, ...rest) { rec.workers.push(String(new URL(url, location.href))); super(url, ...rest); } };
   document.addEventListener('click', () => mark('first click'), true);
-  const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  navigator.mediaDevices.getUserMedia = async (c) => { mark('getUserMedia asked'); const s = await gum(c); mark('getUserMedia answered'); return s; };
+  // Devices: every track the page got, and `unplug(id)`, which does to a fake device what
+  // pulling its cable does to a real one: its tracks end, it leaves the list, it cannot be
+  // opened, and the page hears `devicechange`.
+  rec.tracks = [];
+  const unplugged = new Set();
+  const md = navigator.mediaDevices;
+  const gum = md.getUserMedia.bind(md);
+  const enumerate = md.enumerateDevices.bind(md);
+  const asks = (c, id) => ['audio', 'video'].some((k) => c && c[k] && c[k].deviceId && c[k].deviceId.exact === id);
+  md.getUserMedia = async (c) => {
+    mark('getUserMedia asked');
+    for (const id of unplugged) if (asks(c, id)) throw new DOMException('unplugged', 'NotFoundError');
+    const s = await gum(c);
+    mark('getUserMedia answered');
+    s.getTracks().forEach((t) => rec.tracks.push(t));
+    return s;
+  };
+  md.enumerateDevices = async () => (await enumerate()).filter((d) => !unplugged.has(d.deviceId));
+  rec.unplug = (id) => {
+    unplugged.add(id);
+    for (const t of rec.tracks)
+      if (t.readyState === 'live' && t.getSettings().deviceId === id) { t.stop(); t.dispatchEvent(new Event('ended')); }
+    md.dispatchEvent(new Event('devicechange'));
+  };
   // Longest stretch without a newly decoded video frame / without audible audio, per open
   // connection, from `watchGaps()` on. A stretch runs from the look that last saw something
   // new to the last look that still saw nothing: a look delayed by a starved page (one took
@@ -540,6 +562,9 @@ pub struct Options {
     /// Tap the wire: received frames reach the decoders as they arrived, never decrypted (see
     /// [`TAP`]). Needs no hook in the app, so it works on the release build too.
     pub tap: bool,
+    /// This many fake cameras instead of one (Chromium's second is a depth camera that WebRTC
+    /// cannot encode; its third is an ordinary one).
+    pub cameras: Option<u32>,
 }
 
 /// Runs before the page's scripts: assigning a transform to an `RTCRtpReceiver` does nothing,
@@ -584,7 +609,10 @@ impl Member {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
-            "--use-fake-device-for-media-stream".to_owned(),
+            match options.cameras {
+                Some(n) => format!("--use-fake-device-for-media-stream=device-count={n}"),
+                None => "--use-fake-device-for-media-stream".to_owned(),
+            },
             "--autoplay-policy=no-user-gesture-required".to_owned(),
             "--disable-features=WebRtcHideLocalIpsWithMdns".to_owned(),
             "--window-size=1280,800".to_owned(),

@@ -7,6 +7,7 @@
 mod call;
 mod conversation;
 mod coturn;
+mod devices;
 mod harness;
 mod internet;
 mod keys;
@@ -15,6 +16,7 @@ mod netns;
 mod release;
 mod resilience;
 mod share;
+mod stage;
 mod tls;
 mod trace;
 mod trouble;

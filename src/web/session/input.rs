@@ -3,6 +3,7 @@
 
 use std::rc::Weak;
 
+use conclave_call::devices::{Device, DeviceKind};
 use conclave_protocol::PeerId;
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::ServerMessage;
@@ -30,6 +31,14 @@ pub enum Intent {
     ToggleHand,
     React(String),
     ToggleShare,
+    /// Use this camera, microphone or speaker (by the browser's id), here and next time.
+    Choose(DeviceKind, String),
+    /// Keep this member's tile in the big place (`None`: follow whoever speaks).
+    Pin(Option<String>),
+    /// Show or hide the list of keyboard shortcuts.
+    ToggleHelp,
+    /// Escape: close whatever is open on top (the shortcuts, the chat).
+    Close,
 }
 
 /// Something a peer connection reports about itself.
@@ -63,6 +72,24 @@ pub enum Input {
     Display(Result<web_sys::MediaStream, String>),
     /// The share stopped from outside the page (the browser's own "stop sharing").
     ShareEnded,
+    /// What devices there are now (listed at start, and whenever one comes or goes).
+    Devices(Vec<Device>),
+    /// A device was plugged in or out.
+    DevicesChanged,
+    /// A device the person chose, or the next one after one stopped, is open (or why not).
+    Opened(DeviceKind, Result<web_sys::MediaStreamTrack, String>),
+    /// Our camera or microphone stopped by itself (unplugged, or taken by the system).
+    TrackEnded(DeviceKind),
+    /// After a device stopped: the devices left, to pick the next from.
+    Replace {
+        kind: DeviceKind,
+        lost: String,
+        devices: Vec<Device>,
+    },
+    /// Time to read the microphone's level.
+    Meter,
+    /// What a connection measured.
+    Sampled(PeerId, crate::web::stats::Report),
     Tick,
 }
 

@@ -22,9 +22,13 @@ pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<
             media: t.media,
             reach: t.reach,
             hand: t.hand,
+            speaking: t.speaking,
+            quality: t.quality,
         })
         .collect();
     model.tiles.set(tiles);
+    show_speakers(model, call);
+    model.uplink.set(call.uplink());
     let shares = call
         .tiles()
         .into_iter()
@@ -41,6 +45,17 @@ pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<
         model.notify(notice::OWN_NETWORK_BLOCKED);
     } else {
         model.dismiss(notice::OWN_NETWORK_BLOCKED);
+    }
+}
+
+/// Who speaks, and whom the layout follows.
+pub(super) fn show_speakers(model: &CallModel, call: &Call) {
+    let active = call.active_speaker().map(|p| p.to_string());
+    if model.active.get_untracked() != active {
+        model.active.set(active);
+    }
+    if model.speaking.get_untracked() != call.speaking() {
+        model.speaking.set(call.speaking());
     }
 }
 

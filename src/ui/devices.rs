@@ -1,0 +1,100 @@
+//! The camera, microphone and speaker pickers, and the microphone's level meter: in the lobby
+//! and, behind a button, in the call.
+
+use conclave_call::devices::{self, DeviceKind};
+use leptos::prelude::*;
+
+use super::model::CallModel;
+use crate::web::session::{Intent, SessionHandle};
+
+#[component]
+fn Picker(kind: DeviceKind, testid: &'static str, label: &'static str) -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let session = expect_context::<SessionHandle>();
+    let chosen = move || {
+        match kind {
+            DeviceKind::Camera => model.camera_id,
+            DeviceKind::Microphone => model.mic_id,
+            DeviceKind::Speaker => model.speaker_id,
+        }
+        .get()
+        .unwrap_or_default()
+    };
+    let options = move || {
+        model.devices.with(|list| {
+            devices::of_kind(list, kind)
+                .map(|d| (d.id.clone(), d.name()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let id = format!("pick-{testid}");
+    view! {
+        <Show when=move || !options().is_empty()>
+            <label for=id.clone()>{label}</label>
+            <select
+                id=id.clone()
+                data-testid=testid
+                prop:value=chosen
+                on:change=move |ev| session.send(Intent::Choose(kind, event_target_value(&ev)))
+            >
+                {move || options().into_iter().map(|(id, name)| {
+                    let selected = chosen() == id;
+                    view! { <option value=id selected=selected>{name}</option> }
+                }).collect_view()}
+            </select>
+        </Show>
+    }
+}
+
+/// How loud the microphone is, on a scale that moves with speech (decibels, -60 to 0).
+#[component]
+pub fn MicLevel() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let shown = move || {
+        let level = model.mic_level.get();
+        if level <= 0.0 {
+            0.0
+        } else {
+            ((20.0 * level.log10() + 60.0) / 60.0).clamp(0.0, 1.0)
+        }
+    };
+    view! {
+        <meter
+            class="mic-level"
+            data-testid="mic-level"
+            min="0"
+            max="1"
+            low="0.15"
+            high="0.9"
+            optimum="0.5"
+            aria-label="Microphone level"
+            prop:value=shown
+            data-level=move || format!("{:.3}", model.mic_level.get())
+        ></meter>
+    }
+}
+
+#[component]
+pub fn DevicePickers() -> impl IntoView {
+    view! {
+        <div class="pickers">
+            <Picker kind=DeviceKind::Camera testid="device-camera" label="Camera"/>
+            <Picker kind=DeviceKind::Microphone testid="device-mic" label="Microphone"/>
+            <MicLevel/>
+            <Picker kind=DeviceKind::Speaker testid="device-speaker" label="Speaker"/>
+        </div>
+    }
+}
+
+/// The pickers in the call, behind a button, so the controls stay few.
+#[component]
+pub fn DevicesMenu() -> impl IntoView {
+    view! {
+        <details class="devices-menu">
+            <summary data-testid="devices-menu">"⚙ Devices"</summary>
+            <div class="menu">
+                <DevicePickers/>
+            </div>
+        </details>
+    }
+}

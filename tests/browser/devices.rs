@@ -1,0 +1,213 @@
+//! Devices in real browsers (three fake cameras): the pickers list them, the microphone meter
+//! moves, switching the camera mid-call keeps the same encrypting sender so the others go on
+//! decoding and a tap still decodes nothing, an unplugged camera gives way to the next one,
+//! and the choice is remembered.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{
+    Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
+    wait_for_encrypted_tiles,
+};
+
+/// Our video senders on every open connection: the camera they send, and whether their
+/// encrypting transform is attached.
+const VIDEO_SENDERS: &str = r#"
+const out = [];
+for (const pc of window.__conclaveTest.pcs) {
+  if (pc.connectionState === 'closed') continue;
+  for (const t of pc.getTransceivers())
+    if (t.sender.track && t.sender.track.kind === 'video')
+      out.push({ label: t.sender.track.label, transform: !!t.sender.transform });
+}
+return out;
+"#;
+
+async fn senders(m: &Member) -> Vec<(String, bool)> {
+    let v = m.js(VIDEO_SENDERS).await;
+    v.as_array()
+        .unwrap_or_else(|| panic!("{}: {v}", m.name))
+        .iter()
+        .map(|s| {
+            (
+                s["label"].as_str().unwrap_or_default().to_owned(),
+                s["transform"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+/// Waits until every video sender sends camera `label`, transform attached.
+async fn wait_for_camera(m: &Member, label: &str, connections: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = senders(m).await;
+        if now.len() == connections && now.iter().all(|(l, t)| l == label && *t) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let notices = m
+                .js("return [...document.querySelectorAll('[data-testid=notice]')].map(n => n.textContent)")
+                .await;
+            panic!(
+                "{}: senders never moved to {label} with their transform: {now:?}; notices {notices}; console {}",
+                m.name,
+                m.console().await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// (received, decoded) video frames over every open connection.
+async fn video_totals(m: &Member) -> (f64, f64) {
+    let all = m.inbound().await;
+    (
+        all.iter().map(|i| i.frames_received).sum(),
+        all.iter().map(|i| i.frames_decoded).sum(),
+    )
+}
+
+/// The options of a picker: (value, label).
+async fn options(m: &Member, testid: &str) -> Vec<(String, String)> {
+    let v: Value = m
+        .js(&format!(
+            "return [...document.querySelectorAll('[data-testid={testid}] option')].map(o => [o.value, o.textContent])"
+        ))
+        .await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o[0].as_str().unwrap().to_owned(),
+                o[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_the_camera_keeps_the_call_encrypted_and_an_unplugged_one_gives_way() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let room = format!("{}/r/devices-room-1#{}", server.url, random_fragment());
+    let ada = Member::launch(
+        &driver,
+        "Ada",
+        Options {
+            cameras: Some(3),
+            ..Options::default()
+        },
+    )
+    .await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    let tap = Member::launch(
+        &driver,
+        "Tap",
+        Options {
+            tap: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    for m in [&ada, &bob, &tap] {
+        m.goto(&room).await;
+    }
+
+    // The lobby lists the devices and the meter hears the (fake) microphone.
+    ada.wait_until(
+        "three cameras listed",
+        "document.querySelectorAll('[data-testid=device-camera] option').length === 3",
+        Duration::from_secs(20),
+    )
+    .await;
+    let cameras = options(&ada, "device-camera").await;
+    assert!(!options(&ada, "device-mic").await.is_empty());
+    assert!(!options(&ada, "device-speaker").await.is_empty());
+    ada.wait_until(
+        "the microphone meter to move",
+        "Number(document.querySelector('[data-testid=mic-level]').dataset.level) > 0.001",
+        Duration::from_secs(15),
+    )
+    .await;
+
+    for m in [&ada, &bob, &tap] {
+        m.join().await;
+    }
+    for m in [&ada, &bob] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+    wait_for_camera(&ada, &cameras[0].1, 2).await;
+
+    // Switch the camera from the picker in the call, to the third: Chromium's second fake
+    // camera is a depth camera, whose frames WebRTC's encoders do not take.
+    let chosen = &cameras[2];
+    ada.click("devices-menu").await;
+    let picker = ada.wait_for("device-camera").await;
+    picker.select_by_value(&chosen.0).await.unwrap();
+    wait_for_camera(&ada, &chosen.1, 2).await;
+    let before = bob.inbound().await;
+    let tapped = video_totals(&tap).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = bob.inbound().await;
+    assert_decoding(&bob, &before, &after, 2);
+    assert!(
+        bob.tile_states().await.iter().all(|s| s == "encrypted"),
+        "Bob: {:?}",
+        bob.tile_states().await
+    );
+    // What goes over the wire after the switch is still ciphertext.
+    let now = video_totals(&tap).await;
+    let (received, decoded) = (now.0 - tapped.0, now.1 - tapped.1);
+    assert!(
+        received > 50.0,
+        "Tap received no video: {tapped:?} -> {now:?}"
+    );
+    assert!(
+        decoded <= received * 0.1,
+        "the tap decoded video after the switch: {tapped:?} -> {now:?}"
+    );
+    let saved = ada
+        .js("return localStorage.getItem('conclave.device.camera')")
+        .await;
+    assert_eq!(saved.as_str(), Some(chosen.0.as_str()));
+
+    // The camera in use is unplugged: the person is told, and the browser's default takes over.
+    ada.js(&format!(
+        "window.__conclaveTest.unplug({})",
+        serde_json::to_string(&chosen.0).unwrap()
+    ))
+    .await;
+    ada.wait_until(
+        "a notice about the unplugged camera",
+        "[...document.querySelectorAll('[data-testid=notice]')].some(n => n.textContent.includes('stopped') && n.textContent.includes('Now using'))",
+        Duration::from_secs(10),
+    )
+    .await;
+    wait_for_camera(&ada, &cameras[0].1, 2).await;
+    let before = bob.inbound().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = bob.inbound().await;
+    assert_decoding(&bob, &before, &after, 2);
+
+    // Next time, the chosen camera is the one the lobby opens.
+    ada.client.refresh().await.unwrap();
+    ada.wait_until(
+        "the remembered camera in the lobby",
+        &format!(
+            "(() => {{ const v = window.__conclaveTest.tracks.filter(t => t.kind === 'video').pop(); \
+             return v && v.label === {} && document.querySelector('[data-testid=device-camera]')?.value === {}; }})()",
+            serde_json::to_string(&chosen.1).unwrap(),
+            serde_json::to_string(&chosen.0).unwrap()
+        ),
+        Duration::from_secs(15),
+    )
+    .await;
+    for m in [ada, bob, tap] {
+        m.quit().await;
+    }
+}

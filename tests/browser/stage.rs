@@ -1,0 +1,135 @@
+//! The call screen in real browsers: who is speaking (from the fake microphones' beeps, and
+//! not while muted), connection quality per tile with its figures, pinning a tile to the big
+//! place, and the keyboard shortcuts.
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+
+use crate::harness::{
+    Driver, Member, Options, Server, exclusive, random_fragment, wait_for_encrypted_tiles,
+};
+
+/// Presses `key` on the page, as a person would (WebDriver key actions).
+async fn press(m: &Member, key: char) {
+    let keys = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    m.client.perform_actions(keys).await.unwrap();
+}
+
+const ESCAPE: char = '\u{E00C}';
+
+/// The `speaking` and `quality` of the tile of `name`, as `member` shows it.
+async fn tile_of(m: &Member, name: &str) -> serde_json::Value {
+    m.js(&format!(
+        "const t = [...document.querySelectorAll('[data-testid=tile]')].find(t => t.querySelector('[data-testid=tile-name]').textContent === {}); \
+         const q = t.querySelector('[data-testid=quality]'); \
+         return {{ speaking: !!t.querySelector('[data-testid=speaking]'), quality: q.dataset.quality, figures: q.getAttribute('title'), focus: t.classList.contains('focus') }};",
+        serde_json::to_string(name).unwrap()
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speaking_quality_pinning_and_shortcuts() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let room = format!("{}/r/stage-room-1#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    let cyd = Member::launch(&driver, "Cyd", Options::default()).await;
+    for m in [&ada, &bob, &cyd] {
+        m.goto(&room).await;
+        m.join().await;
+    }
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+
+    // Quality shows on every tile, with the figures behind it, and on our own (what we send).
+    ada.wait_until(
+        "quality on every tile",
+        "[...document.querySelectorAll('[data-testid=quality]')].length === 3 && \
+         [...document.querySelectorAll('[data-testid=quality]')].every(q => q.dataset.quality !== 'unknown' && q.title.includes('Round trip'))",
+        Duration::from_secs(15),
+    )
+    .await;
+    let bob_at_ada = tile_of(&ada, "Bob").await;
+    assert!(
+        bob_at_ada["figures"].as_str().unwrap().contains("frames/s"),
+        "{bob_at_ada}"
+    );
+
+    // The fake microphones beep: the others see Bob speaking. Muted, he never is.
+    ada.wait_until(
+        "Bob to be seen speaking",
+        "[...document.querySelectorAll('[data-testid=tile]')].some(t => t.textContent.includes('Bob') && t.querySelector('[data-testid=speaking]'))",
+        Duration::from_secs(15),
+    )
+    .await;
+    bob.click("mic").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..15 {
+        let t = tile_of(&ada, "Bob").await;
+        assert_eq!(t["speaking"], false, "muted Bob seen speaking: {t}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bob.click("mic").await;
+
+    // Pin Cyd: her tile takes the big place until unpinned.
+    ada.js("[...document.querySelectorAll('[data-testid=tile]')].find(t => t.textContent.includes('Cyd')).querySelector('[data-testid=pin]').click()")
+        .await;
+    for _ in 0..10 {
+        let t = tile_of(&ada, "Cyd").await;
+        assert_eq!(t["focus"], true, "pinned Cyd not in the big place: {t}");
+        assert_eq!(tile_of(&ada, "Bob").await["focus"], false);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    ada.js("[...document.querySelectorAll('[data-testid=tile]')].find(t => t.textContent.includes('Cyd')).querySelector('[data-testid=pin]').click()")
+        .await;
+    ada.wait_until(
+        "Cyd unpinned",
+        "[...document.querySelectorAll('[data-testid=pin]')].every(p => p.getAttribute('aria-pressed') === 'false')",
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // Shortcuts: ? lists them, Escape closes, c opens the chat, m mutes, h raises a hand.
+    press(&ada, '?').await;
+    ada.wait_for("shortcuts").await;
+    press(&ada, ESCAPE).await;
+    ada.wait_until(
+        "the shortcuts to close",
+        "!document.querySelector('[data-testid=shortcuts]')",
+        Duration::from_secs(5),
+    )
+    .await;
+    press(&ada, 'c').await;
+    ada.wait_for("chat-input").await;
+    // Typing in the chat is typing, not shortcuts.
+    ada.wait_for("chat-input").await.send_keys("hm").await.unwrap();
+    assert_eq!(
+        ada.js("return document.querySelector('[data-testid=mic]').getAttribute('aria-pressed')")
+            .await,
+        "true"
+    );
+    ada.js("document.activeElement.blur()").await;
+    press(&ada, 'm').await;
+    press(&ada, 'h').await;
+    assert_eq!(
+        ada.js("return document.querySelector('[data-testid=mic]').getAttribute('aria-pressed')")
+            .await,
+        "false"
+    );
+    bob.wait_until(
+        "Ada's hand",
+        "[...document.querySelectorAll('[data-testid=tile]')].some(t => t.textContent.includes('Ada') && t.querySelector('[data-testid=hand-raised]'))",
+        Duration::from_secs(10),
+    )
+    .await;
+    for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+}
