@@ -11,7 +11,7 @@ use conclave_protocol::peer::{PeerMessage, SdpKind};
 use conclave_protocol::signaling::IceServer;
 use futures::StreamExt as _;
 use futures::channel::mpsc;
-use js_sys::{Array, Promise};
+use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -95,6 +95,49 @@ fn prefer_vp8(transceiver: &RtcRtpTransceiver) {
     }
     if keep.length() > 0 {
         transceiver.set_codec_preferences(&keep);
+    }
+}
+
+/// The RTP header extension that carries each audio packet's level in clear: a relay or an
+/// SFU on the path would read from it who speaks when. We never negotiate it; who speaks is
+/// measured from the decrypted audio instead (`web::stats`).
+const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+fn no_audio_level(transceiver: &RtcRtpTransceiver) {
+    // Not in web-sys: `getHeaderExtensionsToNegotiate` and `setHeaderExtensionsToNegotiate`.
+    let method = |name: &str| {
+        Reflect::get(transceiver, &name.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+    };
+    let (Some(get), Some(set)) = (
+        method("getHeaderExtensionsToNegotiate"),
+        method("setHeaderExtensionsToNegotiate"),
+    ) else {
+        return;
+    };
+    let Ok(list) = get.call0(transceiver) else {
+        return;
+    };
+    let list = Array::from(&list);
+    for extension in list.iter() {
+        let uri = Reflect::get(&extension, &"uri".into())
+            .ok()
+            .and_then(|u| u.as_string());
+        if uri.as_deref() == Some(AUDIO_LEVEL) {
+            let _ = Reflect::set(&extension, &"direction".into(), &"stopped".into());
+        }
+    }
+    if let Err(err) = set.call1(transceiver, &list) {
+        web_sys::console::warn_2(&"could not leave out the audio level".into(), &err);
+    }
+}
+
+/// What every transceiver gets before it is negotiated: VP8 for video, no clear audio level.
+fn fit(transceiver: &RtcRtpTransceiver, kind: MediaKind) {
+    match kind {
+        MediaKind::Video => prefer_vp8(transceiver),
+        MediaKind::Audio => no_audio_level(transceiver),
     }
 }
 
@@ -182,9 +225,7 @@ impl PeerLink {
             // The same transceiver carries the member's media of this kind back to us: give
             // its receiver the decrypting transform now, before any frame can arrive.
             self.attach_receive_transform(&transceiver.receiver(), kind)?;
-            if kind == MediaKind::Video {
-                prefer_vp8(&transceiver);
-            }
+            fit(&transceiver, kind);
         }
         Ok(())
     }
@@ -212,9 +253,7 @@ impl PeerLink {
         };
         let transceiver = self.pc.add_transceiver_with_str_and_init(name, &init);
         self.attach_receive_transform(&transceiver.receiver(), kind)?;
-        if kind == MediaKind::Video {
-            prefer_vp8(&transceiver);
-        }
+        fit(&transceiver, kind);
         Ok(())
     }
 
@@ -298,9 +337,7 @@ impl PeerLink {
                 return;
             }
         }
-        if kind == MediaKind::Video {
-            prefer_vp8(&event.transceiver());
-        }
+        fit(&event.transceiver(), kind);
         let stream_id = event
             .streams()
             .get(0)

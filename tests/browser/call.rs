@@ -126,6 +126,27 @@ async fn three_members_see_and_hear_each_other_and_a_wrong_key_gets_nothing() {
     }
     assert!(signals > 30, "only {signals} signaling messages were seen");
 
+    // Nobody on the path reads who speaks: no clear audio-level header is negotiated.
+    for m in [&ada, &bob, &cyd] {
+        let sdps = m
+            .js(
+                "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
+                 .flatMap(pc => [pc.localDescription.sdp, pc.remoteDescription.sdp])",
+            )
+            .await;
+        let sdps = sdps.as_array().unwrap();
+        assert!(!sdps.is_empty(), "{}: no descriptions", m.name);
+        for sdp in sdps {
+            let sdp = sdp.as_str().unwrap();
+            assert!(
+                sdp.contains("a=extmap:"),
+                "{}: no extensions at all?",
+                m.name
+            );
+            assert!(!sdp.contains("ssrc-audio-level"), "{}: {sdp}", m.name);
+        }
+    }
+
     // Muting and turning the camera off show on the others' tiles.
     bob.click("mic").await;
     bob.click("camera").await;
