@@ -6,6 +6,7 @@ use leptos::html::Textarea;
 use leptos::prelude::*;
 
 use super::model::CallModel;
+use super::widgets::icon_label;
 use crate::web::session::{Intent, SessionHandle};
 
 /// Opens and closes the panel; shows how many lines came while it was closed.
@@ -26,7 +27,7 @@ pub fn ChatToggle() -> impl IntoView {
             aria-keyshortcuts="C"
             on:click=move |_| session.send(Intent::ToggleChat)
         >
-            "💬 Chat"
+            {icon_label("💬 Chat")}
             <Show when=move || { model.unread.get() > 0 }>
                 <span class="count" data-testid="chat-unread">{move || model.unread.get()}</span>
             </Show>

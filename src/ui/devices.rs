@@ -5,12 +5,21 @@ use conclave_call::devices::{self, DeviceKind};
 use leptos::prelude::*;
 
 use super::model::CallModel;
+use super::widgets::icon_label;
 use crate::web::session::{Intent, SessionHandle};
 
 #[component]
 fn Picker(kind: DeviceKind, testid: &'static str, label: &'static str) -> impl IntoView {
     let model = expect_context::<CallModel>();
     let session = expect_context::<SessionHandle>();
+    let options = move || {
+        model.devices.with(|list| {
+            devices::of_kind(list, kind)
+                .map(|d| (d.id.clone(), d.name()))
+                .collect::<Vec<_>>()
+        })
+    };
+    // None chosen: the browser's default, listed first.
     let chosen = move || {
         match kind {
             DeviceKind::Camera => model.camera_id,
@@ -18,14 +27,8 @@ fn Picker(kind: DeviceKind, testid: &'static str, label: &'static str) -> impl I
             DeviceKind::Speaker => model.speaker_id,
         }
         .get()
+        .or_else(|| options().into_iter().next().map(|(id, _)| id))
         .unwrap_or_default()
-    };
-    let options = move || {
-        model.devices.with(|list| {
-            devices::of_kind(list, kind)
-                .map(|d| (d.id.clone(), d.name()))
-                .collect::<Vec<_>>()
-        })
     };
     let id = format!("pick-{testid}");
     view! {
@@ -90,8 +93,8 @@ pub fn DevicePickers() -> impl IntoView {
 #[component]
 pub fn DevicesMenu() -> impl IntoView {
     view! {
-        <details class="devices-menu">
-            <summary data-testid="devices-menu">"⚙ Devices"</summary>
+        <details class="popover devices-menu">
+            <summary data-testid="devices-menu">{icon_label("⚙\u{fe0f} Devices")}</summary>
             <div class="menu">
                 <DevicePickers/>
             </div>

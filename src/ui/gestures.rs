@@ -4,6 +4,7 @@ use conclave_protocol::peer::REACTIONS;
 use leptos::prelude::*;
 
 use super::model::CallModel;
+use super::widgets::icon_label;
 use crate::web::session::{Intent, SessionHandle};
 
 #[component]
@@ -18,17 +19,20 @@ pub fn HandToggle() -> impl IntoView {
             aria-keyshortcuts="H"
             on:click=move |_| session.send(Intent::ToggleHand)
         >
-            {move || if model.hand.get() { "✋ Lower hand" } else { "✋ Raise hand" }}
+            {move || icon_label(if model.hand.get() { "✋ Lower hand" } else { "✋ Raise hand" })}
         </button>
     }
 }
 
-/// A row of reactions; each shows on our tile and everyone else's screen for a moment.
+/// The reactions, behind one button so the controls fit one row; each shows on our tile
+/// and everyone else's screen for a moment.
 #[component]
 pub fn Reactions() -> impl IntoView {
     let session = expect_context::<SessionHandle>();
     view! {
-        <div class="reactions" role="group" aria-label="Reactions">
+        <details class="popover reactions-menu">
+            <summary data-testid="reactions-menu">{icon_label("😊 React")}</summary>
+            <div class="menu reactions" role="group" aria-label="Reactions">
             {REACTIONS.iter().map(|emoji| view! {
                 <button
                     type="button"
@@ -40,7 +44,8 @@ pub fn Reactions() -> impl IntoView {
                     {*emoji}
                 </button>
             }).collect_view()}
-        </div>
+            </div>
+        </details>
     }
 }
 

@@ -34,6 +34,19 @@ pub fn InCall() -> impl IntoView {
                     {move || match people() { 1 => "Only you".to_owned(), n => format!("{n} people") }}
                 </span>
                 {move || server().map(|s| view! { <span class="server" data-testid="server-state">{s}</span> })}
+                <span class="bar-actions">
+                    <CopyLink/>
+                    <button
+                        type="button"
+                        data-testid="shortcuts-toggle"
+                        aria-keyshortcuts="?"
+                        aria-label="Keyboard shortcuts"
+                        title="Keyboard shortcuts (?)"
+                        on:click=move |_| session.send(Intent::ToggleHelp)
+                    >
+                        "⌨\u{fe0f}"
+                    </button>
+                </span>
             </header>
             <Show when=verifiable>
                 <SafetyCheck/>
@@ -47,12 +60,17 @@ pub fn InCall() -> impl IntoView {
             </Show>
             <p class="sr-only" aria-live="polite" data-testid="announcement">{move || model.announcement.get()}</p>
             <div class="stage" class:with-chat=move || model.chat_open.get()>
-                <div class="main">
+                <div class="main" class:with-share=move || model.sharing.get() || model.shares.with(|s| !s.is_empty())>
                 <Show when=move || model.sharing.get()>
                     <OwnShare/>
                 </Show>
                 <Shares/>
-                <div class="grid" class:spotlight=move || model.focus().is_some() data-count=people>
+                <div
+                    class="grid"
+                    class:spotlight=move || model.focus().is_some()
+                    data-count=people
+                    style=move || format!("--others: {}", people() - 1)
+                >
                     <figure class="tile self" class:speaking=move || model.speaking.get() data-testid="self-tile">
                         <LocalVideo/>
                         <ReactionsOf peer=None/>
@@ -92,17 +110,6 @@ pub fn InCall() -> impl IntoView {
                 <Reactions/>
                 <ChatToggle/>
                 <DevicesMenu/>
-                <CopyLink/>
-                <button
-                    type="button"
-                    data-testid="shortcuts-toggle"
-                    aria-keyshortcuts="?"
-                    aria-label="Keyboard shortcuts"
-                    title="Keyboard shortcuts (?)"
-                    on:click=move |_| session.send(Intent::ToggleHelp)
-                >
-                    "⌨"
-                </button>
                 <button type="button" class="danger" data-testid="leave" on:click=move |_| session.send(Intent::Leave)>
                     "Leave"
                 </button>

@@ -5,6 +5,7 @@ use leptos::html::Video;
 use leptos::prelude::*;
 
 use super::model::CallModel;
+use super::widgets::icon_label;
 use crate::web::media;
 use crate::web::session::{Intent, SessionHandle};
 
@@ -20,7 +21,7 @@ pub fn ShareToggle() -> impl IntoView {
             aria-keyshortcuts="S"
             on:click=move |_| session.send(Intent::ToggleShare)
         >
-            {move || if model.sharing.get() { "🖥 Stop sharing" } else { "🖥 Share screen" }}
+            {move || icon_label(if model.sharing.get() { "🖥 Stop sharing" } else { "🖥 Share screen" })}
         </button>
     }
 }
@@ -61,9 +62,10 @@ fn ShareView(peer: String) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     {
         let peer = peer.clone();
+        // Only when its tracks change: assigning the stream again restarts the video.
+        let rev = Memo::new(move |_| share.with(|s| s.as_ref().map(|s| s.stream_rev)));
         Effect::new(move |_| {
-            let rev = share.with(|s| s.as_ref().map(|s| s.stream_rev));
-            if let (Some(el), Some(_)) = (video.get(), rev) {
+            if let (Some(el), Some(_)) = (video.get(), rev.get()) {
                 let stream = model.share_streams.with_value(|s| s.get(&peer).cloned());
                 media::play(&el, stream.as_ref());
             }

@@ -25,9 +25,11 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
     let video = NodeRef::<Video>::new();
     {
         let peer = peer.clone();
+        // Only when its tracks change: assigning the stream again restarts the video, and
+        // the tile changes every second (quality, speaking).
+        let rev = Memo::new(move |_| tile.with(|t| t.as_ref().map(|t| t.stream_rev)));
         Effect::new(move |_| {
-            let rev = tile.with(|t| t.as_ref().map(|t| t.stream_rev));
-            if let (Some(el), Some(_)) = (video.get(), rev) {
+            if let (Some(el), Some(_)) = (video.get(), rev.get()) {
                 media::play(&el, model.stream(&peer).as_ref());
             }
         });
@@ -131,7 +133,10 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
                     {move || if pinned.get() { "📍" } else { "📌" }}
                 </button>
                 <button type="button" data-testid="fullscreen" aria-label="Full screen" title="Full screen" on:click=fullscreen>
-                    "⛶"
+                    // Drawn, not a character: few fonts have one for "full screen".
+                    <svg viewBox="0 0 16 16" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2">
+                        <path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/>
+                    </svg>
                 </button>
             </div>
             <div class="video-box" class:off=camera_off>

@@ -52,6 +52,16 @@ pub fn LocalVideo() -> impl IntoView {
     }
 }
 
+/// A control's text as an icon and a label ("🎙 Mic on"), so a narrow screen can show the
+/// icon alone and still give screen readers the label.
+pub fn icon_label(text: &'static str) -> impl IntoView {
+    let (icon, label) = text.split_once(' ').unwrap_or(("", text));
+    view! {
+        <span class="icon" aria-hidden="true">{icon}</span>
+        <span class="label">{label}</span>
+    }
+}
+
 pub fn initials(name: &str) -> String {
     let letters: String = name
         .split_whitespace()
@@ -92,7 +102,7 @@ fn DeviceSwitch(
             title=move || if available.get() { device.to_owned() } else { format!("No {device}") }
             on:click=move |_| session.send(intent.clone())
         >
-            {move || if on() { on_label } else { off_label }}
+            {move || icon_label(if on() { on_label } else { off_label })}
         </button>
     }
 }
