@@ -15,6 +15,7 @@ mod measure;
 mod netns;
 mod release;
 mod resilience;
+mod screenshots;
 mod share;
 mod stage;
 mod tls;

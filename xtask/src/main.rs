@@ -4,6 +4,7 @@
 mod bench;
 mod compress;
 mod coturn;
+mod screenshots;
 mod sizes;
 mod test_app;
 mod tools;
@@ -34,7 +35,9 @@ commands:
                              code V8 made of our wasm; lists where the time went
   bench --record-trace       record that call again: two headless Chromiums through the app's
                              test build (dist-test/) and the real server, 60 s of 1280x720
-                             VP8 and Opus";
+                             VP8 and Opus
+  screenshots                take the pictures README.md shows (home, lobby, a call, a shared
+                             screen, the chat) in headless Chromium, into docs/screenshots/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         }),
         Some("measure") => measure(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("screenshots") => screenshots::screenshots(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

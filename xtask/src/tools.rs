@@ -157,3 +157,14 @@ pub fn ensure_test_network() -> Result {
     }
     Ok(())
 }
+
+/// Debian's colour emoji font, for `cargo xtask screenshots`: without it Chromium draws most
+/// of the app's emoji (the safety words' pictures, the reactions) as empty boxes.
+pub fn ensure_emoji_font() -> Result {
+    const PACKAGE: &str = "fonts-noto-color-emoji";
+    let status = output("dpkg-query", &["-W", "-f=${Status}", PACKAGE]).unwrap_or_default();
+    if status.trim() != "install ok installed" {
+        apt_install(&[PACKAGE])?;
+    }
+    Ok(())
+}
