@@ -1,7 +1,7 @@
 //! Devices in real browsers (three fake cameras): the pickers list them, the microphone meter
 //! moves, switching the camera mid-call keeps the same encrypting sender so the others go on
-//! decoding and a tap still decodes nothing, an unplugged camera gives way to the next one,
-//! and the choice is remembered.
+//! decoding and a tap still decodes nothing, sound goes to the speaker picked, an unplugged
+//! camera gives way to the next one, and the choice is remembered.
 
 use std::time::Duration;
 
@@ -175,6 +175,24 @@ async fn switching_the_camera_keeps_the_call_encrypted_and_an_unplugged_one_give
         .js("return localStorage.getItem('conclave.device.camera')")
         .await;
     assert_eq!(saved.as_str(), Some(chosen.0.as_str()));
+
+    // Sound goes to the speaker picked.
+    let speakers = options(&ada, "device-speaker").await;
+    let speaker = &speakers.last().unwrap().0;
+    ada.wait_for("device-speaker")
+        .await
+        .select_by_value(speaker)
+        .await
+        .unwrap();
+    ada.wait_until(
+        "every tile's sound on the chosen speaker",
+        &format!(
+            "(() => {{ const v = [...document.querySelectorAll('[data-testid=tile] video')];              return v.length === 2 && v.every(e => e.sinkId === {}); }})()",
+            serde_json::to_string(speaker).unwrap()
+        ),
+        Duration::from_secs(10),
+    )
+    .await;
 
     // The camera in use is unplugged: the person is told, and the browser's default takes over.
     ada.js(&format!(
