@@ -69,7 +69,6 @@ pub fn InCall() -> impl IntoView {
                     class="grid"
                     class:spotlight=move || model.focus().is_some()
                     data-count=people
-                    style=move || format!("--others: {}", people() - 1)
                 >
                     <figure class="tile self" class:speaking=move || model.speaking.get() data-testid="self-tile">
                         <LocalVideo/>

@@ -48,7 +48,7 @@ const REACTION_MS: u64 = 4_000;
 const METER_MS: u32 = 100;
 
 /// How often each connection is asked what it measures (voice levels, quality).
-const SAMPLE_MS: u64 = 400;
+const SAMPLE_MS: u64 = 500;
 
 /// How often tiles show new quality figures.
 const QUALITY_MS: u64 = 1_000;
