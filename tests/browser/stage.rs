@@ -109,7 +109,11 @@ async fn speaking_quality_pinning_and_shortcuts() {
     press(&ada, 'c').await;
     ada.wait_for("chat-input").await;
     // Typing in the chat is typing, not shortcuts.
-    ada.wait_for("chat-input").await.send_keys("hm").await.unwrap();
+    ada.wait_for("chat-input")
+        .await
+        .send_keys("hm")
+        .await
+        .unwrap();
     assert_eq!(
         ada.js("return document.querySelector('[data-testid=mic]').getAttribute('aria-pressed')")
             .await,
