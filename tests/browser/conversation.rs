@@ -8,16 +8,6 @@ use crate::harness::{
 };
 
 /// Puts `text` in the chat box as typing would (an input event), without typing it out.
-async fn draft(m: &Member, text: &str) {
-    m.wait_for("chat-input").await;
-    m.js(&format!(
-        "const el = document.querySelector('[data-testid=chat-input]'); el.value = {}; \
-         el.dispatchEvent(new Event('input', {{ bubbles: true }}));",
-        serde_json::to_string(text).unwrap()
-    ))
-    .await;
-}
-
 async fn chat_messages(m: &Member) -> Vec<String> {
     let v = m
         .js("return [...document.querySelectorAll('[data-testid=chat-message]')].map(e => e.innerText)")
@@ -48,7 +38,7 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
 
     let secret_words = "Meet at the lighthouse at nine";
     ada.click("chat-toggle").await;
-    draft(&ada, secret_words).await;
+    ada.draft(secret_words).await;
     ada.click("chat-send").await;
     for m in [&bob, &cyd] {
         m.wait_until(
@@ -77,7 +67,7 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
     }
     assert_eq!(chat_messages(&ada).await.len(), 1, "Ada sees her own line");
     // Plain text: markup is shown as the characters it is, never made into elements.
-    draft(&bob, "<img src=x onerror=alert(1)> <b>bold</b>").await;
+    bob.draft("<img src=x onerror=alert(1)> <b>bold</b>").await;
     bob.click("chat-send").await;
     ada.wait_until(
         "Bob's message",
@@ -94,7 +84,7 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
     assert!(chat_messages(&ada).await[1].contains("<b>bold</b>"));
 
     // A message over the limit is refused, in words, and goes nowhere.
-    draft(&cyd, &"x".repeat(2_001)).await;
+    cyd.draft(&"x".repeat(2_001)).await;
     cyd.click("chat-send").await;
     let said = cyd.text("chat-problem").await;
     assert!(said.contains("too long"), "{said}");

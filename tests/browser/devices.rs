@@ -105,15 +105,7 @@ async fn switching_the_camera_keeps_the_call_encrypted_and_an_unplugged_one_give
     )
     .await;
     let bob = Member::launch(&driver, "Bob", Options::default()).await;
-    let tap = Member::launch(
-        &driver,
-        "Tap",
-        Options {
-            tap: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let tap = Member::launch(&driver, "Tap", Options::tapping()).await;
     for m in [&ada, &bob, &tap] {
         m.goto(&room).await;
     }

@@ -567,6 +567,16 @@ pub struct Options {
     pub cameras: Option<u32>,
 }
 
+impl Options {
+    /// A member who taps the wire (see [`Options::tap`]).
+    pub fn tapping() -> Self {
+        Self {
+            tap: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Runs before the page's scripts: assigning a transform to an `RTCRtpReceiver` does nothing,
 /// so the page never gets to decrypt and its decoders are fed what came over the network, as
 /// anyone on the path would see it. Senders are left alone: the others still decode this one.
@@ -747,6 +757,18 @@ impl Member {
 
     pub async fn text(&self, testid: &str) -> String {
         self.wait_for(testid).await.text().await.unwrap_or_default()
+    }
+
+    /// Puts `text` in the chat box as typing would (an input event): chromedriver cannot type
+    /// emoji.
+    pub async fn draft(&self, text: &str) {
+        self.wait_for("chat-input").await;
+        self.js(&format!(
+            "const el = document.querySelector('[data-testid=chat-input]'); el.value = {}; \
+             el.dispatchEvent(new Event('input', {{ bubbles: true }}));",
+            serde_json::to_string(text).unwrap()
+        ))
+        .await;
     }
 
     /// Types a name and clicks "Join call".

@@ -100,15 +100,7 @@ async fn the_release_build_ignores_every_debug_switch() {
     // What crosses the wire is still ciphertext: a member whose browser hands every received
     // frame to the decoders as it came (the harness's tap, no hook of the app) gets the
     // packets and can make nothing of them.
-    let tap = Member::launch(
-        &driver,
-        "Tap",
-        Options {
-            tap: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let tap = Member::launch(&driver, "Tap", Options::tapping()).await;
     tap.goto(&link).await;
     tap.join().await;
     tap.wait_until(

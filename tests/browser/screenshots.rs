@@ -85,16 +85,9 @@ async fn sized(m: &Member, width: u32, height: u32) {
     .await;
 }
 
-/// Puts `text` in the chat box as typing would (an input event), and sends it: chromedriver
-/// cannot type emoji.
+/// Types `text` into the chat and sends it.
 async fn say(m: &Member, text: &str) {
-    m.wait_for("chat-input").await;
-    m.js(&format!(
-        "const el = document.querySelector('[data-testid=chat-input]'); el.value = {}; \
-         el.dispatchEvent(new Event('input', {{ bubbles: true }}));",
-        serde_json::to_string(text).unwrap()
-    ))
-    .await;
+    m.draft(text).await;
     m.click("chat-send").await;
 }
 
