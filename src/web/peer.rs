@@ -472,7 +472,7 @@ impl PeerLink {
                     SdpKind::Offer => RtcSdpType::Offer,
                     SdpKind::Answer => RtcSdpType::Answer,
                 });
-                init.set_sdp(&sdp);
+                init.set_sdp(&conclave_call::sdp::without_orphan_payloads(&sdp));
                 JsFuture::from(self.pc.set_remote_description(&init)).await?;
                 if kind == SdpKind::Offer {
                     // The polite side's tracks go onto the transceivers this offer made, so

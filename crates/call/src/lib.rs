@@ -15,6 +15,7 @@
 //! * [`devices`]: which camera, microphone and speaker to use, and the next one when one goes.
 //! * [`quality`]: a connection's figures as good, weak or bad.
 //! * [`speaking`]: who is speaking, and whom the layout follows.
+//! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
@@ -28,6 +29,7 @@ pub mod notice;
 pub mod quality;
 pub mod reach;
 pub mod rounds;
+pub mod sdp;
 pub mod speaking;
 
 pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
