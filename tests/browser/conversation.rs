@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{
-    Driver, Member, Options, Server, exclusive, random_fragment, wait_for_encrypted_tiles,
-};
+use crate::harness::{Driver, Member, Server, exclusive, random_fragment, three_in_a_call};
 
-/// Puts `text` in the chat box as typing would (an input event), without typing it out.
+/// The chat lines `m` shows, as it shows them.
 async fn chat_messages(m: &Member) -> Vec<String> {
     let v = m
         .js("return [...document.querySelectorAll('[data-testid=chat-message]')].map(e => e.innerText)")
@@ -25,16 +23,8 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
     let server = Server::start(&[]);
     let driver = Driver::start().await;
     let link = format!("{}/r/chat-room-1234#{}", server.url, random_fragment());
-    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
-    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
-    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
-    for m in [&ada, &bob, &cyd] {
-        m.goto(&link).await;
-        m.join().await;
-    }
-    for m in [&ada, &bob, &cyd] {
-        wait_for_encrypted_tiles(m, 2).await;
-    }
+    let (ada, bob, cyd) =
+        three_in_a_call(&driver, &link, ["Ada Lovelace", "Bob Kahn", "Cyd Charisse"]).await;
 
     let secret_words = "Meet at the lighthouse at nine";
     ada.click("chat-toggle").await;

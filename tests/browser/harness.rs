@@ -933,6 +933,49 @@ pub async fn wait_for_encrypted_tiles(member: &Member, n: usize) {
         .await;
 }
 
+/// Three members, named `names`, in the call at `link`, each decoding the other two.
+pub async fn three_in_a_call(
+    driver: &Driver,
+    link: &str,
+    names: [&str; 3],
+) -> (Member, Member, Member) {
+    let [a, b, c] = names;
+    let ada = Member::launch(driver, a, Options::default()).await;
+    let bob = Member::launch(driver, b, Options::default()).await;
+    let cyd = Member::launch(driver, c, Options::default()).await;
+    for m in [&ada, &bob, &cyd] {
+        m.goto(link).await;
+        m.join().await;
+    }
+    for m in [&ada, &bob, &cyd] {
+        wait_for_encrypted_tiles(m, 2).await;
+    }
+    (ada, bob, cyd)
+}
+
+/// Asserts a connection of a member that cannot decrypt (a tap, a wrong key) kept receiving
+/// video and audio between `b` and `a` and made nothing of the video. Now and then a VP8
+/// decoder "decodes" ciphertext behind a clear key-frame header into garbage; what matters is
+/// that it cannot make sense of the stream.
+pub fn assert_only_ciphertext(b: &Inbound, a: &Inbound) {
+    assert!(
+        a.video_packets > b.video_packets + 50.0,
+        "no video arrived: {b:?} -> {a:?}"
+    );
+    assert!(
+        a.audio_packets > b.audio_packets + 50.0,
+        "no audio arrived: {b:?} -> {a:?}"
+    );
+    assert!(
+        a.frames_received > b.frames_received + 20.0,
+        "no whole frames arrived: {b:?} -> {a:?}"
+    );
+    assert!(
+        a.frames_decoded <= a.frames_received * 0.1,
+        "ciphertext decoded as video: {a:?}"
+    );
+}
+
 /// Asserts every connection of `member` decodes video and audio that keeps coming.
 pub fn assert_decoding(member: &Member, before: &[Inbound], after: &[Inbound], connections: usize) {
     assert_eq!(

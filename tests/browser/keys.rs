@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Driver, Member, Options, Server, assert_decoding, common_words, exclusive, random_fragment,
-    wait_for_encrypted_tiles,
+    Driver, Member, Server, assert_decoding, common_words, exclusive, random_fragment,
+    three_in_a_call, wait_for_encrypted_tiles,
 };
 
 /// Asserts the longest gaps since `watch_gaps` and returns the worst (video, audio) in ms.
@@ -31,16 +31,8 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
     let server = Server::start(&[]);
     let driver = Driver::start().await;
     let link = format!("{}/r/rotation-room#{}", server.url, random_fragment());
-    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
-    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
-    let cyd = Member::launch(&driver, "Cyd Charisse", Options::default()).await;
-    for m in [&ada, &bob, &cyd] {
-        m.goto(&link).await;
-        m.join().await;
-    }
-    for m in [&ada, &bob, &cyd] {
-        wait_for_encrypted_tiles(m, 2).await;
-    }
+    let (ada, bob, cyd) =
+        three_in_a_call(&driver, &link, ["Ada Lovelace", "Bob Kahn", "Cyd Charisse"]).await;
     let three = common_words(&[&ada, &bob, &cyd], "").await;
     assert_eq!(three.split(", ").count(), 6, "{three}");
     let check = ada.text("safety-check").await;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{
     Driver, Launch, Member, Options, Server, TempDir, assert_decoding, common_words, exclusive,
-    random_fragment, wait_for_encrypted_tiles,
+    random_fragment, three_in_a_call, wait_for_encrypted_tiles,
 };
 use crate::netns::{Lan, PUBLIC_HOST};
 use crate::tls::TestCert;
@@ -25,22 +25,6 @@ async fn worst_gap(members: &[&Member]) -> (f64, f64) {
 /// Whether a member's page says it is connected to the server (no "reconnecting" in the bar).
 const CONNECTED: &str = "!document.querySelector('[data-testid=server-state]')";
 
-/// Three members in a call on a server that keeps its resume key, decoding each other.
-async fn three_in_a_call(driver: &Driver, server: &Server, room: &str) -> (Member, Member, Member) {
-    let link = format!("{}/r/{room}#{}", server.url, random_fragment());
-    let ada = Member::launch(driver, "Ada", Options::default()).await;
-    let bob = Member::launch(driver, "Bob", Options::default()).await;
-    let cyd = Member::launch(driver, "Cyd", Options::default()).await;
-    for m in [&ada, &bob, &cyd] {
-        m.goto(&link).await;
-        m.join().await;
-    }
-    for m in [&ada, &bob, &cyd] {
-        wait_for_encrypted_tiles(m, 2).await;
-    }
-    (ada, bob, cyd)
-}
-
 fn resume_key(dir: &TempDir) -> Vec<String> {
     vec![
         "--resume-key-file".to_owned(),
@@ -58,7 +42,8 @@ async fn server_outage(stop: fn(&mut Server), what: &str, room: &str) {
         ..Launch::default()
     });
     let driver = Driver::start().await;
-    let (ada, bob, cyd) = three_in_a_call(&driver, &server, room).await;
+    let link = format!("{}/r/{room}#{}", server.url, random_fragment());
+    let (ada, bob, cyd) = three_in_a_call(&driver, &link, ["Ada", "Bob", "Cyd"]).await;
     let members = [&ada, &bob, &cyd];
     let words = common_words(&members, "").await;
     for m in members {
@@ -246,7 +231,8 @@ async fn a_member_whose_browser_is_killed_goes_from_the_grid_and_the_keys_move_o
     let _turn = exclusive().await;
     let server = Server::start(&[]);
     let driver = Driver::start().await;
-    let (ada, bob, cyd) = three_in_a_call(&driver, &server, "killed-browser-room").await;
+    let link = format!("{}/r/killed-browser-room#{}", server.url, random_fragment());
+    let (ada, bob, cyd) = three_in_a_call(&driver, &link, ["Ada", "Bob", "Cyd"]).await;
     let words = common_words(&[&ada, &bob, &cyd], "").await;
     cyd.kill_browser();
     let killed = Instant::now();

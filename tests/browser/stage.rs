@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 
-use crate::harness::{
-    Driver, Member, Options, Server, exclusive, random_fragment, wait_for_encrypted_tiles,
-};
+use crate::harness::{Driver, Member, Server, exclusive, random_fragment, three_in_a_call};
 
 /// Presses `key` on the page, as a person would (WebDriver key actions).
 async fn press(m: &Member, key: char) {
@@ -37,16 +35,7 @@ async fn speaking_quality_pinning_and_shortcuts() {
     let server = Server::start(&[]);
     let driver = Driver::start().await;
     let room = format!("{}/r/stage-room-1#{}", server.url, random_fragment());
-    let ada = Member::launch(&driver, "Ada", Options::default()).await;
-    let bob = Member::launch(&driver, "Bob", Options::default()).await;
-    let cyd = Member::launch(&driver, "Cyd", Options::default()).await;
-    for m in [&ada, &bob, &cyd] {
-        m.goto(&room).await;
-        m.join().await;
-    }
-    for m in [&ada, &bob, &cyd] {
-        wait_for_encrypted_tiles(m, 2).await;
-    }
+    let (ada, bob, cyd) = three_in_a_call(&driver, &room, ["Ada", "Bob", "Cyd"]).await;
 
     // Quality shows on every tile, with the figures behind it, and on our own (what we send).
     ada.wait_until(
