@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
-use conclave_call::quality::{Limit, LinkSample, loss_between};
+use conclave_call::quality::{Limit, LinkSample, loss_between, worst_of};
 use js_sys::{Map, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -125,16 +125,15 @@ impl Sampler {
                 };
             }
         }
-        for s in of(&all, "remote-inbound-rtp") {
-            let worst = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            report.uplink.rtt_ms = worst(
-                report.uplink.rtt_ms,
-                num(s, "roundTripTime").map(|s| s * 1000.0),
-            );
-            report.uplink.loss = worst(report.uplink.loss, num(s, "fractionLost"));
+        // What the member reports back about each of our streams; the worst counts.
+        let back = worst_of(of(&all, "remote-inbound-rtp").map(|s| LinkSample {
+            rtt_ms: num(s, "roundTripTime").map(|s| s * 1000.0),
+            loss: num(s, "fractionLost"),
+            ..LinkSample::default()
+        }));
+        if let Some(back) = back {
+            report.uplink.rtt_ms = back.rtt_ms;
+            report.uplink.loss = back.loss;
         }
         if report.uplink.rtt_ms.is_none() {
             report.uplink.rtt_ms = report.link.rtt_ms;

@@ -51,10 +51,10 @@ impl Session {
             self.model.speaker_id.set(None);
         }
         if self.model.speaker_id.get_untracked().is_none() {
-            let saved = storage::saved_device(DeviceKind::Speaker);
-            let speaker = devices::pick(&list, DeviceKind::Speaker, saved.as_deref())
-                .filter(|d| Some(&d.id) == saved.as_ref());
-            self.model.speaker_id.set(speaker.map(|d| d.id.clone()));
+            // The remembered speaker while it is plugged in; else none chosen (the default).
+            let saved = storage::saved_device(DeviceKind::Speaker)
+                .filter(|id| devices::of_kind(&list, DeviceKind::Speaker).any(|d| d.id == *id));
+            self.model.speaker_id.set(saved);
         }
         self.devices = list.clone();
         self.model.devices.set(list);
