@@ -3,6 +3,15 @@
 //! Frame layout on the wire: `clear codec bytes || SFrame header || ciphertext || tag`. The clear
 //! bytes are what RTP packetizers and depacketizers read (VP8 frame tag and key-frame header, the
 //! Opus TOC byte); they are fed to SFrame as metadata, so they are authenticated too.
+//!
+//! H.264 and AV1 frames are streams of units (NAL units, OBUs) that packetizers split and
+//! depacketizers rebuild, so there the sealed part is wrapped as one unit of its own, after the
+//! units that stay in clear: see [`Codec::H264`] and [`Codec::Av1`], and the [`h264`] and
+//! [`av1`] modules for what the browser reads.
+
+mod av1;
+mod h264;
+mod vp9;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +43,38 @@ pub const REPLAY_TOLERANCE: usize = 4096;
 pub enum Codec {
     Vp8,
     Opus,
+    /// Encrypted whole: libwebrtc's VP9 packetizer builds the RTP payload descriptor from the
+    /// encoder's metadata (picture id, layer indices, key frame flag, resolution), not from the
+    /// bitstream, and the depacketizer reads only that descriptor. Not one byte of the frame
+    /// needs to be in clear, so none is.
+    Vp9,
+    /// Annex B frames: every NAL unit in front of the first slice (AUD, SPS, PPS, SEI, ...)
+    /// stays in clear, whole; the first slice's start code and everything after it is sealed
+    /// and travels as the body of one NAL unit with the first slice's header byte:
+    /// `clear NAL units || 00 00 00 01 || slice header byte || escape(SFrame header ||
+    /// ciphertext || tag)`. The packetizer splits at start codes and reads each NAL unit's
+    /// header; the depacketizer needs the types (IDR = key frame) and SPS and PPS in clear, and
+    /// gives every NAL unit a 4-byte start code, so the AAD holds the clear units (and the
+    /// wrapper's start code and header byte) with 4-byte start codes whatever came on the
+    /// wire. H.264 emulation prevention keeps start codes out of the sealed part.
+    ///
+    /// A frame without a slice carries no picture and could not be wrapped so that a receiver
+    /// finds the sealed part: it is refused as [`FrameError::Malformed`]. Emulation prevention
+    /// costs a few bytes per frame, and the frame is copied a few more times than VP8's.
+    H264,
+    /// Low-overhead OBU stream: every OBU in front of the first frame, frame header or tile
+    /// group OBU (temporal delimiter, sequence header, metadata) stays in clear, whole; that
+    /// OBU and everything after it is sealed and travels as the payload of one OBU with that
+    /// OBU's header: `clear OBUs || header byte with obu_has_size_field set || extension byte
+    /// || leb128(sealed length) || SFrame header || ciphertext || tag`. The packetizer reads
+    /// OBU headers and sizes, drops temporal delimiters, tile lists and padding and looks for
+    /// sequence headers; the depacketizer rebuilds every OBU with a size field and a leb128 of
+    /// its own, so the AAD holds the clear OBUs (and the wrapper's header) the way every
+    /// receiver sees them (see `av1::normalize`).
+    ///
+    /// A frame without a frame, frame header or tile group OBU carries no picture: refused as
+    /// [`FrameError::Malformed`].
+    Av1,
     /// Anything we do not know the layout of is encrypted whole: a packetizer may then fail,
     /// but nothing leaks.
     Other,
@@ -47,6 +88,12 @@ impl Codec {
             Codec::Vp8
         } else if subtype.eq_ignore_ascii_case("opus") {
             Codec::Opus
+        } else if subtype.eq_ignore_ascii_case("vp9") {
+            Codec::Vp9
+        } else if subtype.eq_ignore_ascii_case("h264") {
+            Codec::H264
+        } else if subtype.eq_ignore_ascii_case("av1") {
+            Codec::Av1
         } else {
             Codec::Other
         }
@@ -57,6 +104,10 @@ impl Codec {
 /// clear, so sender and receiver always agree. `None` for a frame too short to hold its codec's
 /// header: it carries no media, and encrypting it would leave the receiver unable to tell where
 /// the clear bytes end.
+///
+/// For H.264 and AV1, the length of the units in front of the first slice (or frame OBU) of a
+/// frame as the encoder made it; on the wire a wrapper follows them (see [`Codec::H264`]).
+/// `None` for a frame that has no such unit or does not parse.
 pub fn clear_len(codec: Codec, frame: &[u8]) -> Option<usize> {
     let wanted = match codec {
         // A key frame's 3-byte tag is followed by the start code and dimensions (7 bytes) the
@@ -65,9 +116,25 @@ pub fn clear_len(codec: Codec, frame: &[u8]) -> Option<usize> {
         Codec::Vp8 => 3,
         // The TOC byte (RFC 6716 §3.1) tells the jitter buffer the frame's duration.
         Codec::Opus => 1,
-        Codec::Other => 0,
+        Codec::Vp9 | Codec::Other => 0,
+        Codec::H264 => return h264::first_slice(frame).map(|unit| unit.start_code),
+        Codec::Av1 => return av1::first_frame_obu(frame).map(|obu| obu.start),
     };
     (frame.len() >= wanted).then_some(wanted)
+}
+
+/// Whether `frame`, as the encoder made it (not sealed), is a key frame: VP8's frame tag bit,
+/// VP9's `frame_type` in the uncompressed header, an IDR slice in H.264, a sequence header OBU
+/// in AV1 (libwebrtc's encoder sends one with every key frame). `None` for audio, for codecs
+/// we do not know, and for frames that do not parse.
+pub fn is_key_frame(codec: Codec, frame: &[u8]) -> Option<bool> {
+    match codec {
+        Codec::Vp8 => (!frame.is_empty()).then(|| is_vp8_key_frame(frame)),
+        Codec::Vp9 => vp9::is_key_frame(frame),
+        Codec::H264 => h264::has_idr(frame),
+        Codec::Av1 => av1::has_sequence_header(frame),
+        Codec::Opus | Codec::Other => None,
+    }
 }
 
 /// RFC 6386 §9.1: bit 0 of a VP8 frame tag is 0 for a key frame.
@@ -118,6 +185,11 @@ pub struct FrameEncryptor {
     key: Option<EncryptionKey>,
     counter: MonotonicCounter,
     buf: Vec<u8>,
+    /// H.264 and AV1 only: the frame as the encoder made it, the AAD, and (H.264) the sealed
+    /// part before escaping. VP8, Opus and VP9 never touch these.
+    plain: Vec<u8>,
+    aad: Vec<u8>,
+    sealed: Vec<u8>,
 }
 
 impl Default for FrameEncryptor {
@@ -132,6 +204,9 @@ impl FrameEncryptor {
             key: None,
             counter: MonotonicCounter::default(),
             buf: Vec::new(),
+            plain: Vec::new(),
+            aad: Vec::new(),
+            sealed: Vec::new(),
         }
     }
 
@@ -161,6 +236,9 @@ impl FrameEncryptor {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<&[u8], FrameError> {
+        if matches!(codec, Codec::H264 | Codec::Av1) {
+            return self.encrypt_wrapped(codec, len, fill);
+        }
         let key = self.key.as_ref().ok_or(FrameError::NoKey)?;
         let counter = self.counter.try_next().map_err(|_| FrameError::Encrypt)?;
         let header = SframeHeader::new(key.key_id(), counter);
@@ -180,6 +258,98 @@ impl FrameEncryptor {
             .map_err(|_| FrameError::Encrypt)?;
         // On the wire the clear bytes come first, for the packetizer.
         aad.rotate_left(header_len);
+        Ok(&self.buf)
+    }
+
+    /// H.264 and AV1: the clear units, then the sealed part wrapped as a unit of its own (see
+    /// [`Codec::H264`] and [`Codec::Av1`]). The frame is filled into a buffer of its own, as
+    /// the wire layout depends on what it holds.
+    fn encrypt_wrapped(
+        &mut self,
+        codec: Codec,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<&[u8], FrameError> {
+        let key = self.key.as_ref().ok_or(FrameError::NoKey)?;
+        self.plain.resize(len, 0);
+        fill(&mut self.plain);
+        let plain = &self.plain[..];
+        // Where the sealed part begins, and the AAD's part after the SFrame header: the clear
+        // units and the wrapper's header as a receiver sees them.
+        self.aad.clear();
+        let sealed_from = match codec {
+            Codec::H264 => {
+                let slice = h264::first_slice(plain).ok_or(FrameError::Malformed)?;
+                h264::normalize(&plain[..slice.start_code], &mut self.aad)
+                    .ok_or(FrameError::Malformed)?;
+                self.aad.extend_from_slice(&h264::START_CODE);
+                self.aad.push(plain[slice.header]);
+                slice.start_code
+            }
+            _ => {
+                let obu = av1::first_frame_obu(plain).ok_or(FrameError::Malformed)?;
+                av1::normalize(&plain[..obu.start], &mut self.aad).ok_or(FrameError::Malformed)?;
+                obu.write_header(&mut self.aad);
+                obu.start
+            }
+        };
+        let counter = self.counter.try_next().map_err(|_| FrameError::Encrypt)?;
+        let header = SframeHeader::new(key.key_id(), counter);
+        let header_len = header.len();
+        let normalized = self.aad.len();
+        self.aad.resize(normalized + header_len, 0);
+        self.aad.rotate_right(header_len);
+        header
+            .serialize(&mut self.aad[..header_len])
+            .map_err(|_| FrameError::Encrypt)?;
+        let data_len = len - sealed_from;
+        let sealed_len = header_len + data_len + TAG_LEN;
+
+        self.buf.clear();
+        self.buf.extend_from_slice(&plain[..sealed_from]);
+        if codec == Codec::H264 {
+            // Sealed apart, then escaped onto the wire behind the wrapper's start code and
+            // header byte.
+            self.buf.extend_from_slice(&self.aad[self.aad.len() - 5..]);
+            self.sealed.clear();
+            self.sealed.extend_from_slice(&self.aad[..header_len]);
+            self.sealed.extend_from_slice(&plain[sealed_from..]);
+            self.sealed.resize(sealed_len, 0);
+            let (data, tag) = self.sealed[header_len..].split_at_mut(data_len);
+            key.encrypt(
+                EncryptionBufferView {
+                    aad: &mut self.aad,
+                    data,
+                    tag,
+                },
+                counter,
+            )
+            .map_err(|_| FrameError::Encrypt)?;
+            h264::escape(&self.sealed, &mut self.buf);
+        } else {
+            // Sealed in place, as the OBU's payload.
+            let obu = av1::obu_at(plain, sealed_from).ok_or(FrameError::Malformed)?;
+            if sealed_len > u32::MAX as usize {
+                // More than an OBU can hold (AV1 §4.10.5).
+                return Err(FrameError::Malformed);
+            }
+            obu.write_header(&mut self.buf);
+            av1::write_leb128(sealed_len as u64, &mut self.buf);
+            let sealed = self.buf.len();
+            self.buf.extend_from_slice(&self.aad[..header_len]);
+            self.buf.extend_from_slice(&plain[sealed_from..]);
+            self.buf.resize(sealed + sealed_len, 0);
+            let (data, tag) = self.buf[sealed + header_len..].split_at_mut(data_len);
+            key.encrypt(
+                EncryptionBufferView {
+                    aad: &mut self.aad,
+                    data,
+                    tag,
+                },
+                counter,
+            )
+            .map_err(|_| FrameError::Encrypt)?;
+        }
         Ok(&self.buf)
     }
 }
@@ -206,6 +376,8 @@ pub struct FrameDecryptor {
     keys: BTreeMap<u64, Held>,
     replay: ReplayAttackProtectionStore,
     buf: Vec<u8>,
+    /// H.264 and AV1 only: the AAD, built apart from the frame.
+    aad: Vec<u8>,
 }
 
 impl Default for FrameDecryptor {
@@ -220,6 +392,7 @@ impl FrameDecryptor {
             keys: BTreeMap::new(),
             replay: ReplayAttackProtectionStore::new(Tolerance::new(REPLAY_TOLERANCE)),
             buf: Vec::new(),
+            aad: Vec::new(),
         }
     }
 
@@ -262,6 +435,9 @@ impl FrameDecryptor {
         if self.keys.is_empty() {
             return Err(FrameError::NoKey);
         }
+        if matches!(codec, Codec::H264 | Codec::Av1) {
+            return self.decrypt_wrapped(codec, len, fill);
+        }
         self.buf.resize(len, 0);
         fill(&mut self.buf);
         let clear = clear_len(codec, &self.buf).ok_or(FrameError::Malformed)?;
@@ -271,43 +447,121 @@ impl FrameDecryptor {
         if len < clear + header_len + TAG_LEN {
             return Err(FrameError::Malformed);
         }
-        let kid = header.key_id();
-        let generation = generation_of(kid);
-        let held = self.keys.get(&generation).ok_or(FrameError::UnknownKey)?;
-        let step = kid & 0xff;
-        let held_step = u64::from(held.step);
-        // A later step: follow the sender's ratchet, but keep the result only if the frame
-        // authenticates, so a forged header cannot move us on.
-        let ratcheted = if step == held_step {
-            None
-        } else if step > held_step && step - held_step <= MAX_RATCHET_STEPS {
-            let mut base = held.base.clone();
-            for _ in held_step..step {
-                base = base.ratchet();
-            }
-            Some(Held::new(generation, step as u8, base))
-        } else {
-            // Behind the step we hold: that key is gone on purpose.
-            return Err(FrameError::Forged);
-        };
-        let key = ratcheted.as_ref().map_or(&held.key, |r| &r.key);
-        let unvalidated = UnvalidatedFrame::new(&header, &self.buf[..clear]);
-        let token = self
-            .replay
-            .screen(unvalidated)
-            .map_err(|_| FrameError::Replayed)?;
         // `clear bytes || header` on the wire; the AAD is `header || clear bytes`.
         let (aad, data) = self.buf.split_at_mut(clear + header_len);
         aad.rotate_left(clear);
-        key.decrypt(DecryptionBufferView { aad, data }, header.counter())
-            .map_err(|_| FrameError::Forged)?;
-        self.replay.record(token);
-        if let Some(ratcheted) = ratcheted {
-            self.keys.insert(generation, ratcheted);
-        }
+        open(&mut self.keys, &mut self.replay, &header, aad, data)?;
         Ok(&self.buf[header_len..len - TAG_LEN])
     }
+
+    /// H.264 and AV1: finds the unit that wraps the sealed part, opens it and puts the
+    /// plaintext where the wrapper began, after the clear units as they arrived.
+    fn decrypt_wrapped(
+        &mut self,
+        codec: Codec,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<&[u8], FrameError> {
+        self.buf.resize(len, 0);
+        fill(&mut self.buf);
+        self.aad.clear();
+        // Where the wrapper begins, and where the sealed part lies.
+        let (wrapper, sealed) = match codec {
+            Codec::H264 => {
+                let slice = h264::first_slice(&self.buf).ok_or(FrameError::Malformed)?;
+                if slice.end != len {
+                    // Nothing follows ours on the wire: it runs to the end of the frame.
+                    return Err(FrameError::Malformed);
+                }
+                h264::normalize(&self.buf[..slice.start_code], &mut self.aad)
+                    .ok_or(FrameError::Malformed)?;
+                self.aad.extend_from_slice(&h264::START_CODE);
+                self.aad.push(self.buf[slice.header]);
+                let body = slice.header + 1;
+                let n =
+                    h264::unescape_in_place(&mut self.buf[body..]).ok_or(FrameError::Malformed)?;
+                (slice.start_code, body..body + n)
+            }
+            _ => {
+                let obu = av1::first_frame_obu(&self.buf).ok_or(FrameError::Malformed)?;
+                if obu.end != len {
+                    return Err(FrameError::Malformed);
+                }
+                av1::normalize(&self.buf[..obu.start], &mut self.aad)
+                    .ok_or(FrameError::Malformed)?;
+                obu.write_header(&mut self.aad);
+                (obu.start, obu.payload..obu.end)
+            }
+        };
+        let header = SframeHeader::deserialize(&self.buf[sealed.clone()])
+            .map_err(|_| FrameError::Malformed)?;
+        let header_len = header.len();
+        if sealed.len() < header_len + TAG_LEN {
+            return Err(FrameError::Malformed);
+        }
+        let data = sealed.start + header_len..sealed.end;
+        // The AAD is `header || normalized clear units and wrapper header`.
+        let normalized = self.aad.len();
+        self.aad
+            .extend_from_slice(&self.buf[sealed.start..sealed.start + header_len]);
+        self.aad.rotate_left(normalized);
+        open(
+            &mut self.keys,
+            &mut self.replay,
+            &header,
+            &mut self.aad,
+            &mut self.buf[data.clone()],
+        )?;
+        let plain = data.start..data.end - TAG_LEN;
+        let out = wrapper + plain.len();
+        self.buf.copy_within(plain, wrapper);
+        Ok(&self.buf[..out])
+    }
 }
+
+/// Finds the key `header` names (following the sender's ratchet), screens replays and opens
+/// `data` (ciphertext and tag) in place under `aad`.
+fn open(
+    keys: &mut BTreeMap<u64, Held>,
+    replay: &mut ReplayAttackProtectionStore,
+    header: &SframeHeader,
+    aad: &mut [u8],
+    data: &mut [u8],
+) -> Result<(), FrameError> {
+    let kid = header.key_id();
+    let generation = generation_of(kid);
+    let held = keys.get(&generation).ok_or(FrameError::UnknownKey)?;
+    let step = kid & 0xff;
+    let held_step = u64::from(held.step);
+    // A later step: follow the sender's ratchet, but keep the result only if the frame
+    // authenticates, so a forged header cannot move us on.
+    let ratcheted = if step == held_step {
+        None
+    } else if step > held_step && step - held_step <= MAX_RATCHET_STEPS {
+        let mut base = held.base.clone();
+        for _ in held_step..step {
+            base = base.ratchet();
+        }
+        Some(Held::new(generation, step as u8, base))
+    } else {
+        // Behind the step we hold: that key is gone on purpose.
+        return Err(FrameError::Forged);
+    };
+    let key = ratcheted.as_ref().map_or(&held.key, |r| &r.key);
+    let token = replay
+        .screen(UnvalidatedFrame::new(header, &aad[header.len()..]))
+        .map_err(|_| FrameError::Replayed)?;
+    key.decrypt(DecryptionBufferView { aad, data }, header.counter())
+        .map_err(|_| FrameError::Forged)?;
+    replay.record(token);
+    if let Some(ratcheted) = ratcheted {
+        keys.insert(generation, ratcheted);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod wrapped_tests;
 
 #[cfg(test)]
 mod tests {
@@ -363,7 +617,11 @@ mod tests {
         assert_eq!(clear_len(Codec::Other, &[]), Some(0));
         assert_eq!(Codec::from_mime("video/VP8"), Codec::Vp8);
         assert_eq!(Codec::from_mime("audio/opus"), Codec::Opus);
-        assert_eq!(Codec::from_mime("video/H264"), Codec::Other);
+        assert_eq!(Codec::from_mime("video/H264"), Codec::H264);
+        assert_eq!(Codec::from_mime("video/h264"), Codec::H264);
+        assert_eq!(Codec::from_mime("video/vp9"), Codec::Vp9);
+        assert_eq!(Codec::from_mime("video/AV1"), Codec::Av1);
+        assert_eq!(Codec::from_mime("video/H265"), Codec::Other);
     }
 
     #[test]
