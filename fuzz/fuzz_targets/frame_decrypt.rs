@@ -1,6 +1,7 @@
 //! Whatever arrives on the wire as an encoded frame goes through the receive path: codec clear
-//! bytes, SFrame header parsing, key lookup and ratchet, replay window, AES-GCM. It must never
-//! panic, and never "decrypt" something it did not authenticate.
+//! bytes (for H.264 and AV1, NAL unit and OBU parsing and unescaping), SFrame header parsing,
+//! key lookup and ratchet, replay window, AES-GCM. It must never panic, and never "decrypt"
+//! something it did not authenticate.
 #![no_main]
 
 use conclave_e2ee::MediaKey;
@@ -11,11 +12,17 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, frame)) = data.split_first() else {
         return;
     };
-    let codec = match selector % 3 {
+    let codec = match selector % 6 {
         0 => Codec::Vp8,
         1 => Codec::Opus,
+        2 => Codec::Vp9,
+        3 => Codec::H264,
+        4 => Codec::Av1,
         _ => Codec::Other,
     };
+    // Key frame detection reads the same untrusted bytes: it must not panic either.
+    let _ = conclave_e2ee::frame::is_key_frame(codec, frame);
+    let _ = conclave_e2ee::frame::clear_len(codec, frame);
     let old = MediaKey::from_bytes([1; 32]);
     let new = MediaKey::from_bytes([2; 32]);
     let mut rx = FrameDecryptor::new();

@@ -82,7 +82,7 @@ impl<'a> Units<'a> {
         let failed = match next {
             // Anything but zero bytes in front of the first start code is no Annex B.
             Some((begin, _)) => frame[..begin].iter().any(|&b| b != 0),
-            None => !frame.is_empty(),
+            None => frame.iter().any(|&b| b != 0),
         };
         Self {
             frame,
@@ -216,7 +216,8 @@ mod tests {
             assert_eq!(first_slice(bad), None, "{bad:?}");
         }
         assert_eq!(units(&[]), Some(vec![]));
-        assert_eq!(units(&[0, 0]), None);
+        assert_eq!(units(&[0, 0]), Some(vec![]), "leading zeros only");
+        assert_eq!(units(&[0, 2]), None);
         assert_eq!(first_slice(&[0, 0, 1, 0x67, 1]), None, "no slice");
     }
 
