@@ -513,7 +513,51 @@ pub struct Inbound {
 pub struct Member {
     pub name: String,
     pub client: Client,
+    pub engine: Engine,
     _browser: Browser,
+    /// A Firefox member's own geckodriver and the BiDi session its preload scripts belong to.
+    _gecko: Option<(Proc, Bidi)>,
+}
+
+/// A WebDriver BiDi connection, kept open for as long as the browser: scripts it added run
+/// before every page's own.
+struct Bidi(tokio::task::JoinHandle<()>);
+
+impl Drop for Bidi {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Bidi {
+    async fn preload(url: &str, scripts: &[&str]) -> Self {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect to geckodriver's BiDi socket");
+        for (id, script) in scripts.iter().enumerate() {
+            let command = json!({
+                "id": id,
+                "method": "script.addPreloadScript",
+                "params": { "functionDeclaration": format!("() => {{ {script} }}") },
+            });
+            ws.send(Message::text(command.to_string())).await.unwrap();
+            loop {
+                let msg = ws.next().await.expect("BiDi answers").unwrap();
+                let Ok(reply) = serde_json::from_str::<Value>(msg.to_text().unwrap_or("")) else {
+                    continue;
+                };
+                if reply["id"] == json!(id) {
+                    assert_eq!(reply["type"], "success", "addPreloadScript: {reply}");
+                    break;
+                }
+            }
+        }
+        Self(tokio::spawn(
+            async move { while ws.next().await.is_some() {} },
+        ))
+    }
 }
 
 /// The Chromium of one member. Dropping it kills every process of that browser, found by its
@@ -565,6 +609,19 @@ pub struct Options {
     /// This many fake cameras instead of one (Chromium's second is a depth camera that WebRTC
     /// cannot encode; its third is an ordinary one).
     pub cameras: Option<u32>,
+    /// Which browser this member uses.
+    pub engine: Engine,
+}
+
+/// The browsers the tests drive.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's Chromium through the test's chromedriver.
+    #[default]
+    Chromium,
+    /// Debian's Firefox ESR through a geckodriver of its own (one geckodriver drives one
+    /// browser).
+    Firefox,
 }
 
 impl Options {
@@ -572,6 +629,14 @@ impl Options {
     pub fn tapping() -> Self {
         Self {
             tap: true,
+            ..Self::default()
+        }
+    }
+
+    /// A member in Firefox.
+    pub fn firefox() -> Self {
+        Self {
+            engine: Engine::Firefox,
             ..Self::default()
         }
     }
@@ -608,6 +673,9 @@ fn camera_script(width: u32, height: u32) -> String {
 
 impl Member {
     pub async fn launch(driver: &Driver, name: &str, options: Options) -> Self {
+        if options.engine == Engine::Firefox {
+            return Self::launch_firefox(name, options).await;
+        }
         let profile = TempDir::new("chromium");
         let mut args = vec![
             "--headless".to_owned(),
@@ -675,7 +743,91 @@ impl Member {
         Self {
             name: name.to_owned(),
             client,
+            engine: Engine::Chromium,
             _browser: Browser(profile),
+            _gecko: None,
+        }
+    }
+
+    /// A headless Firefox with fake camera and microphone, its own geckodriver, and the same
+    /// scripts installed before every page (through WebDriver BiDi's preload scripts).
+    async fn launch_firefox(name: &str, options: Options) -> Self {
+        assert!(
+            !options.deny_media
+                && options.camera.is_none()
+                && options.trust_spki.is_none()
+                && options.cameras.is_none(),
+            "{name}: these options are Chromium's only"
+        );
+        let profile = TempDir::new("firefox");
+        let log = profile.0.join("geckodriver.log");
+        let port = free_port();
+        let proc = Proc(
+            Command::new("geckodriver")
+                .arg(format!("--port={port}"))
+                .arg(format!("--websocket-port={}", free_port()))
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("geckodriver is installed (cargo xtask test installs it)"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "geckodriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The profile lives in a directory of ours, so dropping the member finds and kills
+        // this Firefox by it, as for Chromium.
+        let firefox_profile = profile.0.join("profile");
+        std::fs::create_dir_all(&firefox_profile).unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "moz:firefoxOptions".into(),
+            json!({
+                "binary": "/usr/bin/firefox-esr",
+                "args": ["-headless", "-profile", firefox_profile, "--width=1280", "--height=800"],
+                "prefs": {
+                    // Fake camera and microphone, nobody asked: Chromium's fake devices.
+                    "media.navigator.streams.fake": true,
+                    "media.navigator.permission.disabled": true,
+                    "media.autoplay.default": 0,
+                    "media.autoplay.blocking_policy": 0,
+                    // Host candidates as addresses, not mDNS names nothing here resolves,
+                    // and on loopback, where every test member lives.
+                    "media.peerconnection.ice.obfuscate_host_addresses": false,
+                    "media.peerconnection.ice.loopback": true,
+                    // The page's console on Firefox's standard output (geckodriver's log),
+                    // for failure reports.
+                    "devtools.console.stdout.content": true,
+                    "browser.shell.checkDefaultBrowser": false,
+                    "app.update.enabled": false,
+                    "datareporting.policy.dataSubmissionEnabled": false,
+                },
+            }),
+        );
+        caps.insert("webSocketUrl".into(), json!(true));
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("start a headless Firefox through geckodriver");
+        let bidi = client
+            .capabilities()
+            .and_then(|c| c.get("webSocketUrl"))
+            .and_then(Value::as_str)
+            .expect("geckodriver offers WebDriver BiDi")
+            .to_owned();
+        let mut scripts = vec![RECORDER];
+        if options.tap {
+            scripts.push(TAP);
+        }
+        let bidi = Bidi::preload(&bidi, &scripts).await;
+        Self {
+            name: name.to_owned(),
+            client,
+            engine: Engine::Firefox,
+            _browser: Browser(profile),
+            _gecko: Some((proc, bidi)),
         }
     }
 
@@ -733,8 +885,14 @@ impl Member {
         }
     }
 
-    /// What the page logged to the console since the last call.
+    /// What the page logged to the console since the last call (Firefox: everything it logged).
     pub async fn console(&self) -> String {
+        if self.engine == Engine::Firefox {
+            let log = std::fs::read_to_string(self._browser.0.0.join("geckodriver.log"))
+                .unwrap_or_default();
+            let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("console.")).collect();
+            return lines[lines.len().saturating_sub(60)..].join("\n");
+        }
         let Ok(entries) = self.client.issue_cmd(ConsoleLog).await else {
             return "(console log unavailable)".into();
         };
@@ -834,6 +992,27 @@ impl Member {
                     samples: f("samples"),
                     energy: f("energy"),
                 }
+            })
+            .collect()
+    }
+
+    /// What each tile's video shows now, by the name on the tile: a 32×18 thumbnail, RGB.
+    /// Tiles without a picture yet are left out.
+    pub async fn pictures(&self) -> std::collections::BTreeMap<String, Vec<f64>> {
+        let v = self
+            .js("return Object.fromEntries([...document.querySelectorAll('[data-testid=tile]')].flatMap((t) => { \
+                   const v = t.querySelector('video'); if (!v || !v.videoWidth) return []; \
+                   const c = document.createElement('canvas'); c.width = 32; c.height = 18; \
+                   const x = c.getContext('2d'); x.drawImage(v, 0, 0, 32, 18); \
+                   const rgb = [...x.getImageData(0, 0, 32, 18).data].filter((_, i) => i % 4 !== 3); \
+                   return [[t.querySelector('[data-testid=tile-name]').textContent, rgb]]; }))")
+            .await;
+        v.as_object()
+            .unwrap_or_else(|| panic!("{}: pictures gave {v}", self.name))
+            .iter()
+            .map(|(name, rgb)| {
+                let rgb = rgb.as_array().unwrap().iter();
+                (name.clone(), rgb.map(|c| c.as_f64().unwrap()).collect())
             })
             .collect()
     }
@@ -939,10 +1118,19 @@ pub async fn three_in_a_call(
     link: &str,
     names: [&str; 3],
 ) -> (Member, Member, Member) {
-    let [a, b, c] = names;
-    let ada = Member::launch(driver, a, Options::default()).await;
-    let bob = Member::launch(driver, b, Options::default()).await;
-    let cyd = Member::launch(driver, c, Options::default()).await;
+    three_in_a_call_with(driver, link, names.map(|n| (n, Options::default()))).await
+}
+
+/// [`three_in_a_call`] with each member's options (their browser, say).
+pub async fn three_in_a_call_with(
+    driver: &Driver,
+    link: &str,
+    members: [(&str, Options); 3],
+) -> (Member, Member, Member) {
+    let [(a, ao), (b, bo), (c, co)] = members;
+    let ada = Member::launch(driver, a, ao).await;
+    let bob = Member::launch(driver, b, bo).await;
+    let cyd = Member::launch(driver, c, co).await;
     for m in [&ada, &bob, &cyd] {
         m.goto(link).await;
         m.join().await;
@@ -958,8 +1146,18 @@ pub async fn three_in_a_call(
 /// decoder "decodes" ciphertext behind a clear key-frame header into garbage; what matters is
 /// that it cannot make sense of the stream.
 pub fn assert_only_ciphertext(b: &Inbound, a: &Inbound) {
+    assert_only_received(b, a);
     assert!(
-        a.video_packets > b.video_packets + 50.0,
+        a.frames_decoded <= a.frames_received * 0.1,
+        "ciphertext decoded as video: {a:?}"
+    );
+}
+
+/// Asserts a connection kept receiving video and audio, whole frames of it, between `b` and `a`.
+/// (Firefox's fake camera is a still colour: a frame is often a single packet.)
+pub fn assert_only_received(b: &Inbound, a: &Inbound) {
+    assert!(
+        a.video_packets > b.video_packets + 20.0,
         "no video arrived: {b:?} -> {a:?}"
     );
     assert!(
@@ -970,10 +1168,26 @@ pub fn assert_only_ciphertext(b: &Inbound, a: &Inbound) {
         a.frames_received > b.frames_received + 20.0,
         "no whole frames arrived: {b:?} -> {a:?}"
     );
-    assert!(
-        a.frames_decoded <= a.frames_received * 0.1,
-        "ciphertext decoded as video: {a:?}"
-    );
+}
+
+/// How alike two [`Member::pictures`] thumbnails are: the correlation of their brightness,
+/// pixel by pixel (1 the same picture, about 0 unrelated ones such as noise against a camera).
+pub fn picture_likeness(a: &[f64], b: &[f64]) -> f64 {
+    let luma = |p: &[f64]| -> Vec<f64> {
+        p.chunks(3)
+            .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
+            .collect()
+    };
+    let (a, b) = (luma(a), luma(b));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (ma, mb) = (mean(&a), mean(&b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(&b) {
+        ab += (x - ma) * (y - mb);
+        aa += (x - ma) * (x - ma);
+        bb += (y - mb) * (y - mb);
+    }
+    ab / (aa * bb).sqrt().max(f64::EPSILON)
 }
 
 /// Asserts every connection of `member` decodes video and audio that keeps coming.

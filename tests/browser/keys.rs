@@ -82,44 +82,56 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
         assert_decoding(m, &before, &m.inbound().await, 2);
     }
 
+    leave_rotate_rejoin([&ada, &bob], &cyd, &three).await;
+    for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+}
+
+/// `leaver` leaves the call of `stay` and `leaver` (whose words are `three`): those who stay
+/// rotate to keys the leaver never had, without a gap; the leaver comes back and is decoded
+/// again, and decodes them.
+pub async fn leave_rotate_rejoin(stay: [&Member; 2], leaver: &Member, three: &str) {
+    let [ada, bob] = stay;
+    let cyd = leaver;
     // Cyd leaves: Ada and Bob rotate to keys Cyd never had, without a gap.
-    for m in [&ada, &bob] {
+    for m in [ada, bob] {
         m.watch_gaps().await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     cyd.click("leave").await;
     cyd.wait_for("left").await;
-    let two = common_words(&[&ada, &bob], &three).await;
+    let two = common_words(&[ada, bob], three).await;
     assert_ne!(two, three);
     // Past the switch (1 s) and the old key's retirement (5 s).
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let (video, audio) = worst_gaps(&[&ada, &bob], 1).await;
+    let (video, audio) = worst_gaps(&[ada, bob], 1).await;
     assert!(video <= 2500.0, "video stopped for {video} ms at the leave");
     assert!(audio <= 2500.0, "audio stopped for {audio} ms at the leave");
-    for m in [&ada, &bob] {
+    for m in [ada, bob] {
         assert_eq!(m.tile_states().await, ["encrypted"], "{}", m.name);
     }
 
     // Cyd comes back: everyone ratchets, Cyd is decoded again and decodes the others.
-    for m in [&ada, &bob] {
+    for m in [ada, bob] {
         m.watch_gaps().await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     cyd.click("rejoin").await;
     cyd.join().await;
-    for m in [&ada, &bob, &cyd] {
+    for m in [ada, bob, cyd] {
         wait_for_encrypted_tiles(m, 2).await;
     }
-    let again = common_words(&[&ada, &bob, &cyd], &two).await;
+    let again = common_words(&[ada, bob, cyd], &two).await;
     assert_ne!(again, three, "a new session has new keys, so new words");
-    for m in [&ada, &bob, &cyd] {
+    for m in [ada, bob, cyd] {
         let before = m.inbound().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_decoding(m, &before, &m.inbound().await, 2);
     }
     // Gaps on the connection Ada and Bob kept through the join.
     let mut worst = (0.0f64, 0.0f64);
-    for m in [&ada, &bob] {
+    for m in [ada, bob] {
         let gaps = m.gaps().await;
         // The first connection listed is the one that existed before the join.
         let (video, audio) = gaps[0];
@@ -139,7 +151,4 @@ async fn keys_rotate_when_someone_leaves_and_the_call_goes_on() {
         "audio stopped for {} ms at the join",
         worst.1
     );
-    for m in [ada, bob, cyd] {
-        m.quit().await;
-    }
 }

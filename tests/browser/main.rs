@@ -8,6 +8,7 @@ mod call;
 mod conversation;
 mod coturn;
 mod devices;
+mod firefox;
 mod harness;
 mod internet;
 mod keys;

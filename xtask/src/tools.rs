@@ -130,11 +130,34 @@ pub fn ensure_perf() -> Result {
     Ok(())
 }
 
+/// geckodriver, from crates (Debian has none); a version checked with Debian's firefox-esr.
+const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// The browsers the tests drive: Debian's Chromium and chromedriver, Debian's Firefox ESR and
+/// geckodriver.
 pub fn ensure_test_browser() -> Result {
     let have_chromium = output("chromium", &["--version"]).is_some();
     let have_driver = output("chromedriver", &["--version"]).is_some();
+    let have_firefox = output("firefox-esr", &["--version"]).is_some();
+    let mut missing = Vec::new();
     if !(have_chromium && have_driver) {
-        apt_install(&["chromium", "chromium-driver"])?;
+        missing.extend(["chromium", "chromium-driver"]);
+    }
+    if !have_firefox {
+        missing.push("firefox-esr");
+    }
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+    }
+    let gecko = output("geckodriver", &["--version"]).unwrap_or_default();
+    if !gecko.contains(GECKODRIVER_VERSION) {
+        run(Command::new("cargo").args([
+            "install",
+            "geckodriver",
+            "--version",
+            GECKODRIVER_VERSION,
+            "--locked",
+        ]))?;
     }
     Ok(())
 }
