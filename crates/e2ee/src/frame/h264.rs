@@ -145,12 +145,79 @@ pub fn normalize(clear: &[u8], out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
+/// How many bytes at the start of a slice's NAL unit body (after its header byte) hold
+/// `first_mb_in_slice`, `slice_type` and `pic_parameter_set_id` (H.264 §7.3.3, three
+/// exp-Golomb codes), emulation prevention bytes included. libwebrtc's depacketizer reads
+/// them before any transform runs: a key frame whose PPS id it has not seen is dropped and
+/// another asked for, so these bytes stay in clear at the head of our wrapper. `None` if they
+/// do not end within the first 32 bytes.
+pub fn slice_header_len(body: &[u8]) -> Option<usize> {
+    let mut bits = BitReader::default();
+    let mut zeros = 0usize;
+    for (i, &b) in body.iter().take(32).enumerate() {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        if bits.push(b) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Reads three exp-Golomb codes a byte at a time; says when the third has ended.
+#[derive(Default)]
+struct BitReader {
+    /// Codes finished so far.
+    done: u8,
+    /// Leading zeros of the code being read, while counting them.
+    leading: u32,
+    /// Bits of the code's value still to come, once its marker bit was read.
+    remaining: Option<u32>,
+}
+
+impl BitReader {
+    /// Takes a byte; true once the third code has ended within it.
+    fn push(&mut self, byte: u8) -> bool {
+        for i in (0..8).rev() {
+            let bit = (byte >> i) & 1;
+            match self.remaining {
+                None if bit == 0 => self.leading += 1,
+                None => self.remaining = Some(self.leading),
+                Some(ref mut n) => *n -= 1,
+            }
+            if self.remaining == Some(0) {
+                self.done += 1;
+                self.leading = 0;
+                self.remaining = None;
+                if self.done == 3 {
+                    return true;
+                }
+            }
+            if self.leading > 31 {
+                // No code that long fits 32 bits: not a slice header. Never ends.
+                self.leading = 31;
+                self.done = 0;
+            }
+        }
+        false
+    }
+}
+
+/// Zero bytes at the end of `bytes` (0, 1 or 2 and more), for escaping what follows them.
+pub fn trailing_zeros(bytes: &[u8]) -> usize {
+    bytes.iter().rev().take(2).take_while(|&&b| b == 0).count()
+}
+
 /// Appends `raw` to `out` with H.264 emulation prevention (ITU-T H.264 §7.4.1): a 0x03 after
 /// every `00 00` that a byte ≤ 0x03 follows, so neither a start code nor `00 00 00` appears; and
 /// a final 0x03 if it would end in `00 00`, so a NAL unit never ends in a start code's prefix.
-pub fn escape(raw: &[u8], out: &mut Vec<u8>) {
+/// `zeros`: how many zero bytes `out` already ends in, within the same NAL unit.
+pub fn escape(raw: &[u8], zeros: usize, out: &mut Vec<u8>) {
     out.reserve(raw.len() + raw.len() / 64 + 1);
-    let mut zeros = 0usize;
+    let mut zeros = zeros;
     for &b in raw {
         if zeros >= 2 && b <= 3 {
             out.push(3);
@@ -166,9 +233,10 @@ pub fn escape(raw: &[u8], out: &mut Vec<u8>) {
 
 /// Undoes [`escape`] in place; the unescaped bytes are the first `n` of `buf`, `n` returned.
 /// `None` if `buf` holds what escaping never writes: `00 00` followed by 0x00, 0x01 or 0x02.
-pub fn unescape_in_place(buf: &mut [u8]) -> Option<usize> {
+/// `zeros` as for [`escape`].
+pub fn unescape_in_place(buf: &mut [u8], zeros: usize) -> Option<usize> {
     let mut w = 0;
-    let mut zeros = 0usize;
+    let mut zeros = zeros;
     for r in 0..buf.len() {
         let b = buf[r];
         if zeros >= 2 {
@@ -234,16 +302,35 @@ mod tests {
         ];
         for raw in cases {
             let mut out = Vec::new();
-            escape(raw, &mut out);
+            escape(raw, 0, &mut out);
             assert!(
                 !out.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2),
                 "{raw:?} -> {out:?}"
             );
             assert!(!out.ends_with(&[0, 0]), "{raw:?} -> {out:?}");
-            let n = unescape_in_place(&mut out).unwrap();
+            let n = unescape_in_place(&mut out, 0).unwrap();
             assert_eq!(&out[..n], raw);
         }
-        assert_eq!(unescape_in_place(&mut [7, 0, 0, 1]), None);
-        assert_eq!(unescape_in_place(&mut [0, 0, 0]), None);
+        assert_eq!(unescape_in_place(&mut [7, 0, 0, 1], 0), None);
+        assert_eq!(unescape_in_place(&mut [0, 0, 0], 0), None);
+        // After a byte that ended in zeros, escaping carries on from there.
+        let mut out = vec![0x41, 0];
+        escape(&[0, 1], 1, &mut out);
+        assert_eq!(out, [0x41, 0, 0, 3, 1]);
+        assert_eq!(unescape_in_place(&mut out[2..], 1), Some(2));
+    }
+
+    #[test]
+    fn slice_headers_end_after_the_pps_id() {
+        // first_mb 0 (1), slice_type 7 (0001000), pps 0 (1): 9 bits, two bytes.
+        assert_eq!(slice_header_len(&[0b1000_1000, 0b1000_0000, 0xff]), Some(2));
+        // first_mb 0, slice_type 5 (00110), pps 0: 7 bits, one byte.
+        assert_eq!(slice_header_len(&[0b1001_1010, 0x12]), Some(1));
+        // An emulation prevention byte inside counts but carries no bits: first_mb 0 (1),
+        // slice_type 0 ... 24 zero bits would be too long a code, so use pps 3 (00100) after
+        // slice_type 2 (011): 1 011 00100 -> 0xb2 0x00 | escaped `00 00 03` not reached.
+        assert_eq!(slice_header_len(&[0b1011_0010, 0b0000_0000]), Some(2));
+        assert_eq!(slice_header_len(&[0x00; 40]), None);
+        assert_eq!(slice_header_len(&[]), None);
     }
 }

@@ -50,9 +50,10 @@ pub enum Codec {
     Vp9,
     /// Annex B frames: every NAL unit in front of the first slice (AUD, SPS, PPS, SEI, ...)
     /// stays in clear, whole; the first slice's start code and everything after it is sealed
-    /// and travels as the body of one NAL unit with the first slice's header byte:
-    /// `clear NAL units || 00 00 00 01 || slice header byte || escape(SFrame header ||
-    /// ciphertext || tag)`. The packetizer splits at start codes and reads each NAL unit's
+    /// and travels as the body of one NAL unit that begins like the first slice: `clear NAL
+    /// units || 00 00 00 01 || the slice's header byte and the first bytes of its slice header,
+    /// up to its PPS id || escape(SFrame header || ciphertext || tag)`. (libwebrtc's depacketizer
+    /// reads the PPS id of every slice and drops a key frame whose PPS it has not seen.) The packetizer splits at start codes and reads each NAL unit's
     /// header; the depacketizer needs the types (IDR = key frame) and SPS and PPS in clear, and
     /// gives every NAL unit a 4-byte start code, so the AAD holds the clear units (and the
     /// wrapper's start code and header byte) with 4-byte start codes whatever came on the
@@ -277,13 +278,19 @@ impl FrameEncryptor {
         // Where the sealed part begins, and the AAD's part after the SFrame header: the clear
         // units and the wrapper's header as a receiver sees them.
         self.aad.clear();
+        let mut wrapper_len = 0;
         let sealed_from = match codec {
             Codec::H264 => {
                 let slice = h264::first_slice(plain).ok_or(FrameError::Malformed)?;
                 h264::normalize(&plain[..slice.start_code], &mut self.aad)
                     .ok_or(FrameError::Malformed)?;
+                let body = slice.header + 1;
+                let head =
+                    h264::slice_header_len(&plain[body..slice.end]).ok_or(FrameError::Malformed)?;
                 self.aad.extend_from_slice(&h264::START_CODE);
-                self.aad.push(plain[slice.header]);
+                self.aad
+                    .extend_from_slice(&plain[slice.header..body + head]);
+                wrapper_len = h264::START_CODE.len() + 1 + head;
                 slice.start_code
             }
             _ => {
@@ -310,7 +317,9 @@ impl FrameEncryptor {
         if codec == Codec::H264 {
             // Sealed apart, then escaped onto the wire behind the wrapper's start code and
             // header byte.
-            self.buf.extend_from_slice(&self.aad[self.aad.len() - 5..]);
+            self.buf
+                .extend_from_slice(&self.aad[self.aad.len() - wrapper_len..]);
+            let zeros = h264::trailing_zeros(&self.buf);
             self.sealed.clear();
             self.sealed.extend_from_slice(&self.aad[..header_len]);
             self.sealed.extend_from_slice(&plain[sealed_from..]);
@@ -325,7 +334,7 @@ impl FrameEncryptor {
                 counter,
             )
             .map_err(|_| FrameError::Encrypt)?;
-            h264::escape(&self.sealed, &mut self.buf);
+            h264::escape(&self.sealed, zeros, &mut self.buf);
         } else {
             // Sealed in place, as the OBU's payload.
             let obu = av1::obu_at(plain, sealed_from).ok_or(FrameError::Malformed)?;
@@ -475,12 +484,17 @@ impl FrameDecryptor {
                 }
                 h264::normalize(&self.buf[..slice.start_code], &mut self.aad)
                     .ok_or(FrameError::Malformed)?;
-                self.aad.extend_from_slice(&h264::START_CODE);
-                self.aad.push(self.buf[slice.header]);
                 let body = slice.header + 1;
-                let n =
-                    h264::unescape_in_place(&mut self.buf[body..]).ok_or(FrameError::Malformed)?;
-                (slice.start_code, body..body + n)
+                let head = h264::slice_header_len(&self.buf[body..slice.end])
+                    .ok_or(FrameError::Malformed)?;
+                self.aad.extend_from_slice(&h264::START_CODE);
+                self.aad
+                    .extend_from_slice(&self.buf[slice.header..body + head]);
+                let sealed = body + head;
+                let zeros = h264::trailing_zeros(&self.buf[body..sealed]);
+                let n = h264::unescape_in_place(&mut self.buf[sealed..], zeros)
+                    .ok_or(FrameError::Malformed)?;
+                (slice.start_code, sealed..sealed + n)
             }
             _ => {
                 let obu = av1::first_frame_obu(&self.buf).ok_or(FrameError::Malformed)?;

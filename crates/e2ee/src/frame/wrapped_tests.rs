@@ -24,9 +24,11 @@ fn body(len: usize, seed: u8) -> Vec<u8> {
             n => (n as u8).wrapping_mul(seed | 1),
         })
         .collect();
+    // A slice header's start: first_mb_in_slice 0, slice_type 7, pic_parameter_set_id 0.
+    raw.splice(0..0, [0x88, 0x80]);
     raw.push(0x80); // rbsp_stop_one_bit: never ends in a zero
     let mut nal = Vec::new();
-    h264::escape(&raw, &mut nal);
+    h264::escape(&raw, 0, &mut nal);
     nal
 }
 
@@ -87,9 +89,11 @@ fn h264_round_trips_with_clear_units_and_a_wrapper_nal_unit() {
         }
         let ours = units[first_slice];
         assert_eq!(&wire[ours.start_code..ours.header], &h264::START_CODE);
-        assert_eq!(wire[ours.header], frame[sent[first_slice].header]);
+        // The slice's header byte and the start of its slice header, up to the PPS id.
+        let head = sent[first_slice].header..sent[first_slice].header + 3;
+        assert_eq!(wire[ours.header..ours.header + 3], frame[head]);
         // No start code, nor anything escaping would have escaped, in the sealed part.
-        let sealed = &wire[ours.header + 1..];
+        let sealed = &wire[ours.header + 3..];
         assert!(
             !sealed
                 .windows(3)
@@ -180,8 +184,14 @@ fn h264_frames_without_a_slice_or_framing_are_malformed() {
             "{bad:?}"
         );
     }
-    // The smallest frame there is: a slice NAL unit that is just its header.
-    let tiny = [0, 0, 1, 0x41];
+    // A slice without the start of a slice header (up to its PPS id) is no slice.
+    assert_eq!(
+        tx.encrypt(Codec::H264, &[0, 0, 1, 0x41]),
+        Err(FrameError::Malformed)
+    );
+    // The smallest frame there is: a slice NAL unit that is its header byte and one byte of
+    // slice header (first_mb_in_slice 0, slice_type 5, pic_parameter_set_id 0).
+    let tiny = [0, 0, 1, 0x41, 0b1001_1010];
     let wire = tx.encrypt(Codec::H264, &tiny).unwrap().to_vec();
     assert_eq!(rx.decrypt(Codec::H264, &wire).unwrap(), &tiny);
     // A unit after ours is not what a sender sends.
