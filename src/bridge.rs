@@ -67,7 +67,7 @@ pub struct SentFrame {
     /// When it was encrypted, in ms of the worker's clock.
     pub ms: f64,
     pub kind: MediaKind,
-    /// A VP8 key frame.
+    /// A key frame (any codec).
     pub key: bool,
     /// Its size as the encoder made it, before encryption.
     pub bytes: u32,

@@ -38,6 +38,18 @@ pub fn flags() -> DebugFlags {
     flags
 }
 
+/// `?debug=codec=NAME` (`vp8`, `vp9`, `h264`, `av1`): offer only that video codec.
+pub fn forced_codec() -> Option<String> {
+    let search = super::window().location().search().unwrap_or_default();
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("debug="))
+        .flat_map(|values| values.split(','))
+        .find_map(|value| value.strip_prefix("codec="))
+        .map(str::to_owned)
+}
+
 /// Appends frames the worker reports under `record-frames` to `window.__conclaveSentFrames`.
 pub fn expose_sent_frames(frames: &[SentFrame]) {
     let window: JsValue = super::window().into();

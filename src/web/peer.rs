@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use conclave_call::codecs::{self, Capability};
 use conclave_call::{Negotiation, Verdict};
 use conclave_protocol::PeerId;
 use conclave_protocol::peer::{PeerMessage, SdpKind};
@@ -17,9 +18,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{
     MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcRtpCodecCapability, RtcRtpReceiver, RtcRtpTransceiver,
-    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
-    RtcSignalingState, RtcTrackEvent,
+    RtcPeerConnectionIceEvent, RtcRtpCodecCapability, RtcRtpReceiver, RtcRtpSender,
+    RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
 };
 
 use super::frame_worker::FrameWorker;
@@ -77,25 +78,51 @@ fn kind_of(track: &MediaStreamTrack) -> MediaKind {
     }
 }
 
-/// Offer only VP8 for video (plus its repair formats): our frame transform knows which VP8
-/// bytes the packetizer needs in clear, and would make other codecs' packetizers choke.
-fn prefer_vp8(transceiver: &RtcRtpTransceiver) {
-    let Some(capabilities) = RtcRtpReceiver::get_capabilities("video") else {
+/// Offers the video codecs our frame transform frames that this browser both encodes and
+/// decodes, best first (`conclave_call::codecs`); a test build's `?debug=codec=NAME` offers
+/// only that one.
+fn prefer_codecs(transceiver: &RtcRtpTransceiver) {
+    let (Some(receiving), Some(sending)) = (
+        RtcRtpReceiver::get_capabilities("video"),
+        RtcRtpSender::get_capabilities("video"),
+    ) else {
         return;
     };
-    let codecs = capabilities.get_codecs();
+    let listed = |codecs: Array| -> Vec<(String, Option<String>)> {
+        codecs
+            .iter()
+            .map(|codec| {
+                let codec: RtcRtpCodecCapability = codec.unchecked_into();
+                (codec.get_mime_type(), codec.get_sdp_fmtp_line())
+            })
+            .collect()
+    };
+    let decodable_codecs = receiving.get_codecs();
+    let (decodable, encodable) = (
+        listed(decodable_codecs.clone()),
+        listed(sending.get_codecs()),
+    );
+    fn view(list: &[(String, Option<String>)]) -> Vec<Capability<'_>> {
+        list.iter()
+            .map(|(mime, fmtp)| Capability {
+                mime,
+                fmtp: fmtp.as_deref(),
+            })
+            .collect()
+    }
+    #[cfg(feature = "test-hooks")]
+    let forced = super::debug::forced_codec();
+    #[cfg(not(feature = "test-hooks"))]
+    let forced: Option<String> = None;
+    let order = codecs::preferences(&view(&decodable), &view(&encodable), forced.as_deref());
+    if order.is_empty() {
+        return;
+    }
     let keep = Array::new();
-    for wanted in ["video/vp8", "video/rtx", "video/red", "video/ulpfec"] {
-        for codec in codecs.iter() {
-            let codec: RtcRtpCodecCapability = codec.unchecked_into();
-            if codec.get_mime_type().eq_ignore_ascii_case(wanted) {
-                keep.push(&codec);
-            }
-        }
+    for i in order {
+        keep.push(&decodable_codecs.get(i as u32));
     }
-    if keep.length() > 0 {
-        transceiver.set_codec_preferences(&keep);
-    }
+    transceiver.set_codec_preferences(&keep);
 }
 
 /// The RTP header extension that carries each audio packet's level in clear: a relay or an
@@ -133,10 +160,11 @@ fn no_audio_level(transceiver: &RtcRtpTransceiver) {
     }
 }
 
-/// What every transceiver gets before it is negotiated: VP8 for video, no clear audio level.
+/// What every transceiver gets before it is negotiated: our video codecs, best first; no
+/// clear audio level.
 fn fit(transceiver: &RtcRtpTransceiver, kind: MediaKind) {
     match kind {
-        MediaKind::Video => prefer_vp8(transceiver),
+        MediaKind::Video => prefer_codecs(transceiver),
         MediaKind::Audio => no_audio_level(transceiver),
     }
 }
@@ -389,7 +417,7 @@ impl PeerLink {
         transceiver
             .sender()
             .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
-        prefer_vp8(&transceiver);
+        prefer_codecs(&transceiver);
         *self.our_share.borrow_mut() = Some(transceiver);
         Ok(())
     }

@@ -3,8 +3,6 @@
 //! under a key nobody has, or to report what it sends.
 
 use conclave_e2ee::MediaKey;
-use conclave_e2ee::frame::{Codec, is_vp8_key_frame};
-use js_sys::{ArrayBuffer, Uint8Array};
 
 use super::{KEYS, post};
 use crate::bridge::{DebugFlags, FromWorker, MediaKind, SentFrame};
@@ -51,10 +49,8 @@ pub fn now_us() -> f64 {
         .map_or(0.0, |p| p.now() * 1000.0)
 }
 
-pub fn record_sent(kind: MediaKind, codec: Codec, bytes: u32, us: f64, sealed: &ArrayBuffer) {
-    // A VP8 frame tag stays in clear, so the sealed frame tells a key frame as well. Read
-    // before borrowing: no JavaScript runs while a RefCell is borrowed.
-    let key = codec == Codec::Vp8 && is_vp8_key_frame(&[Uint8Array::new(sealed).get_index(0)]);
+/// `key`: the browser's own word (`RTCEncodedVideoFrame.type`), whatever the codec.
+pub fn record_sent(kind: MediaKind, key: bool, bytes: u32, us: f64) {
     let frame = SentFrame {
         ms: js_sys::Date::now(),
         kind,

@@ -156,14 +156,23 @@ fn encrypt(codec: Codec, data: &ArrayBuffer) -> Outcome {
 
 /// [`encrypt`], noting the frame for `record-frames` (test builds only).
 #[cfg(feature = "test-hooks")]
-fn encrypt_recorded(kind: MediaKind, codec: Codec, data: &ArrayBuffer) -> Outcome {
-    // Read first: encrypting releases `data`.
+fn encrypt_recorded(
+    frame: &EncodedFrame,
+    kind: MediaKind,
+    codec: Codec,
+    data: &ArrayBuffer,
+) -> Outcome {
+    // Read first: encrypting releases `data`, and no JavaScript may run while it borrows.
     let bytes = data.byte_length();
+    let key = Reflect::get(frame, &"type".into())
+        .ok()
+        .and_then(|t| t.as_string())
+        .is_some_and(|t| t == "key");
     let started = super::hooks::now_us();
     let outcome = encrypt(codec, data);
     let us = super::hooks::now_us() - started;
-    if let Outcome::Pass(sealed) = &outcome {
-        super::hooks::record_sent(kind, codec, bytes, us, sealed);
+    if let Outcome::Pass(_) = &outcome {
+        super::hooks::record_sent(kind, key, bytes, us);
     }
     outcome
 }
@@ -210,7 +219,9 @@ async fn run(
         let outcome = match receiver.as_mut() {
             Some(receiver) => receiver.decrypt(codec, &data),
             #[cfg(feature = "test-hooks")]
-            None if super::hooks::records_sent_frames() => encrypt_recorded(kind, codec, &data),
+            None if super::hooks::records_sent_frames() => {
+                encrypt_recorded(&frame, kind, codec, &data)
+            }
             None => encrypt(codec, &data),
         };
         let bytes = match outcome {

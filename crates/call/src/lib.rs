@@ -15,10 +15,12 @@
 //! * [`devices`]: which camera, microphone and speaker to use, and the next one when one goes.
 //! * [`quality`]: a connection's figures as good, weak or bad.
 //! * [`speaking`]: who is speaking, and whom the layout follows.
+//! * [`codecs`]: which video codecs a connection offers, best first.
 //! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
+pub mod codecs;
 pub mod conversation;
 pub mod devices;
 pub mod keys;
