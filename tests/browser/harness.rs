@@ -433,10 +433,13 @@ const done = arguments[arguments.length - 1];
   for (const pc of window.__conclaveTest.pcs) {
     if (pc.connectionState === 'closed') continue;
     const o = { state: pc.connectionState, framesDecoded: 0, videoPackets: 0, audioPackets: 0,
-                samples: 0, energy: 0, concealed: 0, framesReceived: 0 };
-    (await pc.getStats()).forEach((r) => {
+                samples: 0, energy: 0, concealed: 0, framesReceived: 0, videoCodec: '' };
+    const stats = await pc.getStats();
+    stats.forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
       if (r.kind === 'video') {
+        const codec = r.codecId && stats.get(r.codecId);
+        if (codec && r.framesReceived > 0) o.videoCodec = codec.mimeType;
         o.framesDecoded += r.framesDecoded || 0;
         o.framesReceived += r.framesReceived || 0;
         o.videoPackets += r.packetsReceived || 0;
@@ -508,6 +511,8 @@ pub struct Inbound {
     pub audio_packets: f64,
     pub samples: f64,
     pub energy: f64,
+    /// The mime type of the video codec received, once a frame has come.
+    pub video_codec: String,
 }
 
 pub struct Member {
@@ -991,6 +996,7 @@ impl Member {
                     audio_packets: f("audioPackets"),
                     samples: f("samples"),
                     energy: f("energy"),
+                    video_codec: o["videoCodec"].as_str().unwrap_or_default().to_owned(),
                 }
             })
             .collect()
@@ -1168,6 +1174,35 @@ pub fn assert_only_received(b: &Inbound, a: &Inbound) {
         a.frames_received > b.frames_received + 20.0,
         "no whole frames arrived: {b:?} -> {a:?}"
     );
+}
+
+/// Asserts that whatever pictures `tap` shows of each `(name, witness)` look nothing like what
+/// `witness`, who decrypts, shows of `name` at the same moment. Some decoders (Firefox's VP8,
+/// OpenH264) turn ciphertext behind clear headers into noise and count it as decoded frames;
+/// what matters is that the noise shows nothing of the camera. Returns how many it compared.
+pub async fn assert_pictures_unlike(tap: &Member, seen_by: &[(&str, &Member)]) -> usize {
+    let seen = tap.pictures().await;
+    let mut compared = 0;
+    for (name, witness) in seen_by {
+        let Some(seen) = seen.get(*name) else {
+            continue;
+        };
+        let Some(truth) = witness.pictures().await.remove(*name) else {
+            continue;
+        };
+        let like = picture_likeness(seen, &truth);
+        println!(
+            "MEASURE likeness of {}'s picture of {name} to {}'s: {like:.2}",
+            tap.name, witness.name
+        );
+        assert!(
+            like < 0.3,
+            "{} sees {name}'s camera (likeness {like:.2})",
+            tap.name
+        );
+        compared += 1;
+    }
+    compared
 }
 
 /// How alike two [`Member::pictures`] thumbnails are: the correlation of their brightness,

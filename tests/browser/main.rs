@@ -5,6 +5,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod call;
+mod codecs;
 mod conversation;
 mod coturn;
 mod devices;
