@@ -125,11 +125,10 @@ fn prefer_codecs(transceiver: &RtcRtpTransceiver) {
     transceiver.set_codec_preferences(&keep);
 }
 
-/// The RTP header extension that carries each audio packet's level in clear: a relay or an
-/// SFU on the path would read from it who speaks when. We never negotiate it; who speaks is
-/// measured from the decrypted audio instead (`web::stats`).
-const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
-
+/// The clear audio-level header extension (`sdp::AUDIO_LEVEL`): a relay or an SFU on the path
+/// would read from it who speaks when. We never negotiate it; who speaks is measured from the
+/// decrypted audio instead (`web::stats`). Where the browser cannot stop it (Safari), the
+/// other side's repair of its description (`sdp::repair`) keeps it out.
 fn no_audio_level(transceiver: &RtcRtpTransceiver) {
     // Not in web-sys: `getHeaderExtensionsToNegotiate` and `setHeaderExtensionsToNegotiate`.
     let method = |name: &str| {
@@ -151,7 +150,7 @@ fn no_audio_level(transceiver: &RtcRtpTransceiver) {
         let uri = Reflect::get(&extension, &"uri".into())
             .ok()
             .and_then(|u| u.as_string());
-        if uri.as_deref() == Some(AUDIO_LEVEL) {
+        if uri.as_deref() == Some(conclave_call::sdp::AUDIO_LEVEL) {
             let _ = Reflect::set(&extension, &"direction".into(), &"stopped".into());
         }
     }
@@ -500,7 +499,7 @@ impl PeerLink {
                     SdpKind::Offer => RtcSdpType::Offer,
                     SdpKind::Answer => RtcSdpType::Answer,
                 });
-                init.set_sdp(&conclave_call::sdp::without_orphan_payloads(&sdp));
+                init.set_sdp(&conclave_call::sdp::repair(&sdp));
                 JsFuture::from(self.pc.set_remote_description(&init)).await?;
                 if kind == SdpKind::Offer {
                     // The polite side's tracks go onto the transceivers this offer made, so

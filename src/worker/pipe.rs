@@ -7,7 +7,7 @@
 //! the borrow taken for good.
 
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameError};
-use js_sys::{ArrayBuffer, Object, Promise, Reflect};
+use js_sys::{ArrayBuffer, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -54,9 +54,11 @@ pub fn spawn(transformer: RtcRtpScriptTransformer, options: TransformOptions) {
     });
 }
 
-/// The codec from the frame's metadata where the browser gives one, else what we negotiate for
-/// the kind (VP8 and Opus).
-fn codec(frame: &EncodedFrame, kind: MediaKind) -> Codec {
+/// The codec from the frame's metadata where the browser gives one; else (Safari before 2025)
+/// Opus for audio, and for video H.264 if the frame begins with an Annex B start code (Safari's
+/// first choice; on the wire too, its start code is in clear), VP8 otherwise. (A VP8 frame
+/// would begin so only as a hidden key frame, which encoders do not make.)
+fn codec(frame: &EncodedFrame, kind: MediaKind, data: &ArrayBuffer) -> Codec {
     let mime = frame
         .get_metadata()
         .ok()
@@ -64,8 +66,17 @@ fn codec(frame: &EncodedFrame, kind: MediaKind) -> Codec {
         .and_then(|m| m.as_string());
     match (mime, kind) {
         (Some(mime), _) => Codec::from_mime(&mime),
-        (None, MediaKind::Video) => Codec::Vp8,
         (None, MediaKind::Audio) => Codec::Opus,
+        (None, MediaKind::Video) => {
+            let head =
+                Uint8Array::new_with_byte_offset_and_length(data, 0, data.byte_length().min(4))
+                    .to_vec();
+            if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
+                Codec::H264
+            } else {
+                Codec::Vp8
+            }
+        }
     }
 }
 
@@ -215,7 +226,7 @@ async fn run(
         let Ok(data) = frame.data() else {
             return dropped();
         };
-        let codec = codec(&frame, kind);
+        let codec = codec(&frame, kind, &data);
         let outcome = match receiver.as_mut() {
             Some(receiver) => receiver.decrypt(codec, &data),
             #[cfg(feature = "test-hooks")]

@@ -1,5 +1,5 @@
-//! Real-browser tests: headless Chromium with fake camera and microphone, the real server
-//! binary, the release build of the app with its test hooks (`CONCLAVE_DIST`), and in
+//! Real-browser tests: headless Chromium (and Firefox) with fake camera and microphone, the
+//! real server binary, the release build of the app with its test hooks (`CONCLAVE_DIST`), and in
 //! `release` the one users get (`CONCLAVE_RELEASE_DIST`). Run by `cargo xtask test`, which
 //! builds all three first.
 #![cfg(not(target_arch = "wasm32"))]

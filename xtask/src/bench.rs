@@ -18,13 +18,29 @@ const TRACE: &str = "benches/trace/call-720p-60s.csv";
 
 pub fn bench(args: &[String]) -> Result {
     match args {
-        [] => run_bench(Build::Relaxed, None),
-        [flag] if flag == "--simd" => run_bench(Build::Simd, None),
-        [flag] if flag == "--portable" => run_bench(Build::Portable, None),
-        [flag] if flag == "--profile" => profile(),
-        [flag] if flag == "--record-trace" => record_trace(),
-        _ => Err(format!("unknown bench arguments {args:?}")),
+        [flag] if flag == "--profile" => return profile(),
+        [flag] if flag == "--record-trace" => return record_trace(),
+        _ => {}
     }
+    let (mut build, mut browser) = (Build::Relaxed, Browser::Chromium);
+    for arg in args {
+        match arg.as_str() {
+            "--simd" => build = Build::Simd,
+            "--portable" => build = Build::Portable,
+            "--firefox" => browser = Browser::Firefox,
+            _ => return Err(format!("unknown bench arguments {args:?}")),
+        }
+    }
+    run_bench(build, browser, None)
+}
+
+/// Where the benchmark runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    /// Debian's Chromium, through chromedriver.
+    Chromium,
+    /// Debian's Firefox ESR, through geckodriver (`--firefox`).
+    Firefox,
 }
 
 /// Which build of the worker's frame cipher to measure.
@@ -54,11 +70,15 @@ impl Drop for Profile {
 }
 
 /// `perf` records the benchmark into this directory, if given; V8 writes its JIT dumps there.
-fn run_bench(build: Build, perf_dir: Option<&Path>) -> Result {
+fn run_bench(build: Build, browser: Browser, perf_dir: Option<&Path>) -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
     let dir = root().join("target").join("bench");
-    let profile = Profile(dir.join(format!("chromium-{}", std::process::id())));
+    let binary = match browser {
+        Browser::Chromium => "chromium",
+        Browser::Firefox => "firefox-esr",
+    };
+    let profile = Profile(dir.join(format!("{binary}-{}", std::process::id())));
     std::fs::create_dir_all(&profile.0).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
     // wasm-bindgen-test-runner adds --headless and --no-sandbox to these.
     let mut args = vec![
@@ -78,20 +98,27 @@ fn run_bench(build: Build, perf_dir: Option<&Path>) -> Result {
             dir = perf_dir.display()
         ));
     }
-    let capabilities = format!(
-        r#"{{"goog:chromeOptions": {{"binary": "/usr/bin/chromium", "args": [{}]}}}}"#,
-        args.iter()
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let capabilities = match browser {
+        Browser::Chromium => format!(
+            r#"{{"goog:chromeOptions": {{"binary": "/usr/bin/chromium", "args": [{}]}}}}"#,
+            args.iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        // The runner adds -headless; the profile directory is ours, as for Chromium.
+        Browser::Firefox => format!(
+            r#"{{"moz:firefoxOptions": {{"binary": "/usr/bin/firefox-esr", "args": ["-profile", {:?}]}}}}"#,
+            profile.0.display().to_string()
+        ),
+    };
     let webdriver_json = dir.join("webdriver.json");
     std::fs::write(&webdriver_json, capabilities)
         .map_err(|e| format!("cannot write {webdriver_json:?}: {e}"))?;
 
     // The page only sees a reduced user agent (156.0.0.0); the binary knows its full version.
-    if let Some(version) = tools::output("chromium", &["--version"]) {
-        println!("chromium: {}", version.trim());
+    if let Some(version) = tools::output(binary, &["--version"]) {
+        println!("{binary}: {}", version.trim());
     }
     let bench_cmd = |extra: &[&str]| {
         let mut cmd = cargo();
@@ -134,15 +161,21 @@ fn run_bench(build: Build, perf_dir: Option<&Path>) -> Result {
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner",
         )
-        // The runner takes the first driver it finds; make that chromedriver.
-        .env("CHROMEDRIVER", "chromedriver")
-        .env_remove("GECKODRIVER")
         .env_remove("GECKODRIVER_REMOTE")
         .env_remove("CHROMEDRIVER_REMOTE")
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
         // The whole benchmark is one test of about a minute.
         .env("WASM_BINDGEN_TEST_TIMEOUT", "900")
         .stdout(Stdio::piped());
+    // The runner takes the first driver it finds; make that the one asked for.
+    match browser {
+        Browser::Chromium => cmd
+            .env("CHROMEDRIVER", "chromedriver")
+            .env_remove("GECKODRIVER"),
+        Browser::Firefox => cmd
+            .env("GECKODRIVER", "geckodriver")
+            .env_remove("CHROMEDRIVER"),
+    };
     eprintln!("xtask: $ {cmd:?}");
     let mut child = cmd
         .current_dir(root())
@@ -177,7 +210,7 @@ fn profile() -> Result {
     let dir = root().join("target").join("bench").join("profile");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-    run_bench(Build::Relaxed, Some(&dir))?;
+    run_bench(Build::Relaxed, Browser::Chromium, Some(&dir))?;
     let joined = dir.join("perf.jit.data");
     crate::run(
         Command::new("perf")

@@ -31,6 +31,7 @@ commands:
                              measures the relaxed-SIMD worker's cipher (Chromium's)
   bench --simd               the same for the SIMD worker's cipher (no relaxed SIMD)
   bench --portable           the same for the portable worker's cipher (no WebAssembly SIMD)
+  bench --firefox            any of the three in headless Firefox (geckodriver) instead
   bench --profile            the relaxed-SIMD run under perf (installs it), with the machine
                              code V8 made of our wasm; lists where the time went
   bench --record-trace       record that call again: two headless Chromiums through the app's

@@ -5,6 +5,30 @@
 //! a name and refuses the whole offer ("Failed to parse codecs correctly"), so the call never
 //! connects. An attribute about a payload type its media section does not carry says nothing,
 //! so it is dropped.
+//!
+//! Safari cannot stop the clear audio-level RTP header extension on its side
+//! (`setHeaderExtensionsToNegotiate` is missing), so its offers carry it: dropped here, our
+//! answer leaves it out, and it is never negotiated with anyone. A relay on the path would
+//! otherwise read from every audio packet who speaks when.
+
+/// Every repair this module makes, for a description another browser sent us.
+pub fn repair(sdp: &str) -> String {
+    without_audio_level(&without_orphan_payloads(sdp))
+}
+
+/// The RTP header extension that carries each audio packet's level in clear.
+pub const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// `sdp` without the `a=extmap` lines that would negotiate [`AUDIO_LEVEL`].
+pub fn without_audio_level(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|line| {
+            let text = line.trim_end_matches(['\r', '\n']);
+            // a=extmap:<id>[/<direction>] <uri> [<attributes>]
+            !(text.starts_with("a=extmap:") && text.split(' ').nth(1) == Some(AUDIO_LEVEL))
+        })
+        .collect()
+}
 
 /// `sdp` without `a=rtcp-fb`, `a=fmtp` and `a=rtpmap` lines for payload types missing from
 /// their section's `m=` line. Everything else is kept byte for byte, line endings included.
@@ -71,8 +95,26 @@ mod tests {
     }
 
     #[test]
+    fn the_clear_audio_level_is_never_accepted() {
+        let sdp = "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+            a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n\
+            a=extmap:2/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n\
+            a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+            a=rtpmap:111 opus/48000/2\r\n";
+        assert_eq!(
+            repair(sdp),
+            "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+            a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\n\
+            a=rtpmap:111 opus/48000/2\r\n"
+        );
+    }
+
+    #[test]
     fn a_clean_description_is_left_as_it_is() {
         let sdp = "v=0\nm=video 9 UDP/TLS/RTP/SAVPF 96\na=rtpmap:96 VP8/90000\na=rtcp-fb:96 nack\n";
         assert_eq!(without_orphan_payloads(sdp), sdp);
+        assert_eq!(repair(sdp), sdp);
     }
 }
