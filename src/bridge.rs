@@ -1,10 +1,14 @@
 //! Page ⇄ frame-worker messages (`postMessage`, through serde-wasm-bindgen), and the options
 //! every `RTCRtpScriptTransform` is created with.
+//!
+//! The enums are serde's default, externally tagged (`{"send_key": {...}}`): an internally
+//! tagged one (`{"type": "send_key", ...}`) buffers every message in serde's `Content` first,
+//! and that code was the largest single function of the frame worker (18 KB).
 
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ToWorker {
     /// The key our own frames are encrypted under from now on.
     SendKey { key_id: u64, key: Vec<u8> },
@@ -44,7 +48,7 @@ pub struct DebugFlags {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FromWorker {
     /// The worker's wasm is running and its `rtctransform` handler is installed. Transforms
     /// created before this would lose their event. `backend` names the frame cipher build it

@@ -38,16 +38,26 @@ pub fn flags() -> DebugFlags {
     flags
 }
 
-/// `?debug=codec=NAME` (`vp8`, `vp9`, `h264`, `av1`): offer only that video codec.
-pub fn forced_codec() -> Option<String> {
+/// The value of `?debug=NAME=VALUE`, for the hooks that take one.
+fn value_of(name: &str) -> Option<String> {
     let search = super::window().location().search().unwrap_or_default();
     search
         .trim_start_matches('?')
         .split('&')
         .filter_map(|pair| pair.strip_prefix("debug="))
         .flat_map(|values| values.split(','))
-        .find_map(|value| value.strip_prefix("codec="))
+        .find_map(|value| value.strip_prefix(name)?.strip_prefix('='))
         .map(str::to_owned)
+}
+
+/// `?debug=codec=NAME` (`vp8`, `vp9`, `h264`, `av1`): offer only that video codec.
+pub fn forced_codec() -> Option<String> {
+    value_of("codec")
+}
+
+/// `?debug=slow-worker=MS`: start the frame worker this many ms late.
+pub fn slow_worker_ms() -> Option<u32> {
+    value_of("slow-worker")?.parse().ok()
 }
 
 /// Appends frames the worker reports under `record-frames` to `window.__conclaveSentFrames`.

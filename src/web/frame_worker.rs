@@ -81,6 +81,12 @@ impl FrameWorker {
     pub async fn start(
         mut on_stats: impl FnMut(Vec<PeerStats>) + 'static,
     ) -> Result<Rc<Self>, String> {
+        // `?debug=slow-worker=MS`: a worker that takes this long to arrive, as on a slow
+        // network, so a test can click Join before it is ready.
+        #[cfg(feature = "test-hooks")]
+        if let Some(ms) = super::debug::slow_worker_ms() {
+            gloo_timers::future::TimeoutFuture::new(ms).await;
+        }
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(worker_url(), &options)

@@ -33,7 +33,7 @@ fn target_dir() -> PathBuf {
 
 /// The test build of the app (with the `?debug=` hooks), which every server serves unless told
 /// otherwise.
-fn dist_dir() -> PathBuf {
+pub fn dist_dir() -> PathBuf {
     let dist = std::env::var_os("CONCLAVE_DIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dist-test"));
@@ -326,7 +326,7 @@ const RECORDER: &str = r#"
   // The scripts workers were started from (their own fetches are not in the page's timeline).
   rec.workers = [];
   const W = window.Worker;
-  window.Worker = class extends W { constructor(url, ...rest) { rec.workers.push(String(new URL(url, location.href))); super(url, ...rest); } };
+  window.Worker = class extends W { constructor(url, ...rest) { rec.workers.push(String(new URL(url, location.href))); mark('worker created'); super(url, ...rest); } };
   document.addEventListener('click', () => mark('first click'), true);
   // Devices: every track the page got, and `unplug(id)`, which does to a fake device what
   // pulling its cable does to a real one: its tracks end, it leaves the list, it cannot be
@@ -1072,6 +1072,49 @@ impl Member {
     pub async fn quit(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// What this page fetched from our server, from Resource Timing: every response's body as
+/// sent (compressed or not) and uncompressed, for the document, what it loaded, and the files
+/// of the frame worker it started (fetched again here, since a worker's own loads are not in
+/// the page's timeline; with the same Accept-Encoding, the same bytes come back).
+const FIRST_VISIT: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const rec = window.__conclaveTest;
+  const rows = new Map();
+  const add = (e) => { if (!rows.has(e.name)) rows.set(e.name, { url: e.name.split('#')[0], wire: e.encodedBodySize, decoded: e.decodedBodySize }); };
+  performance.getEntriesByType('navigation').forEach(add);
+  performance.getEntriesByType('resource').filter((e) => e.name.startsWith(location.origin)).forEach(add);
+  for (const loader of rec.workers) {
+    const base = loader.replace(/_loader\.js$/, '');
+    for (const url of [loader, base + '.js', base + '_bg.wasm']) {
+      if (rows.has(url)) continue;
+      await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
+      add(performance.getEntriesByName(url).pop());
+    }
+  }
+  done([...rows.values()]);
+})().catch((e) => done({ error: String(e) }));
+"#;
+
+/// Every file a first visit of `member`'s page fetched: (url, bytes as sent, uncompressed).
+pub async fn first_visit(member: &Member) -> Vec<(String, f64, f64)> {
+    let rows = member
+        .client
+        .execute_async(FIRST_VISIT, vec![])
+        .await
+        .expect("resource timing");
+    let rows = rows.as_array().unwrap_or_else(|| panic!("{rows}"));
+    rows.iter()
+        .map(|row| {
+            (
+                row["url"].as_str().unwrap_or_default().to_owned(),
+                row["wire"].as_f64().unwrap(),
+                row["decoded"].as_f64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A random room secret, as a link's fragment.

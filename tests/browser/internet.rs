@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::coturn::Coturn;
 use crate::harness::{
-    Driver, Launch, Member, Options, Server, assert_decoding, exclusive, random_fragment,
-    wait_for_encrypted_tiles,
+    Driver, Launch, Member, Options, Server, assert_decoding, exclusive, first_visit,
+    random_fragment, wait_for_encrypted_tiles,
 };
 use crate::netns::{PUBLIC_HOST, TwoHomes};
 use crate::tls::TestCert;
@@ -47,50 +47,6 @@ async fn selected_pairs(member: &Member) -> Vec<(String, String)> {
         .iter()
         .map(|p| (end(&p["local"]), end(&p["remote"])))
         .collect()
-}
-
-/// What this page fetched from our server, from Resource Timing: every response's body as
-/// sent (compressed or not) and uncompressed, for the document, what it loaded, and the files
-/// of the frame worker it started (fetched again here, since a worker's own loads are not in
-/// the page's timeline; with the same Accept-Encoding, the same bytes come back).
-const FIRST_VISIT: &str = r#"
-const done = arguments[arguments.length - 1];
-(async () => {
-  const rec = window.__conclaveTest;
-  const rows = new Map();
-  const add = (e) => { if (!rows.has(e.name)) rows.set(e.name, { url: e.name.split('#')[0], wire: e.encodedBodySize, decoded: e.decodedBodySize }); };
-  performance.getEntriesByType('navigation').forEach(add);
-  performance.getEntriesByType('resource').filter((e) => e.name.startsWith(location.origin)).forEach(add);
-  for (const loader of rec.workers) {
-    const base = loader.replace(/_loader\.js$/, '');
-    for (const url of [loader, base + '.js', base + '_bg.wasm']) {
-      if (rows.has(url)) continue;
-      await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
-      add(performance.getEntriesByName(url).pop());
-    }
-  }
-  done([...rows.values()]);
-})().catch((e) => done({ error: String(e) }));
-"#;
-
-async fn first_visit_bytes(member: &Member) -> (f64, f64) {
-    let rows = member
-        .client
-        .execute_async(FIRST_VISIT, vec![])
-        .await
-        .expect("resource timing");
-    let rows = rows.as_array().unwrap_or_else(|| panic!("{rows}"));
-    let (mut wire, mut decoded) = (0.0, 0.0);
-    for row in rows {
-        let (w, d) = (
-            row["wire"].as_f64().unwrap(),
-            row["decoded"].as_f64().unwrap(),
-        );
-        println!("  {w:>9} B as sent, {d:>9} B uncompressed: {}", row["url"]);
-        wire += w;
-        decoded += d;
-    }
-    (wire, decoded)
 }
 
 /// Clicks Join and returns how long it took from the click to the first decoded remote frame.
@@ -137,7 +93,12 @@ async fn over_https_with_a_trusted_certificate_two_members_decode_each_other() {
     );
     ada.join().await;
     ada.wait_for("alone").await;
-    let (wire, decoded) = first_visit_bytes(&ada).await;
+    let rows = first_visit(&ada).await;
+    for (url, w, d) in &rows {
+        println!("  {w:>9} B as sent, {d:>9} B uncompressed: {url}");
+    }
+    let wire: f64 = rows.iter().map(|r| r.1).sum();
+    let decoded: f64 = rows.iter().map(|r| r.2).sum();
     println!(
         "MEASURE first visit over https (Chromium, fresh profile): {:.1} KB as sent, {:.1} KB \
          uncompressed",

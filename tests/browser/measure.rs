@@ -1,20 +1,78 @@
 //! Measurements, not tests: run by `cargo xtask measure`, which prints what they find.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::harness::{Driver, Member, Options, Server, exclusive, random_fragment};
+use crate::harness::{Driver, Member, Options, Server, exclusive, first_visit, random_fragment};
+
+/// The floor: the same browser, no app. A camera frame across a bare loopback
+/// `RTCPeerConnection` pair in one page: getUserMedia, offer/answer, ICE, first decoded frame,
+/// in ms from the script's start. Polled as the app's first frame is (every 10 ms).
+const BARE_WEBRTC: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const t0 = performance.now();
+  const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+  a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+  stream.getTracks().forEach((t) => a.addTrack(t, stream));
+  await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
+  await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
+  for (;;) {
+    let decoded = 0;
+    (await b.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') decoded += r.framesDecoded || 0; });
+    if (decoded > 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const ms = performance.now() - t0;
+  a.close(); b.close(); stream.getTracks().forEach((t) => t.stop());
+  done(ms);
+})().catch((e) => done('error ' + e));
+"#;
+
+/// The first visit's download may be at most this (KB as sent), the frame worker this.
+const DOWNLOAD_GOAL_KB: f64 = 184.0;
+const WORKER_GOAL_KB: f64 = 40.0;
+/// The first remote frame may take at most this many times the floor.
+const RATIO_GOAL: f64 = 3.0;
 
 /// From opening the link (navigation start) to the first decoded remote video frame, for the
-/// second member of a call, with a fresh browser profile each time (nothing cached).
+/// second member of a call, with a fresh browser profile each time (nothing cached); against
+/// the floor (bare WebRTC in the same browser), in the same run, alternating.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run with `cargo xtask measure`"]
 async fn time_to_first_remote_frame() {
     let _turn = exclusive().await;
     let server = Server::start(&[]);
     let driver = Driver::start().await;
+    // A page of our origin (loopback: a secure context) that runs none of the app: the style
+    // sheet, as a document.
+    let css = std::fs::read_dir(crate::harness::dist_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".css"))
+        .expect("the build has a style sheet");
+    let mut floor = Vec::new();
     let mut samples = Vec::new();
     let mut from_click = Vec::new();
+    let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut download = None;
     for round in 0..5 {
+        let bare = Member::launch(&driver, "Bare", Options::default()).await;
+        bare.goto(&format!("{}/{css}", server.url)).await;
+        let ms = bare
+            .client
+            .execute_async(BARE_WEBRTC, vec![])
+            .await
+            .expect("bare WebRTC");
+        let ms = ms
+            .as_f64()
+            .unwrap_or_else(|| panic!("bare WebRTC failed: {ms}"));
+        bare.quit().await;
+        floor.push(ms);
+
         let link = format!(
             "{}/r/measure-room-{round}#{}",
             server.url,
@@ -40,23 +98,69 @@ async fn time_to_first_remote_frame() {
             .unwrap();
         let marks = bob.js("return window.__conclaveTest.marks").await;
         let click = marks["first click"].as_f64().unwrap();
-        println!("round {round}: first remote frame {ms:.0} ms after opening the link; {marks}");
+        println!(
+            "round {round}: bare WebRTC {:.0} ms; first remote frame {ms:.0} ms after opening the link; {marks}",
+            floor[round]
+        );
+        for (phase, at) in marks.as_object().unwrap() {
+            phases
+                .entry(phase.clone())
+                .or_default()
+                .push(at.as_f64().unwrap());
+        }
         samples.push(ms);
         from_click.push(ms - click);
+        if download.is_none() {
+            download = Some(first_visit(&bob).await);
+        }
         ada.quit().await;
         bob.quit().await;
     }
-    summary("from opening the link", samples);
+    let floor = summary("of bare WebRTC (the floor)", floor);
+    let ours = summary("from opening the link", samples);
     summary("from clicking Join", from_click);
+    let mut timeline: Vec<(f64, String)> = phases
+        .into_iter()
+        .map(|(phase, mut at)| {
+            at.sort_by(f64::total_cmp);
+            (at[at.len() / 2], phase)
+        })
+        .collect();
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("timeline of the second joiner's page (median ms after opening the link):");
+    for (at, phase) in timeline {
+        println!("  {at:>7.0}  {phase}");
+    }
+
+    let rows = download.unwrap();
+    println!("first visit, as the server sends it (Chromium, fresh profile):");
+    let (mut wire, mut worker) = (0.0, 0.0);
+    for (url, w, d) in &rows {
+        let file = url.rsplit('/').next().unwrap_or(url);
+        println!("  {w:>9} B as sent  {d:>9} B raw  {file}");
+        wire += w;
+        if file.starts_with("worker") {
+            worker += w;
+        }
+    }
+    let ratio = ours / floor;
+    println!(
+        "MEASURE goals: first remote frame {ours:.0} ms = {ratio:.1}x bare WebRTC (goal <= {RATIO_GOAL}x); \
+         first visit {:.1} KB (goal <= {DOWNLOAD_GOAL_KB} KB), frame worker {:.1} KB (goal <= {WORKER_GOAL_KB} KB)",
+        wire / 1000.0,
+        worker / 1000.0
+    );
 }
 
-fn summary(what: &str, mut samples: Vec<f64>) {
+/// Prints and returns the median.
+fn summary(what: &str, mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
+    let median = samples[samples.len() / 2];
     println!(
-        "MEASURE time to first remote frame {what}: median {:.0} ms (min {:.0}, max {:.0}, n={})",
-        samples[samples.len() / 2],
+        "MEASURE time to first remote frame {what}: median {median:.0} ms (min {:.0}, max {:.0}, n={})",
         samples[0],
         samples[samples.len() - 1],
         samples.len()
     );
+    median
 }

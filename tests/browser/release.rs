@@ -9,8 +9,8 @@ use crate::harness::{
 };
 
 /// Every switch the test build has; each would show if the release build obeyed it.
-const EVERY_SWITCH: &str =
-    "skip-decrypt,foreign-send-key,record-frames,portable-crypto,simd-crypto";
+const EVERY_SWITCH: &str = "skip-decrypt,foreign-send-key,record-frames,portable-crypto,\
+     simd-crypto,codec=h264,slow-worker=600000";
 
 /// What members compare to check nobody sits in between. Read in this one place: the safety
 /// check's markup is being reworked.
@@ -86,7 +86,13 @@ async fn the_release_build_ignores_every_debug_switch() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (m, b) in members.iter().zip(&before) {
-        assert_decoding(m, b, &m.inbound().await, 2);
+        let after = m.inbound().await;
+        assert_decoding(m, b, &after, 2);
+        // codec=h264 would have made it H.264 (slow-worker would have kept everyone out
+        // of the call for ten minutes).
+        for pc in &after {
+            assert_eq!(pc.video_codec, "video/VP9", "{}", m.name);
+        }
         assert_eq!(m.csp_violations().await, Vec::<String>::new(), "{}", m.name);
         // record-frames would have reported by now: the worker does once a second.
         assert_eq!(

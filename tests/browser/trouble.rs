@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use crate::harness::{Driver, Member, Options, Server, exclusive, random_fragment};
+use crate::harness::{
+    Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
+    wait_for_encrypted_tiles,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_without_its_key_says_so() {
@@ -97,4 +100,44 @@ async fn denied_camera_and_mic_still_joins_to_watch_and_listen() {
     .await;
     ada.quit().await;
     bob.quit().await;
+}
+
+/// On a slow network the frame worker arrives late: the lobby works meanwhile, and a Join
+/// clicked before encryption is ready is kept and carried out once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let fragment = random_fragment();
+    let base = format!("{}/r/early-room", server.url);
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    ada.goto(&format!("{base}#{fragment}")).await;
+    ada.join().await;
+    ada.wait_for("alone").await;
+
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    bob.goto(&format!("{base}?debug=slow-worker=4000#{fragment}"))
+        .await;
+    // As soon as the button can be clicked (the camera is open), it is.
+    bob.join().await;
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    assert!(
+        marks["worker created"].is_null()
+            || marks["first click"].as_f64() < marks["worker created"].as_f64(),
+        "the worker was there before the click: {marks}"
+    );
+    for m in [&ada, &bob] {
+        wait_for_encrypted_tiles(m, 1).await;
+    }
+    let before = [ada.inbound().await, bob.inbound().await];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (m, b) in [&ada, &bob].into_iter().zip(&before) {
+        assert_decoding(m, b, &m.inbound().await, 1);
+    }
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    println!("early join: {marks}");
+    for m in [ada, bob] {
+        m.quit().await;
+    }
 }
