@@ -174,6 +174,10 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
         }
     }));
     actor.session.borrow_mut()._listeners = listeners;
+    // The server connection opens while the lobby shows (TLS and the WebSocket upgrade are
+    // round trips a person would otherwise wait for after clicking Join); nothing is said on
+    // it before Join.
+    actor.session.borrow_mut().connect();
     let handle = SessionHandle(StoredValue::new_local(actor));
     // Leaving the call page (the app navigating elsewhere) leaves the call.
     on_cleanup(move || handle.send(Intent::Leave));
@@ -435,10 +439,18 @@ impl Session {
             return;
         };
         let (name, mic, camera) = self.presence();
-        self.call = Some(Call::new(self.room.clone(), secret, &name, mic, camera));
+        let call = Call::new(self.room.clone(), secret, &name, mic, camera);
+        let join = call.join();
+        self.call = Some(call);
         let inbox = self.inbox.clone();
         self.ticker = Some(Interval::new(TICK_MS, move || inbox.post(Input::Tick)));
-        self.connect();
+        // The socket opened while the lobby showed: join on it now. Still opening: its open
+        // sends the join. Gone (the server closes an idle one after a while): open another.
+        match &self.signaling {
+            Some(signaling) if signaling.is_open() => self.send(&join),
+            Some(_) => {}
+            None => self.connect(),
+        }
     }
 
     fn connect(&mut self) {
