@@ -1190,6 +1190,28 @@ pub async fn three_in_a_call_with(
     (ada, bob, cyd)
 }
 
+/// Asserts that `eve`, in the room with another key, is told her key does not match and that
+/// for a few seconds not one media frame reaches her: she decodes nothing, hears nothing and
+/// sees no tiles.
+pub async fn assert_wrong_key_gets_nothing(eve: &Member) {
+    let mismatch = eve.text("key-mismatch").await;
+    assert!(
+        mismatch.contains("key does not match"),
+        "{} was told: {mismatch}",
+        eve.name
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for pc in eve.inbound().await {
+        assert_eq!(pc.frames_decoded, 0.0, "{} decoded video: {pc:?}", eve.name);
+        assert_eq!(pc.energy, 0.0, "{} heard something: {pc:?}", eve.name);
+    }
+    assert!(
+        eve.tile_states().await.is_empty(),
+        "{} sees tiles",
+        eve.name
+    );
+}
+
 /// Asserts a connection of a member that cannot decrypt (a tap, a wrong key) kept receiving
 /// video and audio between `b` and `a` and made nothing of the video. Now and then a VP8
 /// decoder "decodes" ciphertext behind a clear key-frame header into garbage; what matters is
