@@ -15,7 +15,6 @@ const HAS_EXTENSION: u8 = 0x04;
 /// `obu_forbidden_bit`.
 const FORBIDDEN: u8 = 0x80;
 
-const SEQUENCE_HEADER: u8 = 1;
 const TEMPORAL_DELIMITER: u8 = 2;
 const FRAME_HEADER: u8 = 3;
 const TILE_GROUP: u8 = 4;
@@ -147,7 +146,9 @@ impl Iterator for Obus<'_> {
     }
 }
 
-/// The OBUs of `frame`, or `None` if any is malformed.
+/// The OBUs of `frame`, or `None` if any is malformed. (The tests' view of a whole frame;
+/// framing walks [`Obus`].)
+#[cfg(test)]
 pub fn obus(frame: &[u8]) -> Option<Vec<Obu>> {
     Obus::new(frame).collect()
 }
@@ -162,12 +163,6 @@ pub fn first_frame_obu(frame: &[u8]) -> Option<Obu> {
         }
     }
     None
-}
-
-/// Whether `frame` holds a sequence header, which libwebrtc's encoder sends with every key
-/// frame; `None` if its OBUs do not parse.
-pub fn has_sequence_header(frame: &[u8]) -> Option<bool> {
-    Some(obus(frame)?.iter().any(|o| o.kind() == SEQUENCE_HEADER))
 }
 
 /// Appends the OBUs of `clear` to `out` the way every receiver sees them, whatever the
@@ -222,7 +217,6 @@ mod tests {
         assert_eq!(kinds, [2, 1, 6]);
         assert_eq!(obus[2].end, frame.len());
         assert_eq!(first_frame_obu(&frame), Some(obus[2]));
-        assert_eq!(has_sequence_header(&frame), Some(true));
         let mut out = Vec::new();
         normalize(&frame[..6], &mut out).unwrap();
         assert_eq!(out, [0x0a, 0x02, 0xaa, 0xbb]);
@@ -235,7 +229,6 @@ mod tests {
             &[0x32, 0xff, 0xff, 0xff][..], // leb128 cut off
         ] {
             assert_eq!(first_frame_obu(bad), None, "{bad:?}");
-            assert_eq!(has_sequence_header(bad), None, "{bad:?}");
         }
         assert_eq!(first_frame_obu(&[0x12, 0x00]), None, "no frame");
         assert_eq!(first_frame_obu(&[]), None);

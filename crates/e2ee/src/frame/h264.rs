@@ -60,7 +60,8 @@ fn find_start_code(frame: &[u8], from: usize) -> Option<(usize, usize)> {
 
 /// The NAL units of `frame`, or `None` if it is not an Annex B frame: it must begin with a
 /// start code (zero bytes in front of the first are allowed, as `leading_zero_8bits`), and no
-/// NAL unit may be empty.
+/// NAL unit may be empty. (The tests' view of a whole frame; framing walks [`Units`].)
+#[cfg(test)]
 pub fn units(frame: &[u8]) -> Option<Vec<Unit>> {
     let mut units = Vec::new();
     for unit in Units::new(frame) {
@@ -127,12 +128,6 @@ pub fn first_slice(frame: &[u8]) -> Option<Unit> {
         }
     }
     None
-}
-
-/// Whether `frame` holds an IDR slice; `None` if it is not an Annex B frame.
-pub fn has_idr(frame: &[u8]) -> Option<bool> {
-    let units = units(frame)?;
-    Some(units.iter().any(|u| u.kind(frame) == IDR))
 }
 
 /// Appends the NAL units of `clear` to `out` as the receiver's depacketizer hands them on:
@@ -268,7 +263,6 @@ mod tests {
         assert_eq!(units[1].start_code, 6);
         assert_eq!(units[2].start_code, 10);
         assert_eq!(first_slice(&frame), Some(units[2]));
-        assert_eq!(has_idr(&frame), Some(true));
     }
 
     #[test]

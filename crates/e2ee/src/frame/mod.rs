@@ -11,7 +11,6 @@
 
 mod av1;
 mod h264;
-mod vp9;
 
 use std::collections::BTreeMap;
 
@@ -122,20 +121,6 @@ pub fn clear_len(codec: Codec, frame: &[u8]) -> Option<usize> {
         Codec::Av1 => return av1::first_frame_obu(frame).map(|obu| obu.start),
     };
     (frame.len() >= wanted).then_some(wanted)
-}
-
-/// Whether `frame`, as the encoder made it (not sealed), is a key frame: VP8's frame tag bit,
-/// VP9's `frame_type` in the uncompressed header, an IDR slice in H.264, a sequence header OBU
-/// in AV1 (libwebrtc's encoder sends one with every key frame). `None` for audio, for codecs
-/// we do not know, and for frames that do not parse.
-pub fn is_key_frame(codec: Codec, frame: &[u8]) -> Option<bool> {
-    match codec {
-        Codec::Vp8 => (!frame.is_empty()).then(|| is_vp8_key_frame(frame)),
-        Codec::Vp9 => vp9::is_key_frame(frame),
-        Codec::H264 => h264::has_idr(frame),
-        Codec::Av1 => av1::has_sequence_header(frame),
-        Codec::Opus | Codec::Other => None,
-    }
 }
 
 /// RFC 6386 §9.1: bit 0 of a VP8 frame tag is 0 for a key frame.
