@@ -6,11 +6,14 @@ use std::rc::Rc;
 
 use futures::FutureExt as _;
 use futures::channel::oneshot;
+use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, RtcRtpScriptTransform, Worker, WorkerOptions, WorkerType};
 
-use crate::bridge::{FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions};
+use crate::bridge::{
+    FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions, Unreadable,
+};
 
 /// Where trunk puts the three builds of the worker's loader (see `index.html`): they seal
 /// frames with our AES-GCM on relaxed SIMD, on SIMD, and with the portable one, and a module
@@ -94,7 +97,12 @@ impl FrameWorker {
         let (ready_tx, ready_rx) = oneshot::channel::<String>();
         let ready_tx = RefCell::new(Some(ready_tx));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            match serde_wasm_bindgen::from_value::<FromWorker>(event.data()) {
+            let bytes = event
+                .data()
+                .dyn_into::<Uint8Array>()
+                .map(|array| array.to_vec())
+                .unwrap_or_default();
+            match FromWorker::decode(&bytes) {
                 Ok(FromWorker::Ready { backend }) => {
                     if let Some(tx) = ready_tx.borrow_mut().take() {
                         let _ = tx.send(backend);
@@ -107,9 +115,9 @@ impl FrameWorker {
                 Ok(FromWorker::Problem { what }) => {
                     web_sys::console::warn_1(&format!("frame worker: {what}").into())
                 }
-                Err(err) => web_sys::console::warn_1(
-                    &format!("frame worker: unreadable message: {err}").into(),
-                ),
+                Err(Unreadable) => {
+                    web_sys::console::warn_1(&"frame worker: unreadable message".into())
+                }
             }
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -136,9 +144,9 @@ impl FrameWorker {
     }
 
     pub fn post(&self, msg: &ToWorker) {
-        if let Ok(value) = serde_wasm_bindgen::to_value(msg) {
-            let _ = self.worker.post_message(&value);
-        }
+        let _ = self
+            .worker
+            .post_message(&Uint8Array::from(msg.encode().as_slice()));
     }
 
     /// A transform for one sender (`peer` = None) or one receiver of `peer`'s media.
@@ -156,7 +164,7 @@ impl FrameWorker {
             kind,
             peer: peer.map(str::to_owned),
         };
-        let options = serde_wasm_bindgen::to_value(&options)?;
+        let options = Uint8Array::from(options.encode().as_slice());
         RtcRtpScriptTransform::new_with_options(&self.worker, &options)
     }
 }

@@ -9,14 +9,14 @@ mod pipe;
 
 use std::cell::RefCell;
 
-use js_sys::global;
+use js_sys::{Uint8Array, global};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
     DedicatedWorkerGlobalScope, MessageEvent, RtcRtpScriptTransformer, RtcTransformEvent,
 };
 
-use crate::bridge::{FromWorker, STATS_INTERVAL_MS, ToWorker, TransformOptions};
+use crate::bridge::{FromWorker, STATS_INTERVAL_MS, ToWorker, TransformOptions, Unreadable};
 use keys::Keys;
 
 thread_local! {
@@ -44,22 +44,52 @@ pub(crate) fn problem(what: impl Into<String>) {
 }
 
 fn post(msg: &FromWorker) {
-    if let Ok(value) = serde_wasm_bindgen::to_value(msg) {
-        let _ = scope().post_message(&value);
+    let _ = scope().post_message(&Uint8Array::from(msg.encode().as_slice()));
+}
+
+/// The bytes of a `Uint8Array` the page sent (see `bridge`); anything else reads as nothing.
+fn bytes_of(value: JsValue) -> Vec<u8> {
+    value
+        .dyn_into::<Uint8Array>()
+        .map(|array| array.to_vec())
+        .unwrap_or_default()
+}
+
+/// `n` in decimal, without `core::fmt`.
+fn decimal(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
+    digits.iter().rev().map(|&d| char::from(d)).collect()
 }
 
 /// Entry point of the worker binary.
 pub fn start() {
-    // A worker's own console is easy to miss; a panic also goes to the page's.
+    // A worker's own console is easy to miss; a panic also goes to the page's. Said without
+    // `format!`: the formatting machinery is a good part of a small wasm, and the worker's
+    // download should be frame crypto. A literal panic message and the place are enough to
+    // find the bug; a JavaScript `Error` adds the stack.
     std::panic::set_hook(Box::new(|info| {
-        problem(format!("panicked: {info}"));
-        console_error_panic_hook::hook(info);
+        let mut what = String::from("panicked: ");
+        what.push_str(info.payload_as_str().unwrap_or("(a formatted message)"));
+        if let Some(place) = info.location() {
+            what.push_str(" at ");
+            what.push_str(place.file());
+            what.push(':');
+            what.push_str(&decimal(place.line()));
+        }
+        web_sys::console::error_2(&what.as_str().into(), &js_sys::Error::new("panic").into());
+        problem(what);
     }));
     let scope = scope();
 
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
-        match serde_wasm_bindgen::from_value::<ToWorker>(event.data()) {
+        match ToWorker::decode(&bytes_of(event.data())) {
             Ok(ToWorker::KeyFrame) => {
                 // Copied out first: no JavaScript runs while a RefCell is borrowed, so an
                 // exception thrown in it can never leave the borrow stuck.
@@ -69,7 +99,7 @@ pub fn start() {
                 }
             }
             Ok(msg) => KEYS.with_borrow_mut(|keys| keys.apply(msg)),
-            Err(err) => problem(format!("unreadable message dropped: {err}")),
+            Err(Unreadable) => problem("unreadable message dropped"),
         }
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -77,12 +107,12 @@ pub fn start() {
 
     let on_transform = Closure::<dyn FnMut(RtcTransformEvent)>::new(|event: RtcTransformEvent| {
         let transformer = event.transformer();
-        match serde_wasm_bindgen::from_value::<TransformOptions>(transformer.options()) {
+        match TransformOptions::decode(&bytes_of(transformer.options())) {
             Ok(options) => pipe::spawn(transformer, options),
-            Err(err) => {
+            Err(Unreadable) => {
                 // Without options we cannot tell send from receive; leaving the streams
                 // unconnected means no frame passes at all, which is the safe failure.
-                problem(format!("transform without usable options: {err}"));
+                problem("transform without usable options");
             }
         }
     });

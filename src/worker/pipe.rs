@@ -33,6 +33,10 @@ extern "C" {
 
     #[wasm_bindgen(method, catch, js_name = getMetadata)]
     fn get_metadata(this: &EncodedFrame) -> Result<Object, JsValue>;
+
+    /// JavaScript's `String(value)`.
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(value: &JsValue) -> String;
 }
 
 pub fn spawn(transformer: RtcRtpScriptTransformer, options: TransformOptions) {
@@ -46,10 +50,17 @@ pub fn spawn(transformer: RtcRtpScriptTransformer, options: TransformOptions) {
             VIDEO_SENDERS.with_borrow_mut(|s| s.retain(|t| !Object::is(t, &transformer)));
         }
         if let Err(err) = ended {
-            super::problem(format!(
-                "{:?} {:?} transform stopped: {err:?}",
-                options.role, options.kind
-            ));
+            let role = match options.role {
+                Role::Send => "sending ",
+                Role::Receive => "receiving ",
+            };
+            let kind = match options.kind {
+                MediaKind::Audio => "audio",
+                MediaKind::Video => "video",
+            };
+            // The browser's own words for what stopped the stream.
+            let err = js_string(&err);
+            super::problem([role, kind, " transform stopped: ", &err].concat());
         }
     });
 }
