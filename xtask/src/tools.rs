@@ -162,14 +162,16 @@ pub fn ensure_test_browser() -> Result {
     Ok(())
 }
 
-/// What the NAT test builds its networks with (iproute2's `ip netns`, nftables) and the TURN
-/// relay it runs (coturn), all from Debian.
+/// What the NAT test builds its networks with (iproute2's `ip netns`, nftables), the TURN
+/// relay it runs (coturn), and the Redis the server's multi-instance test runs
+/// (redis-server), all from Debian.
 pub fn ensure_test_network() -> Result {
     let mut missing = Vec::new();
     for (command, args, package) in [
         ("ip", &["-V"][..], "iproute2"),
         ("nft", &["--version"][..], "nftables"),
         ("turnserver", &["--version"][..], "coturn"),
+        ("redis-server", &["--version"][..], "redis-server"),
     ] {
         if output(command, args).is_none() {
             missing.push(package);

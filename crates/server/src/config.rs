@@ -101,6 +101,19 @@ pub struct Config {
     #[arg(long, env = "CONCLAVE_RESUME_KEY_FILE", value_name = "PATH")]
     pub resume_key_file: Option<PathBuf>,
 
+    /// Share rooms with other instances through this Redis (redis:// URL), so
+    /// members connected to different instances are in one call. Every instance behind one
+    /// Redis needs the same --resume-key-file. Without it, rooms live in this process only.
+    /// Prefer the environment variable when the URL holds a password.
+    #[arg(
+        long,
+        env = "CONCLAVE_REDIS",
+        hide_env_values = true,
+        value_name = "URL",
+        value_parser = parse_redis_url
+    )]
+    pub redis: Option<RedisUrl>,
+
     /// A STUN server members use to learn their public address (stun: or stuns: URL);
     /// repeatable.
     #[arg(long = "stun", value_name = "URL", value_parser = IceUrl::stun, help_heading = "Network traversal")]
@@ -131,6 +144,32 @@ pub struct Config {
           value_parser = RangedU64ValueParser::<u64>::new().range(60..),
           help_heading = "Network traversal")]
     pub turn_ttl: u64,
+}
+
+/// A Redis URL, as the `redis` crate reads it. It may hold a password, so its `Debug` does not
+/// show it (clap does repeat a value it refuses, to whoever typed it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(..)")
+    }
+}
+
+fn parse_redis_url(url: &str) -> Result<RedisUrl, String> {
+    if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+        return Err("should start with redis:// (or unix:// for a socket)".into());
+    }
+    redis::Client::open(url)
+        .map(|_| RedisUrl(url.to_owned()))
+        .map_err(|_| "not a Redis URL the server can use".into())
 }
 
 impl Config {
@@ -234,6 +273,29 @@ mod tests {
         let c = parse(&["--tls-self-signed", "--tls-name", "x.local"]).unwrap();
         assert!(c.tls());
         assert_eq!(c.tls_names, ["x.local"]);
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_its_url_never_shows() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("conclave-server").chain(args.iter().copied()))
+        };
+        if std::env::var_os("CONCLAVE_REDIS").is_none() {
+            assert!(parse(&[]).unwrap().redis.is_none());
+        }
+        let c = parse(&["--redis", "redis://:hunter2@127.0.0.1:6379/0"]).unwrap();
+        assert_eq!(
+            c.redis.as_ref().map(RedisUrl::as_str),
+            Some("redis://:hunter2@127.0.0.1:6379/0")
+        );
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "the password shows in {c:?}"
+        );
+        let err = parse(&["--redis", "http://:hunter2@x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("should start with redis://"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::Shared;
+use crate::backplane::{Backplane, Bus, Placed, remote_instances};
 use crate::rate::{RateLimiter, Verdict};
 use crate::rooms::fresh_peer_id;
 
@@ -77,6 +78,12 @@ impl MemberHandle {
 
     fn error(&self, code: ErrorCode, message: &str) {
         self.deliver(ServerMessage::error(code, message));
+    }
+
+    /// Whether the connection is still there to deliver to (not one that dropped and waits
+    /// for its member to resume).
+    fn is_live(&self) -> bool {
+        !self.outbox.is_closed()
     }
 
     fn same_connection(&self, other: &MemberHandle) -> bool {
@@ -164,7 +171,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     };
 
     let end = conn.read_loop(&mut stream, &me).await;
-    conn.leave_room(end);
+    conn.leave_room(end).await;
     // Dropping our senders (the registry's copy is gone with `leave_room`) ends the writer
     // once it has flushed the outbox.
     drop(conn);
@@ -329,17 +336,24 @@ impl Connection {
                         .error(ErrorCode::NotJoined, "join a room before signaling");
                     return Flow::Continue;
                 };
-                let rooms = self.shared.lock_rooms();
-                match rooms.member(room, &to) {
-                    Some(target) => target.deliver(ServerMessage::Signal {
-                        from: from.clone(),
-                        blob,
-                    }),
-                    None => {
-                        debug!(peer = %from, "signal to unknown peer");
-                        self.me
-                            .error(ErrorCode::UnknownPeer, "no such member in this room");
-                    }
+                let msg = ServerMessage::Signal {
+                    from: from.clone(),
+                    blob,
+                };
+                let known = match &self.shared.backplane {
+                    None => match self.shared.lock_rooms().member(room, &to) {
+                        Some(target) => {
+                            target.deliver(msg);
+                            true
+                        }
+                        None => false,
+                    },
+                    Some(backplane) => relay(&self.shared, backplane, room, &to, msg).await,
+                };
+                if !known {
+                    debug!(peer = %from, "signal to unknown peer");
+                    self.me
+                        .error(ErrorCode::UnknownPeer, "no such member in this room");
                 }
                 Flow::Continue
             }
@@ -373,19 +387,20 @@ impl Connection {
         {
             // Whoever holds the id now (the member's old connection, if the server has not
             // noticed it drop) keeps it if it still answers: a copied token takes over nobody.
-            let holder = self
-                .shared
-                .lock_rooms()
-                .member(&room, &resume.peer)
-                .cloned();
-            let live = match holder {
-                Some(holder) => holder.answers().await,
-                None => false,
-            };
+            let live = self.holder_answers(&room, &resume.peer).await;
             if !live {
-                return self.resume(room, resume.peer);
+                return self.resume(room, resume.peer).await;
             }
             debug!(room = %room, "a resume for a member that is still connected: a new member instead");
+        }
+        let shared = Arc::clone(&self.shared);
+        if let Some(backplane) = &shared.backplane {
+            match self.join_shared(backplane, &room).await {
+                Ok(flow) => return flow,
+                Err(err) => {
+                    warn!(%err, "Redis is unreachable: this member joins this instance only");
+                }
+            }
         }
         let mut rooms = self.shared.lock_rooms();
         let max_peers = rooms.max_peers();
@@ -425,7 +440,16 @@ impl Connection {
     /// Takes the member's place under `you`, which its token proved: its old connection (if
     /// the registry still has one) ends quietly, and the others hear nothing, or, after a
     /// server restart, that it joined.
-    fn resume(&mut self, room: RoomId, you: PeerId) -> Flow {
+    async fn resume(&mut self, room: RoomId, you: PeerId) -> Flow {
+        let shared = Arc::clone(&self.shared);
+        if let Some(backplane) = &shared.backplane {
+            match self.resume_shared(backplane, &room, &you).await {
+                Ok(flow) => return flow,
+                Err(err) => {
+                    warn!(%err, "Redis is unreachable: this member resumes on this instance only");
+                }
+            }
+        }
         let mut rooms = self.shared.lock_rooms();
         let max_peers = rooms.max_peers();
         match rooms.join_as(room.clone(), you.clone(), self.me.clone()) {
@@ -462,7 +486,170 @@ impl Connection {
         }
     }
 
-    fn leave_room(&mut self, end: End) {
+    /// Whether whoever holds `peer`'s place now (its old connection, here or on another
+    /// instance) still answers.
+    async fn holder_answers(&self, room: &RoomId, peer: &PeerId) -> bool {
+        if let Some(backplane) = &self.shared.backplane
+            && let Ok(Some(instance)) = backplane.holder(room, peer).await
+            && instance != backplane.instance
+        {
+            return backplane.probe(&instance, room, peer).await;
+        }
+        let holder = self.shared.lock_rooms().member(room, peer).cloned();
+        match holder {
+            Some(holder) => holder.answers().await,
+            None => false,
+        }
+    }
+
+    fn welcome(
+        &self,
+        room: &RoomId,
+        you: &PeerId,
+        peers: Vec<PeerId>,
+        resumed: bool,
+    ) -> ServerMessage {
+        ServerMessage::Welcome {
+            you: you.clone(),
+            peers,
+            max_peers: self.shared.config.max_peers,
+            // Made for this member and this join alone.
+            ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
+            resume: self.shared.resume_key.token(room, you),
+            resumed,
+        }
+    }
+
+    fn refuse_full(&self, room: &RoomId) -> Flow {
+        debug!(room = %room, "room full");
+        self.me.error(
+            ErrorCode::RoomFull,
+            &format!(
+                "this room already holds {} members",
+                self.shared.config.max_peers
+            ),
+        );
+        Flow::Stop(End::Refused)
+    }
+
+    /// A join with rooms shared through Redis: the place is taken there (which enforces the
+    /// limit across instances), then the member is registered here and welcomed before anyone
+    /// is told of it.
+    async fn join_shared(
+        &mut self,
+        backplane: &Backplane,
+        room: &RoomId,
+    ) -> redis::RedisResult<Flow> {
+        let max_peers = self.shared.config.max_peers;
+        let (you, others) = loop {
+            let id = fresh_peer_id();
+            match backplane.place(room, &id, max_peers, false).await? {
+                Placed::In { others, .. } => break (id, others),
+                Placed::Taken => continue,
+                Placed::Full => return Ok(self.refuse_full(room)),
+            }
+        };
+        let placed_here = {
+            let mut rooms = self.shared.lock_rooms();
+            if let Ok((_, here)) = rooms.join_as(room.clone(), you.clone(), self.me.clone()) {
+                self.me.deliver(self.welcome(
+                    room,
+                    &you,
+                    others.iter().map(|(id, _)| id.clone()).collect(),
+                    false,
+                ));
+                for other in here {
+                    other
+                        .handle
+                        .deliver(ServerMessage::PeerJoined { peer: you.clone() });
+                }
+                true
+            } else {
+                false
+            }
+        };
+        if !placed_here {
+            // Only if Redis lost what this instance holds; it is put back on reconnect.
+            let _ = backplane.remove(room, &you).await;
+            return Ok(self.refuse_full(room));
+        }
+        let bus = Bus::Room {
+            room: room.clone(),
+            except: you.clone(),
+            msg: ServerMessage::PeerJoined { peer: you.clone() },
+        };
+        backplane
+            .publish_all(&remote_instances(&others, &backplane.instance), &bus)
+            .await;
+        debug!(room = %room, peer = %you, members = others.len() + 1, "joined");
+        self.joined = Some((room.clone(), you));
+        Ok(Flow::Continue)
+    }
+
+    /// A resume with rooms shared through Redis: the id moves to this instance. If another
+    /// instance held it, that one ends the old connection quietly; if nobody did (reaped,
+    /// or Redis lost it), the others hear that the member joined.
+    async fn resume_shared(
+        &mut self,
+        backplane: &Backplane,
+        room: &RoomId,
+        you: &PeerId,
+    ) -> redis::RedisResult<Flow> {
+        let max_peers = self.shared.config.max_peers;
+        let (previous, others) = match backplane.place(room, you, max_peers, true).await? {
+            Placed::In { previous, others } => (previous, others),
+            Placed::Full | Placed::Taken => return Ok(self.refuse_full(room)),
+        };
+        {
+            let mut rooms = self.shared.lock_rooms();
+            let Ok((replaced, here)) = rooms.join_as(room.clone(), you.clone(), self.me.clone())
+            else {
+                return Ok(self.refuse_full(room));
+            };
+            self.me.deliver(self.welcome(
+                room,
+                you,
+                others.iter().map(|(id, _)| id.clone()).collect(),
+                true,
+            ));
+            if let Some(old) = replaced {
+                old.replaced.notify_one();
+            }
+            if previous.is_none() {
+                for other in here {
+                    other
+                        .handle
+                        .deliver(ServerMessage::PeerJoined { peer: you.clone() });
+                }
+            }
+        }
+        match previous {
+            None => {
+                let bus = Bus::Room {
+                    room: room.clone(),
+                    except: you.clone(),
+                    msg: ServerMessage::PeerJoined { peer: you.clone() },
+                };
+                backplane
+                    .publish_all(&remote_instances(&others, &backplane.instance), &bus)
+                    .await;
+            }
+            Some(instance) if instance != backplane.instance => {
+                let bus = Bus::Replaced {
+                    room: room.clone(),
+                    peer: you.clone(),
+                };
+                // Gone instances do not listen; their sockets went with them.
+                let _ = backplane.publish(&instance, &bus).await;
+            }
+            Some(_) => {}
+        }
+        debug!(room = %room, peer = %you, "resumed");
+        self.joined = Some((room.clone(), you.clone()));
+        Ok(Flow::Continue)
+    }
+
+    async fn leave_room(&mut self, end: End) {
         let Some((room, me)) = self.joined.take() else {
             return;
         };
@@ -483,16 +670,140 @@ impl Connection {
                 if *shared.shutdown.borrow() {
                     return;
                 }
-                tell_left(&shared, &room, &me, &departed, end);
+                tell_left(&shared, &room, &me, &departed, end).await;
             });
             return;
         }
-        tell_left(&self.shared, &room, &me, &self.me, end);
+        tell_left(&self.shared, &room, &me, &self.me, end).await;
+    }
+}
+
+/// A signal for `to`, here or on another instance. `false`: no such member in the room.
+async fn relay(
+    shared: &Shared,
+    backplane: &Backplane,
+    room: &RoomId,
+    to: &PeerId,
+    msg: ServerMessage,
+) -> bool {
+    let here = shared.lock_rooms().member(room, to).cloned();
+    match here {
+        // A member waiting to resume may come back on another instance: ask Redis.
+        Some(target) if target.is_live() => {
+            target.deliver(msg);
+            true
+        }
+        _ => match backplane.relay(room, to, msg).await {
+            Ok(known) => known,
+            Err(err) => {
+                warn!(%err, "cannot relay through Redis");
+                // Not known to be unknown: the member may well be there.
+                true
+            }
+        },
+    }
+}
+
+/// Acts on what another instance sent this one.
+pub(crate) fn on_bus(shared: &Arc<Shared>, bus: Bus) {
+    match bus {
+        Bus::To { room, to, msg } => {
+            if let Some(target) = shared.lock_rooms().member(&room, &to) {
+                target.deliver(msg);
+            }
+        }
+        Bus::Room { room, except, msg } => {
+            for member in shared.lock_rooms().members(&room) {
+                if member.id != except {
+                    member.handle.deliver(msg.clone());
+                }
+            }
+        }
+        Bus::Replaced { room, peer } => {
+            if let Some(old) = shared.lock_rooms().leave(&room, &peer) {
+                old.replaced.notify_one();
+            }
+        }
+        Bus::Probe {
+            room,
+            peer,
+            reply_to,
+            nonce,
+        } => {
+            let shared = Arc::clone(shared);
+            tokio::spawn(async move {
+                let holder = shared.lock_rooms().member(&room, &peer).cloned();
+                let live = match holder {
+                    Some(holder) => holder.answers().await,
+                    None => false,
+                };
+                if let Some(backplane) = &shared.backplane {
+                    let _ = backplane
+                        .publish(&reply_to, &Bus::Answer { nonce, live })
+                        .await;
+                }
+            });
+        }
+        Bus::Answer { nonce, live } => {
+            if let Some(backplane) = &shared.backplane {
+                backplane.answered(nonce, live);
+            }
+        }
+    }
+}
+
+/// After a gap in the connection to Redis: puts every member of this instance back (the
+/// others may have reaped them meanwhile), and tells the rooms of those who were gone.
+pub(crate) async fn reregister(shared: &Arc<Shared>) {
+    let Some(backplane) = &shared.backplane else {
+        return;
+    };
+    let members: Vec<(RoomId, PeerId)> = shared
+        .lock_rooms()
+        .all()
+        .map(|(room, member)| (room.clone(), member.id.clone()))
+        .collect();
+    for (room, peer) in members {
+        match backplane
+            .place(&room, &peer, shared.config.max_peers, true)
+            .await
+        {
+            Ok(Placed::In {
+                previous: None,
+                others,
+            }) => {
+                let bus = Bus::Room {
+                    room: room.clone(),
+                    except: peer.clone(),
+                    msg: ServerMessage::PeerJoined { peer },
+                };
+                backplane
+                    .publish_all(&remote_instances(&others, &backplane.instance), &bus)
+                    .await;
+            }
+            Ok(Placed::In { .. }) => {}
+            Ok(Placed::Full | Placed::Taken) => {
+                debug!(room = %room, "a member here no longer fits its room in Redis");
+            }
+            Err(err) => {
+                warn!(%err, "cannot put this instance's members back in Redis");
+                return;
+            }
+        }
     }
 }
 
 /// Removes `me` from `room` if `connection` still holds its place, and tells the others.
-fn tell_left(shared: &Shared, room: &RoomId, me: &PeerId, connection: &MemberHandle, end: End) {
+async fn tell_left(
+    shared: &Shared,
+    room: &RoomId,
+    me: &PeerId,
+    connection: &MemberHandle,
+    end: End,
+) {
+    if let Some(backplane) = &shared.backplane {
+        return tell_left_shared(shared, backplane, room, me, connection, end).await;
+    }
     {
         let mut rooms = shared.lock_rooms();
         // A replaced connection no longer holds the member's place: leave it be.
@@ -513,6 +824,58 @@ fn tell_left(shared: &Shared, room: &RoomId, me: &PeerId, connection: &MemberHan
                 .deliver(ServerMessage::PeerLeft { peer: me.clone() });
         }
     }
+}
+
+/// [`tell_left`] with rooms shared through Redis: the member leaves Redis only if this
+/// instance still holds it there (it may have resumed elsewhere), and every instance with
+/// members in the room hears of it. Members of a stopping instance stay in Redis: they
+/// resume elsewhere, or are reaped after the grace.
+async fn tell_left_shared(
+    shared: &Shared,
+    backplane: &Backplane,
+    room: &RoomId,
+    me: &PeerId,
+    connection: &MemberHandle,
+    end: End,
+) {
+    let here: Vec<MemberHandle> = {
+        let mut rooms = shared.lock_rooms();
+        if rooms
+            .leave_if(room, me, |h| h.same_connection(connection))
+            .is_none()
+        {
+            return;
+        }
+        rooms
+            .members(room)
+            .iter()
+            .map(|m| m.handle.clone())
+            .collect()
+    };
+    debug!(room = %room, peer = %me, ?end, "left");
+    if matches!(end, End::Shutdown | End::Replaced) {
+        return;
+    }
+    let others = match backplane.remove(room, me).await {
+        Ok(Some(others)) => others,
+        // It resumed on another instance meanwhile: it did not leave.
+        Ok(None) => return,
+        Err(err) => {
+            warn!(%err, "cannot take a member out of Redis; its instance will be told on reconnect");
+            Vec::new()
+        }
+    };
+    for other in here {
+        other.deliver(ServerMessage::PeerLeft { peer: me.clone() });
+    }
+    let bus = Bus::Room {
+        room: room.clone(),
+        except: me.clone(),
+        msg: ServerMessage::PeerLeft { peer: me.clone() },
+    };
+    backplane
+        .publish_all(&remote_instances(&others, &backplane.instance), &bus)
+        .await;
 }
 
 #[cfg(test)]

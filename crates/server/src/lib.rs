@@ -5,6 +5,7 @@
 //! given a certificate) and hands each member the STUN/TURN servers to connect through, so one
 //! binary and a TURN relay are the whole deployment.
 
+mod backplane;
 mod config;
 mod connection;
 mod headers;
@@ -55,7 +56,10 @@ pub(crate) struct Shared {
     config: Config,
     ice: IceConfig,
     resume_key: resume::ResumeKey,
+    /// This instance's members (all of them without `--redis`).
     rooms: Mutex<Rooms<MemberHandle>>,
+    /// Rooms shared with other instances through Redis, with `--redis`.
+    backplane: Option<backplane::Backplane>,
     /// Turns true once the server is stopping.
     shutdown: watch::Receiver<bool>,
     /// Open WebSocket connections. Upgraded sockets are outside axum's graceful shutdown, so
@@ -90,6 +94,7 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<Tls>,
     resume_key: resume::ResumeKey,
+    backplane: Option<backplane::Backplane>,
 }
 
 impl Server {
@@ -113,11 +118,24 @@ impl Server {
                 resume::ResumeKey::random()
             }
         };
+        let backplane = match &config.redis {
+            Some(url) => {
+                if config.resume_key_file.is_none() {
+                    warn!(
+                        "with --redis, give every instance the same --resume-key-file: otherwise \
+                         members whose instance stops cannot resume on another one"
+                    );
+                }
+                Some(backplane::Backplane::connect(url.as_str()).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             listener,
             tls,
             resume_key,
+            backplane,
         })
     }
 
@@ -143,6 +161,7 @@ impl Server {
             listener,
             tls,
             resume_key,
+            backplane,
         } = self;
         if !config.static_dir.join("index.html").is_file() {
             info!(
@@ -157,10 +176,12 @@ impl Server {
             rooms: Mutex::new(Rooms::new(config.max_peers)),
             ice: config.ice(),
             resume_key,
+            backplane,
             config,
             shutdown: shutdown.clone(),
             connections,
         });
+        backplane::Backplane::spawn(&shared);
         let app = router(Arc::clone(&shared));
         let stop = async move {
             stop.await;

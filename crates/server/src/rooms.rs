@@ -143,6 +143,13 @@ impl<T> Rooms<T> {
             .map(|m| &m.handle)
     }
 
+    /// Every member of every room.
+    pub fn all(&self) -> impl Iterator<Item = (&RoomId, &Member<T>)> {
+        self.rooms
+            .iter()
+            .flat_map(|(room, members)| members.iter().map(move |m| (room, m)))
+    }
+
     pub fn room_count(&self) -> usize {
         self.rooms.len()
     }
