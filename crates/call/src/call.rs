@@ -395,6 +395,12 @@ impl Call {
                     // Back as ourselves: keys, rounds and connections stand. Whoever the
                     // server has not seen again yet is still in the call peer to peer; it
                     // comes back as `peer_joined`, or liveness finds it gone.
+                    // What we sent while the server had lost us may be lost too: say who we
+                    // are again (rounds repair themselves, see `rounds::NUDGE_MS`).
+                    let known: Vec<PeerId> = self.members.keys().cloned().collect();
+                    for peer in &known {
+                        out.extend(self.seal_presence(peer));
+                    }
                     for peer in peers {
                         self.announced(peer, true, now_ms, &mut out);
                     }

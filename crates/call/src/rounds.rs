@@ -24,6 +24,13 @@ use conclave_protocol::{Bytes32, PeerId, RoomId};
 /// messages back makes a round this slow.
 pub const STALL_MS: u64 = 10_000;
 
+/// How often a round still open sends its commitment (and reveal) again to each member whose
+/// reveal it lacks. The relay delivers at most once: a message lost to a server restart or a
+/// member's reconnect would otherwise hold the round until [`STALL_MS`] tells the person.
+/// A member that gets a commitment it already holds answers with its reveal again, so one
+/// nudge also repairs the reveal that went missing on the way to us.
+pub const NUDGE_MS: u64 = 2_000;
+
 /// Commitments kept for rounds we have not reached yet (someone saw a join before we did).
 const EARLY_LIMIT: usize = 64;
 
@@ -71,6 +78,27 @@ struct Round {
     revealed: bool,
     reveals: BTreeMap<PeerId, Revealed>,
     started_ms: u64,
+    last_nudge_ms: u64,
+}
+
+impl Round {
+    /// Our reveal for this round, to `to`.
+    fn reveal(&self, public_key: &Bytes32, to: &PeerId) -> RoundOutput {
+        RoundOutput::Send(
+            to.clone(),
+            PeerMessage::Reveal {
+                round: self.id.clone(),
+                public_key: public_key.clone(),
+                nonce: self.nonce.clone(),
+            },
+        )
+    }
+
+    fn is_duplicate_reveal(&self, from: &PeerId, public_key: &Bytes32, nonce: &Bytes32) -> bool {
+        self.reveals
+            .get(from)
+            .is_some_and(|r| r.public_key == *public_key && r.nonce == *nonce)
+    }
 }
 
 pub struct Rounds {
@@ -81,10 +109,9 @@ pub struct Rounds {
     early: VecDeque<(Bytes32, PeerId, Bytes32)>,
     /// The key each member revealed first: it keeps that key pair for the session.
     keys: BTreeMap<PeerId, Bytes32>,
-    /// The last round everyone revealed in, and its words.
-    completed: Option<(Bytes32, SafetyWords)>,
-    /// Who else was in it.
-    completed_others: BTreeSet<PeerId>,
+    /// The last round everyone revealed in, and its words: kept whole, to answer a member
+    /// that missed our reveal of it.
+    completed: Option<(Round, SafetyWords)>,
     verification: Verification,
 }
 
@@ -104,7 +131,6 @@ impl Rounds {
             early: VecDeque::new(),
             keys: BTreeMap::new(),
             completed: None,
-            completed_others: BTreeSet::new(),
             verification: Verification::Checking,
         }
     }
@@ -136,7 +162,7 @@ impl Rounds {
         }
         let mut out = Vec::new();
         if let Some((done, words)) = &self.completed
-            && *done == id
+            && done.id == id
         {
             self.current = None;
             if self.verification != Verification::Words(*words) {
@@ -155,6 +181,7 @@ impl Rounds {
             revealed: false,
             reveals: BTreeMap::new(),
             started_ms: now_ms,
+            last_nudge_ms: now_ms,
         };
         // Commitments that came before we saw the change ourselves.
         for (rid, from, c) in std::mem::take(&mut self.early) {
@@ -191,10 +218,17 @@ impl Rounds {
         now_ms: u64,
     ) -> Result<Vec<RoundOutput>, Refusal> {
         let mut out = Vec::new();
-        if self.current.is_none() && self.completed.as_ref().is_some_and(|(id, _)| *id == round) {
+        if self.current.is_none()
+            && let Some((done, _)) = &self.completed
+            && done.id == round
+        {
+            if done.commitments.get(from) == Some(&commitment) {
+                // A nudge: `from` still waits for our reveal of the round we finished.
+                return Ok(vec![done.reveal(&self.public_key, from)]);
+            }
             // Someone runs the round we finished again: it lost track of us for a moment (it
             // dropped us as silent, then heard from us). Run it again with a fresh nonce.
-            let others = self.completed_others.clone();
+            let others = done.others.clone();
             self.completed = None;
             out = self.membership(others, now_ms);
         }
@@ -208,8 +242,16 @@ impl Rounds {
         if !current.others.contains(from) {
             return Err(Refusal::OtherRound);
         }
-        if current.commitments.contains_key(from) {
-            return Err(Refusal::OutOfOrder);
+        if let Some(held) = current.commitments.get(from) {
+            if *held != commitment {
+                return Err(Refusal::OutOfOrder);
+            }
+            // A nudge: `from` lacks our reveal, if we made it (else it comes once we can).
+            return Ok(current
+                .revealed
+                .then(|| current.reveal(&self.public_key, from))
+                .into_iter()
+                .collect());
         }
         current.commitments.insert(from.clone(), commitment);
         self.reveal_if_ready(&mut out);
@@ -224,6 +266,15 @@ impl Rounds {
         nonce: Bytes32,
     ) -> Result<Vec<RoundOutput>, Refusal> {
         let room = self.room.clone();
+        // Our nudge crossed its reveal, or its nudge answered ours twice: nothing new.
+        let done = self.completed.as_ref().map(|(done, _)| done);
+        if [self.current.as_ref(), done]
+            .into_iter()
+            .flatten()
+            .any(|r| r.id == round && r.is_duplicate_reveal(from, &public_key, &nonce))
+        {
+            return Ok(Vec::new());
+        }
         let Some(current) = self.current.as_mut().filter(|r| r.id == round) else {
             return Err(Refusal::OtherRound);
         };
@@ -260,18 +311,46 @@ impl Rounds {
         Ok(out)
     }
 
-    /// Says so once when a round has waited too long.
+    /// Nudges every [`NUDGE_MS`] the members whose reveal we lack, and says so once when a
+    /// round has waited too long.
     pub fn tick(&mut self, now_ms: u64) -> Vec<RoundOutput> {
-        let Some(current) = &self.current else {
+        let (Some(current), Some(me)) = (self.current.as_mut(), &self.me) else {
             return Vec::new();
         };
+        let mut out = Vec::new();
+        if now_ms >= current.last_nudge_ms + NUDGE_MS {
+            current.last_nudge_ms = now_ms;
+            let mine = commitment(
+                &self.room,
+                &current.id,
+                me,
+                &self.public_key,
+                &current.nonce,
+            );
+            for to in current
+                .others
+                .iter()
+                .filter(|p| !current.reveals.contains_key(*p))
+            {
+                out.push(RoundOutput::Send(
+                    to.clone(),
+                    PeerMessage::Commit {
+                        round: current.id.clone(),
+                        commitment: mine.clone(),
+                    },
+                ));
+                if current.revealed {
+                    out.push(current.reveal(&self.public_key, to));
+                }
+            }
+        }
         if now_ms < current.started_ms + STALL_MS
             || matches!(
                 self.verification,
                 Verification::Stalled(_) | Verification::Tampered(_)
             )
         {
-            return Vec::new();
+            return out;
         }
         let missing = current
             .others
@@ -280,7 +359,8 @@ impl Rounds {
             .cloned()
             .collect();
         self.verification = Verification::Stalled(missing);
-        vec![RoundOutput::Changed]
+        out.push(RoundOutput::Changed);
+        out
     }
 
     fn reveal_if_ready(&mut self, out: &mut Vec<RoundOutput>) {
@@ -317,9 +397,7 @@ impl Rounds {
             nonce: current.nonce.clone(),
         });
         let words = safety_words(&self.room, &current.id, &all);
-        self.completed = Some((current.id.clone(), words));
-        self.completed_others = current.others.clone();
-        self.current = None;
+        self.completed = self.current.take().map(|round| (round, words));
         self.verification = Verification::Words(words);
         out.push(RoundOutput::Changed);
     }
@@ -427,13 +505,14 @@ mod tests {
         let mut a = Rounds::new(room(), Bytes32([1; 32]));
         a.reset(id("a"));
         a.membership(set(&["b", "c"]), 1_000);
-        assert!(a.tick(1_000 + STALL_MS - 1).is_empty());
-        assert_eq!(a.tick(1_000 + STALL_MS), vec![RoundOutput::Changed]);
+        let changed = |out: Vec<RoundOutput>| out.contains(&RoundOutput::Changed);
+        assert!(!changed(a.tick(1_000 + STALL_MS - 1)));
+        assert!(changed(a.tick(1_000 + STALL_MS)));
         assert_eq!(
             a.verification(),
             &Verification::Stalled(vec![id("b"), id("c")])
         );
-        assert!(a.tick(1_000 + 2 * STALL_MS).is_empty(), "said once");
+        assert!(!changed(a.tick(1_000 + 2 * STALL_MS)), "said once");
     }
 
     #[test]
@@ -455,6 +534,110 @@ mod tests {
             out.iter()
                 .any(|(_, m)| matches!(m, PeerMessage::Reveal { .. })),
             "{out:?}"
+        );
+    }
+
+    /// Delivers what `out` asks `from` to send to `to`'s `Rounds`, as the call would, and
+    /// returns what `to` answers to `from`.
+    fn deliver(
+        out: &[RoundOutput],
+        from: &str,
+        to: &str,
+        rounds: &mut Rounds,
+        now_ms: u64,
+    ) -> Vec<RoundOutput> {
+        let mut answers = Vec::new();
+        for (_, msg) in sent(out).into_iter().filter(|(t, _)| *t == id(to)) {
+            let result = match msg {
+                PeerMessage::Commit { round, commitment } => {
+                    rounds.on_commitment(&id(from), round, commitment, now_ms)
+                }
+                PeerMessage::Reveal {
+                    round,
+                    public_key,
+                    nonce,
+                } => rounds.on_reveal(&id(from), round, public_key, nonce),
+                other => panic!("{other:?}"),
+            };
+            // A refusal is what the call drops; a lost message is what the test leaves out.
+            answers.extend(result.unwrap_or_default());
+        }
+        answers
+    }
+
+    fn words(r: &Rounds) -> SafetyWords {
+        match r.verification() {
+            Verification::Words(w) => *w,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lost_commitment_is_sent_again_and_the_round_completes() {
+        let mut a = Rounds::new(room(), Bytes32([1; 32]));
+        let mut b = Rounds::new(room(), Bytes32([2; 32]));
+        a.reset(id("a"));
+        b.reset(id("b"));
+        // a's commitment to b is lost (the relay restarted).
+        let _lost = a.membership(set(&["b"]), 0);
+        let commit_b = b.membership(set(&["a"]), 0);
+        let reveal_a = deliver(&commit_b, "b", "a", &mut a, 0);
+        // b cannot take a's reveal before its commitment: refused, as good as lost.
+        assert!(deliver(&reveal_a, "a", "b", &mut b, 0).is_empty());
+        assert!(
+            a.tick(NUDGE_MS - 1).is_empty(),
+            "not before the nudge is due"
+        );
+        let nudge_a = a.tick(NUDGE_MS);
+        // The nudge carries a's commitment and its reveal again: b reveals and completes.
+        let reveal_b = deliver(&nudge_a, "a", "b", &mut b, NUDGE_MS);
+        deliver(&reveal_b, "b", "a", &mut a, NUDGE_MS);
+        assert_eq!(words(&a), words(&b));
+        assert!(
+            a.tick(2 * NUDGE_MS).is_empty(),
+            "a complete round nudges nobody"
+        );
+    }
+
+    #[test]
+    fn a_reveal_lost_after_the_sender_completed_is_sent_again_when_asked() {
+        let mut a = Rounds::new(room(), Bytes32([1; 32]));
+        let mut b = Rounds::new(room(), Bytes32([2; 32]));
+        a.reset(id("a"));
+        b.reset(id("b"));
+        let commit_a = a.membership(set(&["b"]), 0);
+        let commit_b = b.membership(set(&["a"]), 0);
+        let _lost_reveal_a = deliver(&commit_b, "b", "a", &mut a, 0);
+        let reveal_b = deliver(&commit_a, "a", "b", &mut b, 0);
+        deliver(&reveal_b, "b", "a", &mut a, 0);
+        // a is done; b still waits for a's reveal.
+        words(&a);
+        assert_eq!(b.verification(), &Verification::Checking);
+        // b's nudge (its commitment again, and its reveal) reaches a, which answers with its
+        // reveal of the finished round, and nothing else: the words stay.
+        let nudge_b = b.tick(NUDGE_MS);
+        let answer = deliver(&nudge_b, "b", "a", &mut a, NUDGE_MS);
+        assert_eq!(sent(&answer).len(), 1, "{answer:?}");
+        deliver(&answer, "a", "b", &mut b, NUDGE_MS);
+        assert_eq!(words(&a), words(&b));
+    }
+
+    #[test]
+    fn a_commitment_that_differs_from_the_one_held_is_still_refused() {
+        let mut a = Rounds::new(room(), Bytes32([1; 32]));
+        a.reset(id("a"));
+        a.membership(set(&["b", "c"]), 0);
+        let round = round_id(&room(), [&id("a"), &id("b"), &id("c")]);
+        a.on_commitment(&id("b"), round.clone(), Bytes32([5; 32]), 0)
+            .unwrap();
+        assert_eq!(
+            a.on_commitment(&id("b"), round.clone(), Bytes32([5; 32]), 0),
+            Ok(Vec::new()),
+            "the same one again: a nudge, and we have nothing to reveal yet"
+        );
+        assert_eq!(
+            a.on_commitment(&id("b"), round, Bytes32([6; 32]), 0),
+            Err(Refusal::OutOfOrder)
         );
     }
 }
