@@ -23,7 +23,7 @@ pub struct Envelope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PeerMessage {
     /// Who I am and what I send. Sent to each member when we first meet and again whenever
     /// any of it changes.
@@ -59,7 +59,7 @@ pub enum PeerMessage {
 /// What members say to each other about the call's conversation, only ever inside a pairwise
 /// seal: someone holding the link but not in the call cannot read it, and neither can a relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum PrivateMessage {
     /// A chat message. `id` counts this sender's messages, so each is shown once and in order.
     Chat {
@@ -87,7 +87,7 @@ impl PrivateMessage {
 
 /// What members say about media keys, only ever inside a pairwise seal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum KeyMessage {
     /// The sender's current SFrame base key: key generation `generation`, ratchet step
     /// `step`. Keys of earlier steps cannot be derived from it.
@@ -226,7 +226,7 @@ mod tests {
         }
         assert!(
             KeyMessage::from_bytes(
-                br#"{"type":"sender_key","generation":1,"step":300,"key":"AA"}"#
+                br#"{"sender_key":{"generation":1,"step":300,"key":"AA"}}"#
             )
             .is_err()
         );
