@@ -143,6 +143,7 @@ struct Connection {
     me: MemberHandle,
     /// Room and own id once joined.
     joined: Option<(RoomId, PeerId)>,
+    sfu_throttle: crate::sfu::AccessThrottle,
 }
 
 /// Runs one connection to the end.
@@ -161,6 +162,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         shared: Arc::clone(&shared),
         me: me.clone(),
         joined: None,
+        sfu_throttle: Default::default(),
     };
 
     let end = conn.read_loop(&mut stream, &me).await;
@@ -354,6 +356,38 @@ impl Connection {
                 self.me.deliver(ServerMessage::Pong);
                 Flow::Continue
             }
+            ClientMessage::SfuAccess => {
+                self.sfu_access().await;
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn sfu_access(&mut self) {
+        let Some((room, _)) = &self.joined else {
+            self.me.error(
+                ErrorCode::NotJoined,
+                "join a room before asking for the SFU",
+            );
+            return;
+        };
+        let Some(sfu) = self.shared.sfu.clone() else {
+            self.me
+                .error(ErrorCode::SfuUnavailable, "this server has no SFU");
+            return;
+        };
+        if !self.sfu_throttle.allow(std::time::Instant::now()) {
+            self.me
+                .error(ErrorCode::RateLimited, "asked for SFU access too often");
+            return;
+        }
+        match sfu.access(room).await {
+            Ok(access) => self.me.deliver(access),
+            Err(err) => {
+                warn!(%err, "no SFU access");
+                self.me
+                    .error(ErrorCode::SfuUnavailable, "the SFU does not answer");
+            }
         }
     }
 
@@ -401,6 +435,7 @@ impl Connection {
                     ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
                     resume: self.shared.resume_key.token(&room, &you),
                     resumed: false,
+                    sfu_above: self.shared.sfu.as_ref().map(|sfu| sfu.above()),
                 });
                 for other in before {
                     other
@@ -437,6 +472,7 @@ impl Connection {
                     ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
                     resume: self.shared.resume_key.token(&room, &you),
                     resumed: true,
+                    sfu_above: self.shared.sfu.as_ref().map(|sfu| sfu.above()),
                 });
                 match replaced {
                     Some(old) => old.replaced.notify_one(),
@@ -492,7 +528,13 @@ impl Connection {
 }
 
 /// Removes `me` from `room` if `connection` still holds its place, and tells the others.
-fn tell_left(shared: &Shared, room: &RoomId, me: &PeerId, connection: &MemberHandle, end: End) {
+fn tell_left(
+    shared: &Arc<Shared>,
+    room: &RoomId,
+    me: &PeerId,
+    connection: &MemberHandle,
+    end: End,
+) {
     {
         let mut rooms = shared.lock_rooms();
         // A replaced connection no longer holds the member's place: leave it be.
@@ -504,6 +546,12 @@ fn tell_left(shared: &Shared, room: &RoomId, me: &PeerId, connection: &MemberHan
         }
         let rest = rooms.members(room);
         debug!(room = %room, peer = %me, members = rest.len(), ?end, "left");
+        if rest.is_empty() && shared.sfu.is_some() {
+            tokio::spawn(crate::sfu::Sfu::room_emptied(
+                Arc::clone(shared),
+                room.clone(),
+            ));
+        }
         if matches!(end, End::Shutdown | End::Replaced) {
             return;
         }
