@@ -19,6 +19,7 @@ fn in_a_room(secret: &RoomSecret, room: &RoomId) -> Call {
             ice_servers: vec![],
             resume: conclave_protocol::ResumeToken::new("fuzz-resume-token-0").unwrap(),
             resumed: false,
+            sfu_above: None,
         },
         0,
     );

@@ -4,6 +4,7 @@
 mod bench;
 mod compress;
 mod coturn;
+pub mod janus;
 mod screenshots;
 mod sizes;
 mod test_app;
@@ -18,7 +19,9 @@ commands:
   serve [SERVER FLAGS]       install what is missing, build the app (release) and run the server;
                              every flag goes to the server (`serve --help` lists them),
                              and --turn-local also runs Debian's coturn next to it as the
-                             TURN relay (installed if missing), wired to the server
+                             TURN relay (installed if missing), wired to the server;
+                             --sfu-local runs Debian's Janus as the SFU for large calls
+                             the same way (only the VideoRoom plugin, APIs on loopback)
   test                       install what is missing (incl. the test browser), build the app
                              into dist/ and its test build (with the ?debug= hooks) into
                              dist-test/, and run every test
@@ -144,9 +147,10 @@ pub fn build_app() -> Result {
 
 fn serve(args: &[String]) -> Result {
     let turn_local = args.iter().any(|a| a == "--turn-local");
+    let sfu_local = args.iter().any(|a| a == "--sfu-local");
     let mut args: Vec<String> = args
         .iter()
-        .filter(|a| *a != "--turn-local" && *a != "--")
+        .filter(|a| *a != "--turn-local" && *a != "--sfu-local" && *a != "--")
         .cloned()
         .collect();
     let help = args.iter().any(|a| a == "--help" || a == "-h");
@@ -157,6 +161,20 @@ fn serve(args: &[String]) -> Result {
     // Kept alive until the server exits, then stopped.
     let turn = if turn_local && !help {
         Some(coturn::start(&args)?)
+    } else {
+        None
+    };
+    let sfu = if sfu_local && !help {
+        tools::ensure_janus()?;
+        let dir = root().join("target").join("janus-local");
+        let janus = janus::Janus::start_local(&dir)?;
+        eprintln!(
+            "xtask: Janus is the SFU (API {}, admin {}; log: {}); stopped with the server",
+            janus.settings.ws_url(),
+            janus.settings.admin_url(),
+            janus.log_path().display()
+        );
+        Some(janus)
     } else {
         None
     };
@@ -176,6 +194,10 @@ fn serve(args: &[String]) -> Result {
         }
         // Through the environment: a command line is visible to every user of the machine.
         server.env("CONCLAVE_TURN_SECRET", &turn.secret);
+    }
+    if let Some(sfu) = &sfu {
+        // The secrets stay in their file; only its path is on the command line.
+        args.extend(sfu.server_args());
     }
     // Members come back as themselves across a restart of `serve` too.
     let keyed = args.iter().any(|a| a.starts_with("--resume-key-file"))
@@ -200,6 +222,8 @@ fn test() -> Result {
     tools::ensure_build_tools()?;
     tools::ensure_test_browser()?;
     tools::ensure_test_network()?;
+    // crates/server/tests/sfu.rs runs a real Janus.
+    tools::ensure_janus()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
     run(cargo().args([
         "clippy",

@@ -183,6 +183,15 @@ pub fn ensure_test_network() -> Result {
     Ok(())
 }
 
+/// Debian's Janus, the SFU calls above `--sfu-above` members go through: for `serve
+/// --sfu-local` and the server's tests against a real Janus.
+pub fn ensure_janus() -> Result {
+    if output("janus", &["--version"]).is_none() {
+        apt_install(&[crate::janus::PACKAGE])?;
+    }
+    Ok(())
+}
+
 /// Debian's colour emoji font, for `cargo xtask screenshots`: without it Chromium draws most
 /// of the app's emoji (the safety words' pictures, the reactions) as empty boxes.
 pub fn ensure_emoji_font() -> Result {

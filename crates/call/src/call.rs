@@ -434,6 +434,9 @@ impl Call {
             }
             ServerMessage::Signal { from, blob } => self.open(from, blob, now_ms, &mut out),
             ServerMessage::Pong => {}
+            // Only asked for once calls go through the SFU, which this state machine does
+            // not do yet.
+            ServerMessage::SfuAccess { .. } => {}
             // A restart or a deploy: the socket closes next, and we come back after it.
             ServerMessage::Error {
                 code: ErrorCode::ShuttingDown,

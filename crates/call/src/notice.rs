@@ -20,6 +20,9 @@ pub fn server_error(code: ErrorCode) -> &'static str {
         ErrorCode::TooLarge | ErrorCode::BadMessage => {
             "The server refused a message from this page. The call goes on; if something looks stuck, leave and join again."
         }
+        ErrorCode::SfuUnavailable => {
+            "The server for large calls is not answering, so video from this call may not reach everyone."
+        }
         ErrorCode::NotJoined | ErrorCode::AlreadyJoined | ErrorCode::UnknownPeer => {
             "The server and this page disagreed about who is in the call. If something looks stuck, leave and join again."
         }
@@ -272,6 +275,7 @@ mod tests {
             ErrorCode::UnknownPeer,
             ErrorCode::IdleTimeout,
             ErrorCode::ShuttingDown,
+            ErrorCode::SfuUnavailable,
         ] {
             assert!(server_error(code).len() > 10);
         }

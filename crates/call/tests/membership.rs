@@ -228,6 +228,7 @@ fn nothing_before_the_first_presence_is_acted_on() {
             ice_servers: vec![],
             resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
             resumed: false,
+            sfu_above: None,
         },
         0,
     );

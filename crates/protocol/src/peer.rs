@@ -225,10 +225,8 @@ mod tests {
             assert_eq!(KeyMessage::from_bytes(&msg.to_bytes()).unwrap(), msg);
         }
         assert!(
-            KeyMessage::from_bytes(
-                br#"{"sender_key":{"generation":1,"step":300,"key":"AA"}}"#
-            )
-            .is_err()
+            KeyMessage::from_bytes(br#"{"sender_key":{"generation":1,"step":300,"key":"AA"}}"#)
+                .is_err()
         );
     }
 

@@ -13,6 +13,13 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// uplink still copes.
 pub const DEFAULT_MAX_PEERS: usize = 8;
 
+/// How many members a room holds when the server has an SFU, unless told otherwise: each
+/// member then sends once, whatever the size of the call.
+pub const DEFAULT_SFU_MAX_PEERS: usize = 50;
+
+/// The member count above which calls go through the SFU unless the server is told otherwise.
+pub const DEFAULT_SFU_ABOVE: usize = 6;
+
 /// How often a client pings so that an idle but healthy connection is not timed out.
 pub const PING_INTERVAL_SECS: u64 = 10;
 
@@ -33,6 +40,9 @@ pub enum ClientMessage {
     Leave,
     /// Keeps the connection from idling out.
     Ping,
+    /// Ask for (fresh) access to the SFU: answered with `sfu_access`, or `sfu_unavailable`.
+    /// Only after `join`; ask again before the last answer's `expires_in_secs` run out.
+    SfuAccess,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +61,10 @@ pub enum ServerMessage {
         resume: ResumeToken,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resumed: bool,
+        /// With an SFU: the member count above which this room's calls go through it (and
+        /// `max_peers` is then the SFU's room limit). `None`: full mesh only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sfu_above: Option<usize>,
     },
     PeerJoined {
         peer: PeerId,
@@ -64,6 +78,16 @@ pub enum ServerMessage {
         blob: Blob,
     },
     Pong,
+    /// Access to the SFU (Janus VideoRoom) for this member: open a WebSocket (subprotocol
+    /// `janus-protocol`) to `url` on this server's origin, put `token` in every Janus request,
+    /// and join VideoRoom `room`. The token stops working after `expires_in_secs`, taking the
+    /// Janus session with it unless a fresh one is used by then.
+    SfuAccess {
+        url: String,
+        token: String,
+        room: u64,
+        expires_in_secs: u64,
+    },
     /// Something was refused. `fatal` says whether the server closes the connection after it.
     Error {
         code: ErrorCode,
@@ -117,6 +141,8 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The server is stopping.
     ShuttingDown,
+    /// `sfu_access` when the server has no SFU, or the SFU does not answer.
+    SfuUnavailable,
 }
 
 impl ErrorCode {
@@ -193,6 +219,7 @@ mod tests {
             },
             ClientMessage::Leave,
             ClientMessage::Ping,
+            ClientMessage::SfuAccess,
         ];
         for msg in all {
             assert_eq!(ClientMessage::from_json(&msg.to_json()).unwrap(), msg);
@@ -209,6 +236,7 @@ mod tests {
                 ice_servers: vec![],
                 resume: token(),
                 resumed: false,
+                sfu_above: None,
             },
             ServerMessage::Welcome {
                 you: peer("p1"),
@@ -228,6 +256,7 @@ mod tests {
                 ],
                 resume: token(),
                 resumed: true,
+                sfu_above: Some(6),
             },
             ServerMessage::PeerJoined { peer: peer("p4") },
             ServerMessage::PeerLeft { peer: peer("p4") },
@@ -236,7 +265,14 @@ mod tests {
                 blob: Blob::from_bytes(b"sealed"),
             },
             ServerMessage::Pong,
+            ServerMessage::SfuAccess {
+                url: "/sfu".into(),
+                token: "0123456789abcdef0123456789abcdef".into(),
+                room: (1 << 52) - 1,
+                expires_in_secs: 600,
+            },
             ServerMessage::error(ErrorCode::RoomFull, "room is full"),
+            ServerMessage::error(ErrorCode::SfuUnavailable, "no SFU"),
         ];
         for msg in all {
             assert_eq!(ServerMessage::from_json(&msg.to_json()).unwrap(), msg);
@@ -252,6 +288,42 @@ mod tests {
         assert_eq!(
             ServerMessage::error(ErrorCode::RoomFull, "full").to_json(),
             r#"{"type":"error","code":"room_full","message":"full","fatal":true}"#
+        );
+    }
+
+    #[test]
+    fn sfu_fields_on_the_wire() {
+        assert_eq!(
+            ClientMessage::SfuAccess.to_json(),
+            r#"{"type":"sfu_access"}"#
+        );
+        assert_eq!(
+            ServerMessage::SfuAccess {
+                url: "/sfu".into(),
+                token: "t".into(),
+                room: 42,
+                expires_in_secs: 600,
+            }
+            .to_json(),
+            r#"{"type":"sfu_access","url":"/sfu","token":"t","room":42,"expires_in_secs":600}"#
+        );
+        let welcome = |sfu_above| ServerMessage::Welcome {
+            you: peer("p1"),
+            peers: vec![],
+            max_peers: 50,
+            ice_servers: vec![],
+            resume: token(),
+            resumed: false,
+            sfu_above,
+        };
+        // Without an SFU the welcome is what it always was, and an old one still reads.
+        let plain = welcome(None).to_json();
+        assert!(!plain.contains("sfu"), "{plain}");
+        assert_eq!(ServerMessage::from_json(&plain).unwrap(), welcome(None));
+        assert!(welcome(Some(6)).to_json().contains(r#""sfu_above":6"#));
+        assert_eq!(
+            ServerMessage::error(ErrorCode::SfuUnavailable, "x").to_json(),
+            r#"{"type":"error","code":"sfu_unavailable","message":"x","fatal":false}"#
         );
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
-use conclave_protocol::signaling::DEFAULT_MAX_PEERS;
+use conclave_protocol::signaling::{DEFAULT_MAX_PEERS, DEFAULT_SFU_ABOVE, DEFAULT_SFU_MAX_PEERS};
 
 use crate::ice::{IceConfig, IceUrl};
 use crate::origin;
@@ -25,7 +25,7 @@ pub struct Config {
     #[arg(long, env = "CONCLAVE_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// Most members one room may hold.
+    /// Most members one room may hold without an SFU (with one: --sfu-max-peers).
     #[arg(long, default_value_t = DEFAULT_MAX_PEERS,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_peers: usize,
@@ -144,6 +144,48 @@ pub struct Config {
           value_parser = RangedU64ValueParser::<u64>::new().range(60..),
           help_heading = "Network traversal")]
     pub turn_ttl: u64,
+
+    /// The Janus API (WebSocket transport) of the SFU that calls above --sfu-above members go
+    /// through, e.g. ws://127.0.0.1:8188. Browsers reach it through this server's /sfu, so it
+    /// should listen on loopback only. Needs --sfu-admin-url and --sfu-secret-file.
+    #[arg(long, env = "CONCLAVE_SFU_URL", value_name = "URL", value_parser = crate::sfu::parse_ws_url,
+          requires_all = ["sfu_admin_url", "sfu_secret_file"], help_heading = "SFU (Janus)")]
+    pub sfu_url: Option<String>,
+
+    /// Janus's Admin API (WebSocket transport, admin_ws), e.g. ws://127.0.0.1:7188: where
+    /// member tokens are added and removed and rooms made.
+    #[arg(long, env = "CONCLAVE_SFU_ADMIN_URL", value_name = "URL", value_parser = crate::sfu::parse_ws_url,
+          requires = "sfu_url", help_heading = "SFU (Janus)")]
+    pub sfu_admin_url: Option<String>,
+
+    /// A file (readable by this server only) with Janus's secrets, one `key = value` a line:
+    /// `admin_secret` (janus.jcfg) and `admin_key` (the VideoRoom plugin's).
+    #[arg(
+        long,
+        env = "CONCLAVE_SFU_SECRET_FILE",
+        value_name = "PATH",
+        requires = "sfu_url",
+        help_heading = "SFU (Janus)"
+    )]
+    pub sfu_secret_file: Option<PathBuf>,
+
+    /// With an SFU: calls with more members than this go through it; smaller ones stay peer
+    /// to peer.
+    #[arg(long, default_value_t = DEFAULT_SFU_ABOVE, value_name = "MEMBERS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..),
+          help_heading = "SFU (Janus)")]
+    pub sfu_above: usize,
+
+    /// With an SFU: most members one room may hold (instead of --max-peers).
+    #[arg(long, default_value_t = DEFAULT_SFU_MAX_PEERS, value_name = "MEMBERS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..),
+          help_heading = "SFU (Janus)")]
+    pub sfu_max_peers: usize,
+
+    /// How long a member's SFU token works, in seconds; members ask for a new one before.
+    #[arg(long, default_value_t = 600, hide = true,
+          value_parser = RangedU64ValueParser::<u64>::new().range(1..))]
+    pub sfu_token_ttl: u64,
 }
 
 /// A Redis URL, as the `redis` crate reads it. It may hold a password, so its `Debug` does not
@@ -187,6 +229,15 @@ impl Config {
             turn: self.turn.clone(),
             turn_secret: self.turn_secret.clone(),
             turn_ttl: Duration::from_secs(self.turn_ttl),
+        }
+    }
+
+    /// The most members a room holds: the SFU's limit when there is one.
+    pub fn room_limit(&self) -> usize {
+        if self.sfu_url.is_some() {
+            self.sfu_max_peers
+        } else {
+            self.max_peers
         }
     }
 
@@ -296,6 +347,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("should start with redis://"), "{err}");
+    }
+
+    #[test]
+    fn sfu_flags_come_together_and_change_the_room_limit() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("conclave-server").chain(args.iter().copied()))
+        };
+        let sfu_env = [
+            "CONCLAVE_SFU_URL",
+            "CONCLAVE_SFU_ADMIN_URL",
+            "CONCLAVE_SFU_SECRET_FILE",
+        ];
+        if sfu_env.iter().all(|k| std::env::var_os(k).is_none()) {
+            let c = parse(&[]).unwrap();
+            assert_eq!(c.sfu_url, None);
+            assert_eq!(c.room_limit(), DEFAULT_MAX_PEERS);
+            assert!(parse(&["--sfu-url", "ws://127.0.0.1:8188"]).is_err());
+            assert!(parse(&["--sfu-admin-url", "ws://127.0.0.1:7188"]).is_err());
+            assert!(parse(&["--sfu-secret-file", "s"]).is_err());
+        }
+        let full = [
+            "--sfu-url",
+            "ws://127.0.0.1:8188",
+            "--sfu-admin-url",
+            "ws://127.0.0.1:7188",
+            "--sfu-secret-file",
+            "/etc/conclave/sfu-secrets",
+        ];
+        let c = parse(&full).unwrap();
+        assert_eq!(c.sfu_above, DEFAULT_SFU_ABOVE);
+        assert_eq!(c.room_limit(), DEFAULT_SFU_MAX_PEERS);
+        assert_eq!(c.sfu_token_ttl, 600);
+        let mut more = full.to_vec();
+        more.extend(["--sfu-above", "3", "--sfu-max-peers", "20"]);
+        let c = parse(&more).unwrap();
+        assert_eq!((c.sfu_above, c.room_limit()), (3, 20));
+        for bad in ["http://127.0.0.1:8188", "127.0.0.1:8188", "ws://"] {
+            let mut args = full.to_vec();
+            args[1] = bad;
+            assert!(parse(&args).is_err(), "{bad} was accepted");
+        }
+        assert!(parse(&["--sfu-above", "0"]).is_err());
     }
 
     #[test]

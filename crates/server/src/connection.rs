@@ -150,6 +150,7 @@ struct Connection {
     me: MemberHandle,
     /// Room and own id once joined.
     joined: Option<(RoomId, PeerId)>,
+    sfu_throttle: crate::sfu::AccessThrottle,
 }
 
 /// Runs one connection to the end.
@@ -168,6 +169,7 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
         shared: Arc::clone(&shared),
         me: me.clone(),
         joined: None,
+        sfu_throttle: Default::default(),
     };
 
     let end = conn.read_loop(&mut stream, &me).await;
@@ -368,6 +370,38 @@ impl Connection {
                 self.me.deliver(ServerMessage::Pong);
                 Flow::Continue
             }
+            ClientMessage::SfuAccess => {
+                self.sfu_access().await;
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn sfu_access(&mut self) {
+        let Some((room, _)) = &self.joined else {
+            self.me.error(
+                ErrorCode::NotJoined,
+                "join a room before asking for the SFU",
+            );
+            return;
+        };
+        let Some(sfu) = self.shared.sfu.clone() else {
+            self.me
+                .error(ErrorCode::SfuUnavailable, "this server has no SFU");
+            return;
+        };
+        if !self.sfu_throttle.allow(std::time::Instant::now()) {
+            self.me
+                .error(ErrorCode::RateLimited, "asked for SFU access too often");
+            return;
+        }
+        match sfu.access(room).await {
+            Ok(access) => self.me.deliver(access),
+            Err(err) => {
+                warn!(%err, "no SFU access");
+                self.me
+                    .error(ErrorCode::SfuUnavailable, "the SFU does not answer");
+            }
         }
     }
 
@@ -416,6 +450,7 @@ impl Connection {
                     ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
                     resume: self.shared.resume_key.token(&room, &you),
                     resumed: false,
+                    sfu_above: self.shared.sfu.as_ref().map(|sfu| sfu.above()),
                 });
                 for other in before {
                     other
@@ -461,6 +496,7 @@ impl Connection {
                     ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
                     resume: self.shared.resume_key.token(&room, &you),
                     resumed: true,
+                    sfu_above: self.shared.sfu.as_ref().map(|sfu| sfu.above()),
                 });
                 match replaced {
                     Some(old) => old.replaced.notify_one(),
@@ -512,11 +548,12 @@ impl Connection {
         ServerMessage::Welcome {
             you: you.clone(),
             peers,
-            max_peers: self.shared.config.max_peers,
+            max_peers: self.shared.config.room_limit(),
             // Made for this member and this join alone.
             ice_servers: self.shared.ice.for_member(std::time::SystemTime::now()),
             resume: self.shared.resume_key.token(room, you),
             resumed,
+            sfu_above: self.shared.sfu.as_ref().map(|sfu| sfu.above()),
         }
     }
 
@@ -526,7 +563,7 @@ impl Connection {
             ErrorCode::RoomFull,
             &format!(
                 "this room already holds {} members",
-                self.shared.config.max_peers
+                self.shared.config.room_limit()
             ),
         );
         Flow::Stop(End::Refused)
@@ -540,7 +577,7 @@ impl Connection {
         backplane: &Backplane,
         room: &RoomId,
     ) -> redis::RedisResult<Flow> {
-        let max_peers = self.shared.config.max_peers;
+        let max_peers = self.shared.config.room_limit();
         let (you, others) = loop {
             let id = fresh_peer_id();
             match backplane.place(room, &id, max_peers, false).await? {
@@ -595,7 +632,7 @@ impl Connection {
         room: &RoomId,
         you: &PeerId,
     ) -> redis::RedisResult<Flow> {
-        let max_peers = self.shared.config.max_peers;
+        let max_peers = self.shared.config.room_limit();
         let (previous, others) = match backplane.place(room, you, max_peers, true).await? {
             Placed::In { previous, others } => (previous, others),
             Placed::Full | Placed::Taken => return Ok(self.refuse_full(room)),
@@ -765,7 +802,7 @@ pub(crate) async fn reregister(shared: &Arc<Shared>) {
         .collect();
     for (room, peer) in members {
         match backplane
-            .place(&room, &peer, shared.config.max_peers, true)
+            .place(&room, &peer, shared.config.room_limit(), true)
             .await
         {
             Ok(Placed::In {
@@ -795,7 +832,7 @@ pub(crate) async fn reregister(shared: &Arc<Shared>) {
 
 /// Removes `me` from `room` if `connection` still holds its place, and tells the others.
 async fn tell_left(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     room: &RoomId,
     me: &PeerId,
     connection: &MemberHandle,
@@ -815,6 +852,12 @@ async fn tell_left(
         }
         let rest = rooms.members(room);
         debug!(room = %room, peer = %me, members = rest.len(), ?end, "left");
+        if rest.is_empty() && shared.sfu.is_some() {
+            tokio::spawn(crate::sfu::Sfu::room_emptied(
+                Arc::clone(shared),
+                room.clone(),
+            ));
+        }
         if matches!(end, End::Shutdown | End::Replaced) {
             return;
         }
@@ -831,7 +874,7 @@ async fn tell_left(
 /// members in the room hears of it. Members of a stopping instance stay in Redis: they
 /// resume elsewhere, or are reaped after the grace.
 async fn tell_left_shared(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     backplane: &Backplane,
     room: &RoomId,
     me: &PeerId,
@@ -856,15 +899,26 @@ async fn tell_left_shared(
     if matches!(end, End::Shutdown | End::Replaced) {
         return;
     }
-    let others = match backplane.remove(room, me).await {
-        Ok(Some(others)) => others,
+    let (others, emptied) = match backplane.remove(room, me).await {
+        Ok(Some(others)) => {
+            let emptied = others.is_empty();
+            (others, emptied)
+        }
         // It resumed on another instance meanwhile: it did not leave.
         Ok(None) => return,
         Err(err) => {
             warn!(%err, "cannot take a member out of Redis; its instance will be told on reconnect");
-            Vec::new()
+            (Vec::new(), false)
         }
     };
+    // The last member anywhere: the room's Janus room goes too. (A join racing this on
+    // another instance makes the room again on its first `sfu_access`.)
+    if emptied && here.is_empty() && shared.sfu.is_some() {
+        tokio::spawn(crate::sfu::Sfu::room_emptied(
+            Arc::clone(shared),
+            room.clone(),
+        ));
+    }
     for other in here {
         other.deliver(ServerMessage::PeerLeft { peer: me.clone() });
     }

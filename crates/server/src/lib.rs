@@ -15,6 +15,7 @@ mod origin;
 pub mod rate;
 mod resume;
 pub mod rooms;
+mod sfu;
 mod static_files;
 mod tls;
 pub mod turn;
@@ -60,6 +61,8 @@ pub(crate) struct Shared {
     rooms: Mutex<Rooms<MemberHandle>>,
     /// Rooms shared with other instances through Redis, with `--redis`.
     backplane: Option<backplane::Backplane>,
+    /// The SFU large calls go through, if the server has one.
+    sfu: Option<Arc<sfu::Sfu>>,
     /// Turns true once the server is stopping.
     shutdown: watch::Receiver<bool>,
     /// Open WebSocket connections. Upgraded sockets are outside axum's graceful shutdown, so
@@ -95,6 +98,7 @@ pub struct Server {
     tls: Option<Tls>,
     resume_key: resume::ResumeKey,
     backplane: Option<backplane::Backplane>,
+    sfu: Option<Arc<sfu::Sfu>>,
 }
 
 impl Server {
@@ -130,12 +134,15 @@ impl Server {
             }
             None => None,
         };
+        let sfu =
+            sfu::Sfu::from_config(&config, resume_key.derive(b"conclave/v1 sfu"))?.map(Arc::new);
         Ok(Self {
             config,
             listener,
             tls,
             resume_key,
             backplane,
+            sfu,
         })
     }
 
@@ -162,6 +169,7 @@ impl Server {
             tls,
             resume_key,
             backplane,
+            sfu,
         } = self;
         if !config.static_dir.join("index.html").is_file() {
             info!(
@@ -173,7 +181,8 @@ impl Server {
         let (connections, _) = watch::channel(0);
         let mut open = connections.subscribe();
         let shared = Arc::new(Shared {
-            rooms: Mutex::new(Rooms::new(config.max_peers)),
+            rooms: Mutex::new(Rooms::new(config.room_limit())),
+            sfu: sfu.clone(),
             ice: config.ice(),
             resume_key,
             backplane,
@@ -182,6 +191,9 @@ impl Server {
             connections,
         });
         backplane::Backplane::spawn(&shared);
+        if let Some(sfu) = sfu {
+            sfu.spawn_sweeper(shutdown.clone());
+        }
         let app = router(Arc::clone(&shared));
         let stop = async move {
             stop.await;
@@ -228,6 +240,7 @@ fn router(shared: Arc<Shared>) -> Router {
     ));
     Router::new()
         .route("/ws", get(upgrade))
+        .route(sfu::PATH, get(sfu_upgrade))
         .with_state(shared)
         .fallback_service(static_files)
         .layer(axum::middleware::from_fn_with_state(headers, headers::add))
@@ -238,6 +251,34 @@ async fn upgrade(
     request_headers: HeaderMap,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
+    if let Some(refusal) = refuse_other_sites(&request_headers, &shared) {
+        return refusal;
+    }
+    ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| connection::serve(socket, shared))
+}
+
+/// `/sfu`: the Janus API, relayed (see `sfu::proxy`); 404 without an SFU.
+async fn sfu_upgrade(
+    ws: WebSocketUpgrade,
+    request_headers: HeaderMap,
+    State(shared): State<Arc<Shared>>,
+) -> Response {
+    if shared.sfu.is_none() {
+        return (StatusCode::NOT_FOUND, "This server has no SFU.\n").into_response();
+    }
+    if let Some(refusal) = refuse_other_sites(&request_headers, &shared) {
+        return refusal;
+    }
+    ws.protocols(["janus-protocol"])
+        .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| sfu::proxy(socket, shared))
+}
+
+/// The answer to a WebSocket upgrade from another site's page, `None` for ours.
+fn refuse_other_sites(request_headers: &HeaderMap, shared: &Shared) -> Option<Response> {
     let header = |name| request_headers.get(name).and_then(|v| v.to_str().ok());
     if !origin::allowed(
         header(ORIGIN),
@@ -249,16 +290,17 @@ async fn upgrade(
             origin = header(ORIGIN).unwrap_or_default(),
             "refused a WebSocket from another site's page"
         );
-        return (
-            StatusCode::FORBIDDEN,
-            "This WebSocket only accepts pages served by this Conclave server. If a proxy in \
-             front of it changes the Host header, start the server with --allowed-origin.\n",
-        )
-            .into_response();
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                "This WebSocket only accepts pages served by this Conclave server. If a proxy \
+                 in front of it changes the Host header, start the server with \
+                 --allowed-origin.\n",
+            )
+                .into_response(),
+        );
     }
-    ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| connection::serve(socket, shared))
+    None
 }
 
 async fn stop_signal() {

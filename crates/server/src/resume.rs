@@ -56,6 +56,14 @@ impl ResumeKey {
         }
     }
 
+    /// A key for another purpose, derived from this one: every server sharing the resume key
+    /// derives the same.
+    pub(crate) fn derive(&self, purpose: &[u8]) -> [u8; KEY_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(purpose);
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, room: &RoomId, peer: &PeerId) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(b"conclave/v1 resume");

@@ -133,6 +133,7 @@ impl Relay {
                 ice_servers: self.ice_servers.clone(),
                 resume: token,
                 resumed: resumed.is_some(),
+                sfu_above: None,
             },
         ));
         id
