@@ -14,6 +14,7 @@ use crate::quality::LinkSample;
 use crate::reach::{LinkState, Reach, Reachability};
 use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
 use crate::speaking::Speakers;
+use crate::topology::{Route, Topology};
 use crate::{MediaHealth, Negotiation};
 
 /// Where this member stands.
@@ -82,6 +83,15 @@ pub enum Event {
     Reaction { from: Option<PeerId>, emoji: String },
     /// Who is speaking, or whom the layout follows, changed.
     Speaking,
+    /// The call now goes through the SFU ([`Call::route`]): close the peer connections to
+    /// members and wait for [`Event::SfuAccess`].
+    UseSfu,
+    /// Access to the SFU, fresh: connect with it (or use the new token from now on).
+    SfuAccess { url: String, token: String, room: u64 },
+    /// The server has no SFU for us now; it is asked again in a while.
+    SfuUnavailable,
+    /// Which SFU feeds to receive changed ([`Call::sfu_feeds`]).
+    SfuFeeds,
 }
 
 /// A member of the room as the server announced it. Only members who are ready (their
@@ -160,6 +170,7 @@ pub struct Call {
     speakers: Speakers,
     /// What our own sending measured last, over all connections.
     uplink: Option<LinkSample>,
+    topology: Topology,
 }
 
 /// One remote member's tile, as the screen shows it.
@@ -212,6 +223,7 @@ impl Call {
             conversation: Conversation::default(),
             speakers: Speakers::default(),
             uplink: None,
+            topology: Topology::default(),
         }
     }
 
@@ -382,9 +394,11 @@ impl Call {
                 ice_servers,
                 resume,
                 resumed,
+                sfu_above,
                 ..
             } => {
                 self.link.welcomed(now_ms);
+                self.topology.welcomed(sfu_above);
                 out.push(Event::ServerLinkChanged);
                 self.ice_servers = ice_servers;
                 self.resume = Some(Resume {
@@ -436,7 +450,26 @@ impl Call {
             ServerMessage::Pong => {}
             // Only asked for once calls go through the SFU, which this state machine does
             // not do yet.
-            ServerMessage::SfuAccess { .. } => {}
+            ServerMessage::SfuAccess {
+                url,
+                token,
+                room,
+                expires_in_secs,
+            } => {
+                // Only while the call goes through the SFU: an answer that arrives after a
+                // rejoin under a new id is of no use.
+                if self.topology.route() == Route::Sfu {
+                    self.topology.granted(expires_in_secs, now_ms);
+                    out.push(Event::SfuAccess { url, token, room });
+                }
+            }
+            ServerMessage::Error {
+                code: ErrorCode::SfuUnavailable,
+                ..
+            } => {
+                self.topology.refused(now_ms);
+                out.push(Event::SfuUnavailable);
+            }
             // A restart or a deploy: the socket closes next, and we come back after it.
             ServerMessage::Error {
                 code: ErrorCode::ShuttingDown,
@@ -473,6 +506,9 @@ impl Call {
         };
         self.conversation.forget(peer);
         self.speakers.forget(peer);
+        if self.topology.forget(peer) {
+            out.push(Event::SfuFeeds);
+        }
         if member.is_ready() {
             out.push(Event::MemberLeft(peer.clone()));
             if let Some(me) = self.me.clone() {
@@ -503,6 +539,41 @@ impl Call {
             .collect();
         let outputs = self.rounds.membership(others, now_ms);
         self.carry_rounds(outputs, out);
+        if self.topology.count(self.members.len() + 1, now_ms) {
+            out.push(Event::UseSfu);
+            self.ask_for_sfu(now_ms, out);
+        }
+    }
+
+    fn ask_for_sfu(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        if self.topology.should_ask(now_ms) {
+            out.push(Event::Send(ClientMessage::SfuAccess));
+        }
+    }
+
+    /// How the call's media travels now.
+    pub fn route(&self) -> Route {
+        self.topology.route()
+    }
+
+    /// We publish on the SFU as `feed`: every member is told, sealed, so it can receive us.
+    pub fn published(&mut self, feed: u64) -> Vec<Event> {
+        self.topology.published(feed);
+        let peers: Vec<PeerId> = self.ready_members().map(|m| m.id.clone()).collect();
+        peers
+            .iter()
+            .filter_map(|peer| self.seal(peer, PeerMessage::Feed { feed }).map(Event::Send))
+            .collect()
+    }
+
+    /// The SFU feeds to receive: those of the members who told us theirs.
+    pub fn sfu_feeds(&self) -> Vec<u64> {
+        self.topology.feeds()
+    }
+
+    /// Whose SFU feed `feed` is.
+    pub fn member_of_feed(&self, feed: u64) -> Option<&PeerId> {
+        self.topology.member_of(feed)
     }
 
     /// Turns the rounds' outputs into events: commitments and reveals sealed and sent, keys
@@ -543,6 +614,9 @@ impl Call {
                 }
                 out.push(Event::MemberReady(peer.clone()));
                 self.carry_out(keys, out);
+                if let Some(feed) = self.topology.own_feed() {
+                    out.extend(self.seal(peer, PeerMessage::Feed { feed }).map(Event::Send));
+                }
                 if self.conversation.my_hand() {
                     out.extend(self.tell_privately(peer, &PrivateMessage::Hand { raised: true }));
                 }
@@ -681,6 +755,11 @@ impl Call {
                 match opened.and_then(|plain| PrivateMessage::from_bytes(&plain).ok()) {
                     Some(msg) => self.on_private(&from, msg, now_ms, out),
                     None => self.drop_from(&from),
+                }
+            }
+            PeerMessage::Feed { feed } if ready => {
+                if self.topology.member_feed(from.clone(), feed) {
+                    out.push(Event::SfuFeeds);
                 }
             }
             msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) if ready => {
@@ -848,6 +927,7 @@ impl Call {
         self.drop_the_silent(now_ms, &mut out);
         let keys = self.keys.tick(now_ms);
         self.carry_out(keys, &mut out);
+        self.ask_for_sfu(now_ms, &mut out);
         let rounds = self.rounds.tick(now_ms);
         self.carry_rounds(rounds, &mut out);
         let relay = self.relay_configured();

@@ -18,6 +18,7 @@
 //! * [`codecs`]: which video codecs a connection offers, best first.
 //! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
 //! * [`notice`]: every problem a person can hit, in words.
+//! * [`topology`]: mesh or SFU, and which SFU feed is whose.
 
 mod call;
 pub mod codecs;
@@ -33,6 +34,7 @@ pub mod reach;
 pub mod rounds;
 pub mod sdp;
 pub mod speaking;
+pub mod topology;
 
 pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
 pub use link::ServerLink;

@@ -54,6 +54,9 @@ pub enum PeerMessage {
     Keys { sealed: Blob },
     /// A [`PrivateMessage`], sealed with the pairwise key likewise (under its own label).
     Private { sealed: Blob },
+    /// My feed on the SFU (a large call): receive it as mine. The SFU itself only ever sees
+    /// the number.
+    Feed { feed: u64 },
 }
 
 /// What members say to each other about the call's conversation, only ever inside a pairwise

@@ -10,7 +10,7 @@ use conclave_call::{Call, CallStatus, Event, Verification};
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, FrameError};
 use conclave_e2ee::{MediaKey, RoomSecret, SafetyWords};
 use conclave_protocol::peer::PeerMessage;
-use conclave_protocol::signaling::{ClientMessage, IceServer, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, IceServer, ServerMessage};
 use conclave_protocol::{Blob, PeerId, ResumeToken, RoomId};
 
 pub fn room() -> RoomId {
@@ -52,6 +52,10 @@ pub struct Relay {
     /// Pages that are frozen (a closed lid): their clocks stand still, they send nothing and
     /// what comes for them is lost.
     pub frozen: BTreeSet<PeerId>,
+    /// What the server's `welcome` says of its SFU; with one, `sfu_access` is answered.
+    pub sfu_above: Option<usize>,
+    /// How many SFU tokens the server handed out.
+    pub sfu_tokens: u32,
 }
 
 impl Default for Relay {
@@ -74,6 +78,8 @@ impl Relay {
             online: BTreeSet::new(),
             tokens: BTreeMap::new(),
             frozen: BTreeSet::new(),
+            sfu_above: None,
+            sfu_tokens: 0,
         }
     }
 
@@ -133,7 +139,7 @@ impl Relay {
                 ice_servers: self.ice_servers.clone(),
                 resume: token,
                 resumed: resumed.is_some(),
-                sfu_above: None,
+                sfu_above: self.sfu_above,
             },
         ));
         id
@@ -259,6 +265,20 @@ impl Relay {
                             },
                         ));
                     }
+                }
+                Event::Send(ClientMessage::SfuAccess) if self.online.contains(from) => {
+                    let answer = if self.sfu_above.is_some() {
+                        self.sfu_tokens += 1;
+                        ServerMessage::SfuAccess {
+                            url: "/sfu".into(),
+                            token: format!("token-{}", self.sfu_tokens),
+                            room: 7,
+                            expires_in_secs: 600,
+                        }
+                    } else {
+                        ServerMessage::error(ErrorCode::SfuUnavailable, "no SFU")
+                    };
+                    self.queue.push_back((from.clone(), answer));
                 }
                 Event::Send(_) => {}
                 Event::Connect => connect = true,
