@@ -1,10 +1,11 @@
-//! Project tooling: `cargo xtask serve` and `cargo xtask test`. Installs what is missing,
+//! Project tooling: `cargo xtask serve`, `test`, `load` and more. Installs what is missing,
 //! using only the package registries (cargo, apt): nothing downloads its own binaries.
 
 mod bench;
 mod compress;
 mod coturn;
 pub mod janus;
+mod load;
 mod screenshots;
 mod sizes;
 mod test_app;
@@ -41,9 +42,11 @@ commands:
                              test build (dist-test/) and the real server, 60 s of 1280x720
                              VP8 and Opus
   screenshots                take the pictures README.md shows (home, lobby, a call, a shared
-                             screen, the chat) in headless Chromium, into docs/screenshots/";
+                             screen, the chat) in headless Chromium, into docs/screenshots/
+";
 
 fn main() -> ExitCode {
+    let usage = format!("{USAGE}{}", load::USAGE);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
@@ -56,8 +59,9 @@ fn main() -> ExitCode {
         Some("measure") => measure(),
         Some("bench") => bench::bench(&args[1..]),
         Some("screenshots") => screenshots::screenshots(),
+        Some("load") => load::load(&args[1..]),
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{usage}");
             return ExitCode::from(2);
         }
     };

@@ -87,7 +87,11 @@ pub enum Event {
     /// members and wait for [`Event::SfuAccess`].
     UseSfu,
     /// Access to the SFU, fresh: connect with it (or use the new token from now on).
-    SfuAccess { url: String, token: String, room: u64 },
+    SfuAccess {
+        url: String,
+        token: String,
+        room: u64,
+    },
     /// The server has no SFU for us now; it is asked again in a while.
     SfuUnavailable,
     /// Which SFU feeds to receive changed ([`Call::sfu_feeds`]).

@@ -49,6 +49,13 @@ use tls::Tls;
 /// beyond this is not a client of ours.
 const TRANSPORT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// What each connection's WebSocket reads into at first. tungstenite's default, 128 KiB, is
+/// zero-filled up to where the first read may land, so every socket held 128 KiB from its first
+/// frame on, idle or not (10,000 members: 1.3 GB). Our messages are small (a few hundred bytes,
+/// SDP up to ~8 KiB); a larger frame grows the buffer to its size for as long as it takes, so
+/// the limits above still hold.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// How long a stopping server waits for its connections to say goodbye.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -254,7 +261,8 @@ async fn upgrade(
     if let Some(refusal) = refuse_other_sites(&request_headers, &shared) {
         return refusal;
     }
-    ws.max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| connection::serve(socket, shared))
 }
@@ -272,6 +280,7 @@ async fn sfu_upgrade(
         return refusal;
     }
     ws.protocols(["janus-protocol"])
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| sfu::proxy(socket, shared))

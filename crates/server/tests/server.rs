@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use conclave_protocol::Blob;
 use conclave_protocol::PeerId;
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
 use support::{Event, Server, ServerOptions, http_get, room};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -266,6 +266,61 @@ async fn an_oversized_message_is_refused_and_the_connection_keeps_working() {
         ServerMessage::Signal { from, blob } => assert_eq!((from, blob), (a_id, small)),
         other => panic!("expected signal, got {other:?}"),
     }
+}
+
+/// A signal of exactly `MAX_MESSAGE_BYTES` (blank padding after the JSON makes up the last
+/// few bytes), its blob bytes all different so a mangled copy shows.
+fn largest_signal(to: &PeerId, seed: u8) -> (String, Blob) {
+    let overhead = signal(to, &Blob::from_bytes(b"")).to_json().len();
+    let bytes: Vec<u8> = (0..(MAX_MESSAGE_BYTES - overhead) / 4 * 3)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    let blob = Blob::from_bytes(&bytes);
+    let mut text = signal(to, &blob).to_json();
+    text.push_str(&" ".repeat(MAX_MESSAGE_BYTES - text.len()));
+    (text, blob)
+}
+
+#[tokio::test]
+async fn the_largest_allowed_messages_relay_intact_between_small_ones() {
+    // Each connection starts with a read buffer far smaller than this: it has to grow for a
+    // message and keep working after it, both ways, again and again.
+    let server = Server::start().await;
+    let r = room("room-largest-1");
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    let (a_id, _) = a.join(&r).await;
+    let (b_id, _) = b.join(&r).await;
+    a.expect_peer_joined(&b_id).await;
+
+    for round in 0..3u8 {
+        for a_to_b in [true, false] {
+            let (from, from_id, to, to_id) = if a_to_b {
+                (&mut a, &a_id, &mut b, &b_id)
+            } else {
+                (&mut b, &b_id, &mut a, &a_id)
+            };
+            let (text, blob) = largest_signal(to_id, round);
+            assert_eq!(text.len(), MAX_MESSAGE_BYTES);
+            from.send_text(text).await;
+            let small = Blob::from_bytes(&[round]);
+            from.send(&signal(to_id, &small)).await;
+            for expected in [blob, small] {
+                match to.recv().await {
+                    ServerMessage::Signal { from, blob } => {
+                        assert_eq!(&from, from_id);
+                        assert!(
+                            blob == expected,
+                            "round {round}: the blob changed on the way"
+                        );
+                    }
+                    other => panic!("expected signal, got {other:?}"),
+                }
+            }
+        }
+    }
+    a.expect_nothing_pending().await;
+    b.expect_nothing_pending().await;
 }
 
 #[tokio::test]
