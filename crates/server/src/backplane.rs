@@ -494,6 +494,10 @@ async fn listen(shared: Arc<Shared>, mut pubsub: Option<PubSub>) {
                 break;
             };
             match serde_json::from_slice::<Bus>(msg.get_payload_bytes()) {
+                Ok(bus @ (Bus::To { .. } | Bus::Room { .. })) => {
+                    let _admitted = shared.admission.lock().await;
+                    crate::connection::on_bus(&shared, bus);
+                }
                 Ok(bus) => crate::connection::on_bus(&shared, bus),
                 Err(err) => warn!(%err, "unreadable message from another instance"),
             }

@@ -580,6 +580,8 @@ impl Connection {
         room: &RoomId,
     ) -> redis::RedisResult<Flow> {
         let max_peers = self.shared.config.room_limit();
+        let shared = Arc::clone(&self.shared);
+        let admitted = shared.admission.lock().await;
         let (you, others) = loop {
             let id = fresh_peer_id();
             match backplane.place(room, &id, max_peers, false).await? {
@@ -607,6 +609,7 @@ impl Connection {
                 false
             }
         };
+        drop(admitted);
         if !placed_here {
             // Only if Redis lost what this instance holds; it is put back on reconnect.
             let _ = backplane.remove(room, &you).await;
@@ -635,6 +638,8 @@ impl Connection {
         you: &PeerId,
     ) -> redis::RedisResult<Flow> {
         let max_peers = self.shared.config.room_limit();
+        let shared = Arc::clone(&self.shared);
+        let admitted = shared.admission.lock().await;
         let (previous, others) = match backplane.place(room, you, max_peers, true).await? {
             Placed::In { previous, others } => (previous, others),
             Placed::Full | Placed::Taken => return Ok(self.refuse_full(room)),
@@ -662,6 +667,7 @@ impl Connection {
                 }
             }
         }
+        drop(admitted);
         match previous {
             None => {
                 let bus = Bus::Room {

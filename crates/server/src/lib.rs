@@ -68,6 +68,11 @@ pub(crate) struct Shared {
     rooms: Mutex<Rooms<MemberHandle>>,
     /// Rooms shared with other instances through Redis, with `--redis`.
     backplane: Option<backplane::Backplane>,
+    /// Held from a member's placement in Redis until its welcome is queued, and by messages
+    /// from other instances to members here while they are delivered: a member placed in
+    /// Redis is then never addressed before it is here and welcomed, and two members joining
+    /// on this instance at once see each other (one in its welcome, the other told).
+    admission: tokio::sync::Mutex<()>,
     /// The SFU large calls go through, if the server has one.
     sfu: Option<Arc<sfu::Sfu>>,
     /// Turns true once the server is stopping.
@@ -193,6 +198,7 @@ impl Server {
             ice: config.ice(),
             resume_key,
             backplane,
+            admission: tokio::sync::Mutex::new(()),
             config,
             shutdown: shutdown.clone(),
             connections,

@@ -362,3 +362,44 @@ async fn members_of_a_killed_instance_resume_on_the_other_and_the_call_goes_on()
     b.expect_peer_joined(&dee.you).await;
     relays(&mut d, &dee.you, &mut a, &ada.you, b"hello").await;
 }
+
+/// Everyone joining at once, rooms split over both instances: every member learns of every
+/// other, in its welcome or as `peer_joined`, whichever instance placed whom first. (Members
+/// placed in Redis but not yet here once missed the join of a member placed after them.)
+#[tokio::test]
+async fn members_joining_at_once_on_both_instances_all_see_each_other() {
+    let redis = Redis::start().await;
+    let p = pair(&redis).await;
+    let rooms = 15;
+    let mut clients = Vec::new();
+    for n in 0..rooms * 3 {
+        let server = if n % 2 == 0 { &p.one } else { &p.two };
+        clients.push((
+            room(&format!("room-redis-race-{}", n / 3)),
+            server.client().await,
+        ));
+    }
+    let joined = futures_util::future::join_all(clients.into_iter().map(|(r, mut c)| async move {
+        let welcome = join(&mut c, &r, None).await;
+        let mut known = welcome.peers;
+        while known.len() < 2 {
+            match c.next_event_within(Duration::from_secs(3)).await {
+                Some(Event::Message(ServerMessage::PeerJoined { peer })) => known.push(peer),
+                other => return (r, welcome.you, known, other.map(|e| format!("{e:?}"))),
+            }
+        }
+        (r, welcome.you, known, None)
+    }))
+    .await;
+    for (r, you, known, stopped) in &joined {
+        let mut everyone: Vec<&PeerId> = joined
+            .iter()
+            .filter(|(other_room, id, _, _)| other_room == r && id != you)
+            .map(|(_, id, _, _)| id)
+            .collect();
+        everyone.sort();
+        let mut seen: Vec<&PeerId> = known.iter().collect();
+        seen.sort();
+        assert_eq!(seen, everyone, "{you} in {r} (stopped on {stopped:?})");
+    }
+}
