@@ -17,6 +17,8 @@
 //! * [`speaking`]: who is speaking, and whom the layout follows.
 //! * [`codecs`]: which video codecs a connection offers, best first.
 //! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
+//! * [`sfu`]: a call through Janus's VideoRoom: session, publishing our feed, receiving the
+//!   others', as JSON frames in and out.
 //! * [`notice`]: every problem a person can hit, in words.
 
 mod call;
@@ -32,6 +34,7 @@ pub mod quality;
 pub mod reach;
 pub mod rounds;
 pub mod sdp;
+pub mod sfu;
 pub mod speaking;
 
 pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
