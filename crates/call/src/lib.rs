@@ -17,6 +17,8 @@
 //! * [`speaking`]: who is speaking, and whom the layout follows.
 //! * [`codecs`]: which video codecs a connection offers, best first.
 //! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
+//! * [`sfu`]: a call through Janus's VideoRoom: session, publishing our feed, receiving the
+//!   others', as JSON frames in and out.
 //! * [`notice`]: every problem a person can hit, in words.
 //! * [`topology`]: mesh or SFU, and which SFU feed is whose.
 
@@ -33,6 +35,7 @@ pub mod quality;
 pub mod reach;
 pub mod rounds;
 pub mod sdp;
+pub mod sfu;
 pub mod speaking;
 pub mod topology;
 

@@ -219,10 +219,49 @@ pub fn device_not_switched(kind: crate::devices::DeviceKind, dom_exception_name:
     format!("{cause} You are still using the one you had.")
 }
 
+/// Why the call's video server (Janus) connection ended, for the person in the call. Never
+/// quotes Janus's own words (they are for logs).
+pub fn sfu_failure(why: &crate::sfu::SfuFailure) -> &'static str {
+    use crate::sfu::SfuFailure;
+    match why {
+        SfuFailure::Unauthorized { .. } => {
+            "The video server refused this page's pass, which may have expired. Trying again with a fresh one."
+        }
+        SfuFailure::NoSuchRoom | SfuFailure::RoomDestroyed => {
+            "The video server no longer has this call's room. Leave and join again."
+        }
+        SfuFailure::PublishersFull => {
+            "The video server has no room for another camera in this call. Try again when someone leaves."
+        }
+        SfuFailure::Kicked => "The video server removed this page from the call.",
+        SfuFailure::Hangup { .. } => {
+            "The connection to the video server broke (often a network change). Reconnecting…"
+        }
+        SfuFailure::SessionGone | SfuFailure::Timeout { .. } => {
+            "The video server stopped answering. Reconnecting…"
+        }
+        SfuFailure::NoSuchFeed | SfuFailure::BadReply | SfuFailure::Janus { .. } => {
+            "The video server and this page disagreed. Reconnecting…"
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::devices::DeviceKind;
+
+    #[test]
+    fn sfu_failures_are_said_without_janus_words() {
+        use crate::sfu::SfuFailure;
+        let text = sfu_failure(&SfuFailure::Janus {
+            code: 490,
+            reason: "internal detail".into(),
+        });
+        assert!(!text.contains("internal detail"));
+        assert!(sfu_failure(&SfuFailure::Unauthorized { code: 403 }).contains("fresh"));
+        assert!(sfu_failure(&SfuFailure::PublishersFull).contains("no room"));
+    }
 
     #[test]
     fn a_lost_device_is_named_with_what_replaces_it() {
