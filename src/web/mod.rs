@@ -14,6 +14,7 @@ pub mod media;
 pub mod network;
 pub mod peer;
 pub mod session;
+pub mod sfu;
 pub mod signaling;
 pub mod stats;
 pub mod storage;

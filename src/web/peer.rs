@@ -129,7 +129,7 @@ fn prefer_codecs(transceiver: &RtcRtpTransceiver) {
 /// would read from it who speaks when. We never negotiate it; who speaks is measured from the
 /// decrypted audio instead (`web::stats`). Where the browser cannot stop it (Safari), the
 /// other side's repair of its description (`sdp::repair`) keeps it out.
-fn no_audio_level(transceiver: &RtcRtpTransceiver) {
+pub(super) fn no_audio_level(transceiver: &RtcRtpTransceiver) {
     // Not in web-sys: `getHeaderExtensionsToNegotiate` and `setHeaderExtensionsToNegotiate`.
     let method = |name: &str| {
         Reflect::get(transceiver, &name.into())
@@ -534,7 +534,8 @@ impl PeerLink {
             | PeerMessage::Commit { .. }
             | PeerMessage::Reveal { .. }
             | PeerMessage::Heartbeat
-            | PeerMessage::Private { .. } => {}
+            | PeerMessage::Private { .. }
+            | PeerMessage::Feed { .. } => {}
         }
         Ok(())
     }

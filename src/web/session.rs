@@ -5,6 +5,7 @@
 
 mod devices;
 mod input;
+mod sfu;
 mod view;
 
 use std::cell::{Cell, RefCell};
@@ -14,10 +15,11 @@ use std::rc::Rc;
 use conclave_call::devices::{Device, DeviceKind};
 use conclave_call::quality::LinkSample;
 use conclave_call::reach::LinkState;
+use conclave_call::topology::Route;
 use conclave_call::{Call, CallStatus, Event, ServerLink, notice};
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
-use conclave_protocol::signaling::{ClientMessage, ServerMessage};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
 use gloo_timers::callback::Interval;
 use leptos::prelude::*;
@@ -107,6 +109,8 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             join_requested: false,
             call: None,
             signaling: None,
+            sfu_link: None,
+            sfu: None,
             peers: BTreeMap::new(),
             stream_revs: BTreeMap::new(),
             ticker: None,
@@ -198,6 +202,9 @@ pub(crate) struct Session {
     join_requested: bool,
     call: Option<Call>,
     signaling: Option<Signaling>,
+    /// A large call's way to the SFU, and what to say there.
+    sfu_link: Option<Rc<super::sfu::SfuLink>>,
+    sfu: Option<conclave_call::sfu::Sfu>,
     peers: BTreeMap<PeerId, Rc<PeerLink>>,
     /// Bumped when a member's incoming tracks change, so its tile re-attaches them.
     stream_revs: BTreeMap<PeerId, u32>,
@@ -278,11 +285,13 @@ impl Session {
             } => self.replace_device(kind, &lost, devices),
             Input::Meter => self.read_meter(),
             Input::Sampled(peer, report) => self.on_sample(peer, report),
+            Input::Sfu(input) => self.on_sfu(input),
             Input::Tick => {
                 if let Some(call) = self.call.as_mut() {
                     let events = call.tick(now_ms());
                     self.run(events);
                 }
+                self.sfu_tick();
                 self.tell_if_server_stays_away();
                 self.expire_reactions();
                 self.sample_links();
@@ -561,7 +570,9 @@ impl Session {
                 Event::Send(msg) => self.send(&msg),
                 Event::Connect => self.connect(),
                 Event::MemberReady(peer) => {
-                    self.open_peer(peer);
+                    if self.call.as_ref().map(Call::route) == Some(Route::Mesh) {
+                        self.open_peer(peer);
+                    }
                     self.refresh_tiles();
                 }
                 Event::UseSendKey { key_id, key } => self.post_worker(&ToWorker::SendKey {
@@ -582,6 +593,9 @@ impl Session {
                 Event::MemberUpdated(_) => self.refresh_tiles(),
                 Event::MemberLeft(peer) => {
                     self.uplinks.remove(&peer);
+                    if let Some(link) = &self.sfu_link {
+                        link.forget(&peer);
+                    }
                     self.close_peer(&peer);
                     self.refresh_tiles();
                 }
@@ -618,6 +632,12 @@ impl Session {
                 }
                 Event::Reaction { from, emoji } => self.show_reaction(from, emoji),
                 Event::Speaking => self.refresh_tiles(),
+                Event::UseSfu => self.use_sfu(),
+                Event::SfuAccess { url, token, room } => self.sfu_access(url, token, room),
+                Event::SfuUnavailable => self
+                    .model
+                    .notify(notice::server_error(ErrorCode::SfuUnavailable)),
+                Event::SfuFeeds => self.sfu_feeds(),
             }
         }
     }
@@ -777,6 +797,7 @@ impl Session {
         for peer in self.peers.keys().cloned().collect::<Vec<_>>() {
             self.close_peer(&peer);
         }
+        self.close_sfu();
         if let Some(old) = self.signaling.take() {
             drop_later(old);
         }
@@ -840,6 +861,15 @@ impl Session {
             self.model.share_streams.update_value(|s| {
                 s.insert(peer.to_string(), Clone::clone(link.remote_share()));
             });
+        }
+        if let Some(link) = &self.sfu_link {
+            for peer in link.members() {
+                if let Some(stream) = link.remote_stream(&peer) {
+                    self.model.streams.update_value(|s| {
+                        s.insert(peer.to_string(), stream);
+                    });
+                }
+            }
         }
         view::show_tiles(&self.model, call, &self.stream_revs);
         // Who came and who went since the last look, for a screen reader.

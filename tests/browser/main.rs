@@ -18,6 +18,7 @@ mod netns;
 mod release;
 mod resilience;
 mod screenshots;
+mod sfu;
 mod share;
 mod stage;
 mod tls;

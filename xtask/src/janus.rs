@@ -250,6 +250,19 @@ impl Janus {
     /// Writes the configuration for `settings` into `dir`, starts `janus` on it and waits
     /// until both API ports answer.
     pub fn start(dir: &Path, settings: Settings) -> Result<Self, String> {
+        Self::start_via(dir, settings, Command::new("janus"), &|addr| {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        })
+    }
+
+    /// [`Janus::start`] with `janus` run as `program` (say, `ip netns exec NS janus` to run it
+    /// in a test's network namespace), its ports reached through `connect`.
+    pub fn start_via(
+        dir: &Path,
+        settings: Settings,
+        program: Command,
+        connect: &dyn Fn(SocketAddr) -> std::io::Result<TcpStream>,
+    ) -> Result<Self, String> {
         if Command::new("janus")
             .arg("--version")
             .stdout(Stdio::null())
@@ -262,7 +275,7 @@ impl Janus {
             ));
         }
         write_config(dir, &settings)?;
-        let mut cmd = Command::new("janus");
+        let mut cmd = program;
         cmd.arg("-F")
             .arg(dir)
             .arg("-C")
@@ -280,7 +293,7 @@ impl Janus {
             settings,
             dir: dir.to_path_buf(),
         };
-        janus.wait_until_listening()?;
+        janus.wait_until_listening(connect)?;
         Ok(janus)
     }
 
@@ -309,11 +322,14 @@ impl Janus {
         ]
     }
 
-    fn wait_until_listening(&mut self) -> Result<(), String> {
+    fn wait_until_listening(
+        &mut self,
+        connect: &dyn Fn(SocketAddr) -> std::io::Result<TcpStream>,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + START_PATIENCE;
         for port in [self.settings.ws_port, self.settings.admin_port] {
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            while !answers_http(addr) {
+            while !answers_http(connect, addr) {
                 if let Ok(Some(status)) = self.child.try_wait() {
                     return Err(format!(
                         "janus exited at start ({status}); its log is {}",
@@ -342,8 +358,11 @@ impl Drop for Janus {
 }
 
 /// Whether something speaking HTTP (libwebsockets answers a plain GET) listens at `addr`.
-fn answers_http(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+fn answers_http(
+    connect: &dyn Fn(SocketAddr) -> std::io::Result<TcpStream>,
+    addr: SocketAddr,
+) -> bool {
+    let Ok(mut stream) = connect(addr) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));

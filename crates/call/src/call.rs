@@ -570,6 +570,12 @@ impl Call {
             .collect()
     }
 
+    /// Our connection to the SFU failed or closed: ask the server for access again in a
+    /// while (a fresh token, and Janus perhaps back).
+    pub fn sfu_lost(&mut self, now_ms: u64) {
+        self.topology.refused(now_ms);
+    }
+
     /// The SFU feeds to receive: those of the members who told us theirs.
     pub fn sfu_feeds(&self) -> Vec<u64> {
         self.topology.feeds()

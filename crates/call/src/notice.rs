@@ -36,6 +36,9 @@ pub const SERVER_UNREACHABLE: &str = "Can't reach the server. The call goes on w
 pub const PEER_CONNECTION_FAILED: &str =
     "Could not connect to one of the others. Leave and join again to retry.";
 
+pub const SFU_LOST: &str =
+    "Lost the connection to the video server of this large call. Trying again in a moment.";
+
 pub const LINK_COPIED: &str = "Link copied. Anyone with it can join this call, so share it only with the people you want here.";
 
 pub const LINK_NOT_COPIED: &str = "Couldn't copy automatically. Copy the address from the address bar instead: it is the call link.";

@@ -90,6 +90,8 @@ pub enum Input {
     Meter,
     /// What a connection measured.
     Sampled(PeerId, crate::web::stats::Report),
+    /// The SFU's socket and connections (a large call).
+    Sfu(crate::web::sfu::SfuInput),
     Tick,
 }
 

@@ -1,0 +1,168 @@
+//! The session's side of a call through the SFU: when the call moves there
+//! ([`Event::UseSfu`]), the peer connections to members close; with access from the server a
+//! [`SfuLink`] opens, and `conclave_call::sfu::Sfu` says what to tell Janus. Both belong to the
+//! session like everything else, and reach it only through its inbox.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use conclave_call::notice;
+use conclave_call::sfu::{Sfu, SfuAccess, SfuEvent};
+use conclave_protocol::PeerId;
+use leptos::prelude::*;
+
+use super::Session;
+use crate::web::now_ms;
+use crate::web::sfu::{SfuInput, SfuLink};
+
+/// What Janus calls us: random, so it never learns a name.
+fn display() -> String {
+    let mut bytes = [0u8; 8];
+    conclave_e2ee::random_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Session {
+    /// The call goes through the SFU from now on: its members' media will come from there.
+    pub(super) fn use_sfu(&mut self) {
+        for peer in self.peers.keys().cloned().collect::<Vec<_>>() {
+            self.close_peer(&peer);
+        }
+        self.refresh_tiles();
+    }
+
+    /// Fresh access from the server: connect with it, or use its token from now on.
+    pub(super) fn sfu_access(&mut self, url: String, token: String, room: u64) {
+        if let Some(sfu) = self.sfu.as_mut() {
+            sfu.set_token(token);
+            return;
+        }
+        let (Some(worker), Some(call)) = (self.worker.clone(), self.call.as_ref()) else {
+            return;
+        };
+        match SfuLink::open(
+            &url,
+            call.ice_servers(),
+            &self.local,
+            worker,
+            self.inbox.clone(),
+        ) {
+            Ok(link) => {
+                self.sfu_link = Some(Rc::new(link));
+                self.sfu = Some(Sfu::new(SfuAccess { token, room }, display(), now_ms()));
+            }
+            Err(err) => {
+                web_sys::console::warn_2(&"could not reach the video server".into(), &err);
+                self.sfu_lost();
+            }
+        }
+    }
+
+    pub(super) fn on_sfu(&mut self, input: SfuInput) {
+        let now = now_ms();
+        let events = match (input, self.sfu.as_mut()) {
+            (_, None) => return,
+            (SfuInput::Open, Some(sfu)) => sfu.start(now),
+            (SfuInput::Text(text), Some(sfu)) => sfu.handle(&text, now),
+            (SfuInput::Closed, Some(_)) => {
+                self.model.notify(notice::SFU_LOST);
+                return self.sfu_lost();
+            }
+            (SfuInput::PublisherOffer(Ok(sdp)), Some(sfu)) => sfu.publisher_offer(sdp, now),
+            (SfuInput::SubscriberAnswer(Ok(sdp)), Some(sfu)) => sfu.subscriber_answer(sdp, now),
+            (SfuInput::PublisherOffer(Err(why)) | SfuInput::SubscriberAnswer(Err(why)), _) => {
+                web_sys::console::warn_1(&format!("SFU connection: {why}").into());
+                self.model.notify(notice::PEER_CONNECTION_FAILED);
+                return;
+            }
+            (SfuInput::Tracks, Some(_)) => {
+                if let Some(link) = &self.sfu_link {
+                    for peer in link.members() {
+                        *self.stream_revs.entry(peer).or_default() += 1;
+                    }
+                }
+                return self.refresh_tiles();
+            }
+        };
+        self.run_sfu(events);
+    }
+
+    pub(super) fn run_sfu(&mut self, events: Vec<SfuEvent>) {
+        for event in events {
+            let Some(link) = self.sfu_link.clone() else {
+                return;
+            };
+            match event {
+                SfuEvent::Send(text) => link.send(&text),
+                SfuEvent::MakePublisherOffer => link.make_publisher_offer(),
+                SfuEvent::PublisherAnswer { sdp } => link.publisher_answer(sdp),
+                SfuEvent::Published { feed } => {
+                    if let Some(call) = self.call.as_mut() {
+                        let events = call.published(feed);
+                        self.run(events);
+                    }
+                }
+                SfuEvent::SubscriberOffer { sdp, streams } => {
+                    let owners: BTreeMap<u64, PeerId> = streams
+                        .iter()
+                        .filter_map(|s| {
+                            let call = self.call.as_ref()?;
+                            Some((s.feed, call.member_of_feed(s.feed)?.clone()))
+                        })
+                        .collect();
+                    link.subscriber_offer(sdp, streams, move |feed| owners.get(&feed).cloned());
+                }
+                // Who left is the server's to say; Janus renegotiates the subscription itself.
+                SfuEvent::FeedGone { .. } => {}
+                SfuEvent::Failed { why } => {
+                    web_sys::console::warn_1(&format!("SFU: {why:?}").into());
+                    self.model.notify(notice::sfu_failure(&why));
+                    return self.sfu_lost();
+                }
+            }
+        }
+    }
+
+    /// The feeds to receive changed.
+    pub(super) fn sfu_feeds(&mut self) {
+        let (Some(call), Some(sfu)) = (self.call.as_ref(), self.sfu.as_mut()) else {
+            return;
+        };
+        let events = sfu.subscribe(&call.sfu_feeds(), now_ms());
+        self.run_sfu(events);
+    }
+
+    pub(super) fn sfu_tick(&mut self) {
+        if let Some(sfu) = self.sfu.as_mut() {
+            let events = sfu.tick(now_ms());
+            self.run_sfu(events);
+        }
+    }
+
+    /// Drops the SFU connection; the call asks the server for access again in a while.
+    pub(super) fn sfu_lost(&mut self) {
+        self.close_sfu();
+        if let Some(call) = self.call.as_mut() {
+            call.sfu_lost(now_ms());
+        }
+    }
+
+    pub(super) fn close_sfu(&mut self) {
+        if let (Some(sfu), Some(link)) = (self.sfu.as_mut(), self.sfu_link.as_ref()) {
+            for event in sfu.leave() {
+                if let SfuEvent::Send(text) = event {
+                    link.send(&text);
+                }
+            }
+        }
+        self.sfu = None;
+        if let Some(link) = self.sfu_link.take() {
+            link.close();
+            for peer in link.members() {
+                self.model.streams.update_value(|s| {
+                    s.remove(peer.as_str());
+                });
+            }
+        }
+    }
+}

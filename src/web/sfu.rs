@@ -1,0 +1,408 @@
+//! A call through the SFU (Janus): the WebSocket to the server's `/sfu` relay that carries the
+//! Janus API, one `RTCPeerConnection` that publishes our camera and microphone (VP8 in three
+//! simulcast layers, so Janus can give a weak receiver a lower one), and one that receives every
+//! member's feed. Every sender and receiver goes through the frame worker: Janus forwards
+//! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
+//! this only carries it out.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use conclave_call::sfu::{Kind, SubscribedStream};
+use conclave_protocol::PeerId;
+use conclave_protocol::signaling::IceServer;
+use futures::FutureExt as _;
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+use web_sys::{
+    CloseEvent, MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration,
+    RtcIceGatheringState, RtcPeerConnection, RtcRtpCodecCapability, RtcRtpSender,
+    RtcRtpTransceiver, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    RtcSessionDescriptionInit, WebSocket,
+};
+
+use super::frame_worker::FrameWorker;
+use super::session::{Inbox, Input};
+use super::window;
+use crate::bridge::MediaKind;
+
+/// Janus's WebSocket subprotocol.
+const PROTOCOL: &str = "janus-protocol";
+
+/// How long we wait for our ICE candidates before sending a description without the rest
+/// (Janus takes complete descriptions; on a normal network gathering ends in well under this).
+const GATHER_MS: u32 = 3_000;
+
+/// What the SFU's sockets and connections report to the session.
+pub enum SfuInput {
+    /// The socket to the relay is open: Janus can be spoken to.
+    Open,
+    /// One text frame from Janus.
+    Text(String),
+    /// The socket to the relay closed.
+    Closed,
+    /// Our publisher offer, complete with candidates (or why there is none).
+    PublisherOffer(Result<String, String>),
+    /// Our answer to Janus's subscriber offer (or why there is none).
+    SubscriberAnswer(Result<String, String>),
+    /// The tracks of some member changed.
+    Tracks,
+}
+
+pub struct SfuLink {
+    socket: WebSocket,
+    publisher: RtcPeerConnection,
+    subscriber: RtcPeerConnection,
+    worker: Rc<FrameWorker>,
+    local: MediaStream,
+    /// Each member's camera and microphone as they arrive through the SFU.
+    streams: RefCell<BTreeMap<PeerId, MediaStream>>,
+    /// Whose media each receiving transceiver (by mid) carries now.
+    owners: RefCell<BTreeMap<String, PeerId>>,
+    inbox: Inbox,
+    _closures: Vec<Box<dyn std::any::Any>>,
+}
+
+fn sfu_url(path: &str) -> String {
+    let location = window().location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    format!("{scheme}://{}{path}", location.host().unwrap_or_default())
+}
+
+fn connection(ice_servers: &[IceServer]) -> Result<RtcPeerConnection, JsValue> {
+    let config = RtcConfiguration::new();
+    config.set_ice_servers(&serde_wasm_bindgen::to_value(ice_servers)?);
+    RtcPeerConnection::new_with_configuration(&config)
+}
+
+fn post(inbox: &Inbox, input: SfuInput) {
+    inbox.post(Input::Sfu(input));
+}
+
+impl SfuLink {
+    /// Opens the socket to the server's relay at `path` and the two connections.
+    pub fn open(
+        path: &str,
+        ice_servers: &[IceServer],
+        local: &MediaStream,
+        worker: Rc<FrameWorker>,
+        inbox: Inbox,
+    ) -> Result<Self, JsValue> {
+        let socket = WebSocket::new_with_str(&sfu_url(path), PROTOCOL)?;
+        let mut closures: Vec<Box<dyn std::any::Any>> = Vec::new();
+        let on_message = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                if let Some(text) = event.data().as_string() {
+                    post(&inbox, SfuInput::Text(text));
+                }
+            })
+        };
+        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        closures.push(Box::new(on_message));
+        let on_close = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut(CloseEvent)>::new(move |_: CloseEvent| {
+                post(&inbox, SfuInput::Closed)
+            })
+        };
+        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        closures.push(Box::new(on_close));
+        let on_open = {
+            let inbox = inbox.clone();
+            Closure::<dyn FnMut()>::new(move || post(&inbox, SfuInput::Open))
+        };
+        socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        closures.push(Box::new(on_open));
+        Ok(Self {
+            socket,
+            publisher: connection(ice_servers)?,
+            subscriber: connection(ice_servers)?,
+            worker,
+            // `Clone::clone`: the same stream, not a copy of its tracks (see `peer`).
+            local: Clone::clone(local),
+            streams: RefCell::new(BTreeMap::new()),
+            owners: RefCell::new(BTreeMap::new()),
+            inbox,
+            _closures: closures,
+        })
+    }
+
+    /// Sends one Janus request. The session starts talking only once the socket is open
+    /// ([`SfuInput::Open`]), so nothing is lost to a socket still connecting.
+    pub fn send(&self, text: &str) {
+        if self.socket.ready_state() == WebSocket::OPEN {
+            let _ = self.socket.send_with_str(text);
+        }
+    }
+
+    /// Puts our tracks on the publisher connection (each through its encrypting transform
+    /// before it can send a frame) and makes the offer. Without a camera and microphone
+    /// (denied), there is nothing to publish: the member only receives.
+    pub fn make_publisher_offer(&self) {
+        let tracks: Vec<MediaStreamTrack> = self
+            .local
+            .get_tracks()
+            .iter()
+            .map(|t| t.unchecked_into())
+            .collect();
+        if tracks.is_empty() {
+            return;
+        }
+        let result = (|| -> Result<(), JsValue> {
+            for track in &tracks {
+                let kind = if track.kind() == "video" {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
+                let init = RtcRtpTransceiverInit::new();
+                init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+                init.set_streams(&Array::of1(&self.local));
+                if kind == MediaKind::Video {
+                    init.set_send_encodings(&simulcast_layers());
+                }
+                let transceiver = self
+                    .publisher
+                    .add_transceiver_with_media_stream_track_and_init(track, &init);
+                let transform = self.worker.transform(kind, None)?;
+                transceiver
+                    .sender()
+                    .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
+                match kind {
+                    MediaKind::Video => only_vp8(&transceiver),
+                    MediaKind::Audio => super::peer::no_audio_level(&transceiver),
+                }
+            }
+            Ok(())
+        })();
+        let (pc, inbox) = (self.publisher.clone(), self.inbox.clone());
+        spawn_local(async move {
+            let offer = match result {
+                Ok(()) => describe(&pc, None).await,
+                Err(err) => Err(err),
+            };
+            post(
+                &inbox,
+                SfuInput::PublisherOffer(offer.map_err(|e| describe_error(&e))),
+            );
+        });
+    }
+
+    pub fn publisher_answer(&self, sdp: String) {
+        let pc = self.publisher.clone();
+        spawn_local(async move {
+            let answer = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
+            answer.set_sdp(&sdp);
+            if let Err(err) = JsFuture::from(pc.set_remote_description(&answer)).await {
+                web_sys::console::warn_2(&"the SFU's answer did not apply".into(), &err);
+            }
+        });
+    }
+
+    /// Applies Janus's offer for the subscriber connection, gives every receiving transceiver
+    /// the decrypting transform of the member whose feed it carries (`owner`), before any of
+    /// its frames can arrive, and answers.
+    pub fn subscriber_offer(
+        self: &Rc<Self>,
+        sdp: String,
+        streams: Vec<SubscribedStream>,
+        owner: impl Fn(u64) -> Option<PeerId>,
+    ) {
+        let wanted: Vec<(String, PeerId, MediaKind)> = streams
+            .into_iter()
+            .filter_map(|s| {
+                let kind = match s.kind {
+                    Kind::Audio => MediaKind::Audio,
+                    Kind::Video => MediaKind::Video,
+                };
+                Some((s.mid, owner(s.feed)?, kind))
+            })
+            .collect();
+        let link = Rc::clone(self);
+        spawn_local(async move {
+            let offer = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
+            offer.set_sdp(&sdp);
+            let answer = match JsFuture::from(link.subscriber.set_remote_description(&offer)).await
+            {
+                Ok(_) => {
+                    link.route_receivers(&wanted);
+                    describe(&link.subscriber, Some(())).await
+                }
+                Err(err) => Err(err),
+            };
+            post(
+                &link.inbox,
+                SfuInput::SubscriberAnswer(answer.map_err(|e| describe_error(&e))),
+            );
+        });
+    }
+
+    /// Each receiving transceiver in `wanted` gets the transform of the member it now carries,
+    /// and its track goes into that member's stream.
+    fn route_receivers(&self, wanted: &[(String, PeerId, MediaKind)]) {
+        let transceivers: Vec<RtcRtpTransceiver> = self
+            .subscriber
+            .get_transceivers()
+            .iter()
+            .map(|t| t.unchecked_into())
+            .collect();
+        let mut owners = self.owners.borrow_mut();
+        let mut streams = self.streams.borrow_mut();
+        for transceiver in transceivers {
+            let Some(mid) = transceiver.mid() else {
+                continue;
+            };
+            let receiver = transceiver.receiver();
+            let track = receiver.track();
+            let now = wanted.iter().find(|(m, _, _)| *m == mid);
+            let before = owners.get(&mid).cloned();
+            if before.as_ref() == now.map(|(_, p, _)| p) {
+                continue;
+            }
+            if let Some(old) = before.and_then(|p| streams.get(&p)) {
+                old.remove_track(&track);
+            }
+            match now {
+                Some((_, peer, kind)) => {
+                    match self.worker.transform(*kind, Some(peer.as_str())) {
+                        Ok(transform) => {
+                            receiver.set_transform_opt_rtc_rtp_script_transform(Some(&transform))
+                        }
+                        // Without its decrypting transform the track would only feed noise
+                        // to the decoder: leave it out.
+                        Err(_) => continue,
+                    }
+                    owners.insert(mid, peer.clone());
+                    let stream = streams
+                        .entry(peer.clone())
+                        .or_insert_with(|| MediaStream::new().expect("MediaStream constructor"));
+                    stream.add_track(&track);
+                }
+                None => {
+                    owners.remove(&mid);
+                }
+            }
+        }
+        drop((owners, streams));
+        post(&self.inbox, SfuInput::Tracks);
+    }
+
+    /// A member's camera and microphone, as they come through the SFU.
+    pub fn remote_stream(&self, peer: &PeerId) -> Option<MediaStream> {
+        self.streams.borrow().get(peer).cloned()
+    }
+
+    /// A member left: its stream goes (its transceivers are reused or dropped by Janus).
+    pub fn forget(&self, peer: &PeerId) {
+        self.streams.borrow_mut().remove(peer);
+        self.owners.borrow_mut().retain(|_, p| p != peer);
+    }
+
+    /// The members whose media comes through the SFU.
+    pub fn members(&self) -> Vec<PeerId> {
+        self.streams.borrow().keys().cloned().collect()
+    }
+
+    pub fn close(&self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+        self.publisher.close();
+        self.subscriber.close();
+    }
+}
+
+/// Three layers, highest first as Janus numbers them from the `a=rid` order (h, m, l): full,
+/// half and quarter resolution.
+fn simulcast_layers() -> Array {
+    let layer = |rid: &str, bitrate: f64, scale: f64| {
+        let e = Object::new();
+        let _ = Reflect::set(&e, &"rid".into(), &rid.into());
+        let _ = Reflect::set(&e, &"maxBitrate".into(), &bitrate.into());
+        let _ = Reflect::set(&e, &"scaleResolutionDownBy".into(), &scale.into());
+        e
+    };
+    Array::of3(
+        &layer("h", 1_200_000.0, 1.0),
+        &layer("m", 300_000.0, 2.0),
+        &layer("l", 100_000.0, 4.0),
+    )
+}
+
+/// The SFU's rooms take VP8: its packetizer headers are what Janus reads to switch layers,
+/// and they stay in clear in our frames.
+fn only_vp8(transceiver: &RtcRtpTransceiver) {
+    let Some(capabilities) = RtcRtpSender::get_capabilities("video") else {
+        return;
+    };
+    let keep = Array::new();
+    for codec in capabilities.get_codecs().iter() {
+        let mime = codec
+            .unchecked_ref::<RtcRtpCodecCapability>()
+            .get_mime_type()
+            .to_ascii_lowercase();
+        if mime == "video/vp8" || mime == "video/rtx" {
+            keep.push(&codec);
+        }
+    }
+    transceiver.set_codec_preferences(&keep);
+}
+
+/// Makes our offer (or, with `answer`, our answer), applies it, waits for our candidates, and
+/// returns the description with them.
+async fn describe(pc: &RtcPeerConnection, answer: Option<()>) -> Result<String, JsValue> {
+    let made = match answer {
+        Some(()) => JsFuture::from(pc.create_answer()).await?,
+        None => JsFuture::from(pc.create_offer()).await?,
+    };
+    let made: RtcSessionDescriptionInit = made.unchecked_into();
+    JsFuture::from(pc.set_local_description(&made)).await?;
+    gathered(pc).await;
+    pc.local_description()
+        .map(|d| d.sdp())
+        .ok_or_else(|| JsValue::from_str("no local description"))
+}
+
+/// Resolves once `pc` has gathered its candidates, or after [`GATHER_MS`].
+async fn gathered(pc: &RtcPeerConnection) {
+    if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+        return;
+    }
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    let tx = RefCell::new(Some(tx));
+    let watched = pc.clone();
+    let on_change = Closure::<dyn FnMut()>::new(move || {
+        if watched.ice_gathering_state() == RtcIceGatheringState::Complete
+            && let Some(tx) = tx.borrow_mut().take()
+        {
+            let _ = tx.send(());
+        }
+    });
+    pc.set_onicegatheringstatechange(Some(on_change.as_ref().unchecked_ref()));
+    let timeout = gloo_timers::future::TimeoutFuture::new(GATHER_MS);
+    futures::select! {
+        _ = rx.fuse() => {},
+        _ = timeout.fuse() => {},
+    }
+    pc.set_onicegatheringstatechange(None);
+    drop(on_change);
+}
+
+/// An exception in words for the console (never shown to people as is).
+fn describe_error(err: &JsValue) -> String {
+    err.as_string()
+        .or_else(|| {
+            Reflect::get(err, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "the browser refused".to_owned())
+}

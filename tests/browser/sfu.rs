@@ -1,0 +1,200 @@
+//! A call too big for a mesh goes through a real Janus (Debian's, configured as `cargo xtask
+//! serve --sfu-local` does): everyone decodes every publisher through the decrypting
+//! transforms, a member that skips decryption gets packets and no pictures, and a leave moves
+//! the keys on while the call goes on.
+//!
+//! Janus never offers loopback candidates, so the test builds a network of its own: Janus and
+//! the server on the "public" namespace of a [`Lan`], the browsers on one of its hosts.
+
+use std::time::Duration;
+
+use crate::harness::{
+    Driver, Inbound, Launch, Member, Options, Server, TempDir, assert_only_received,
+    assert_pictures_unlike, common_words, exclusive, random_fragment,
+};
+use crate::netns::{Lan, PUBLIC_HOST};
+use crate::tls::TestCert;
+
+#[path = "../../xtask/src/janus.rs"]
+mod janus;
+
+/// Members who publish camera and microphone; the rest only watch and listen, to spare the
+/// machine's two cores.
+const PUBLISHERS: [&str; 3] = ["Ada", "Bob", "Cyd"];
+const WATCHERS: [&str; 6] = ["Dee", "Eve", "Fay", "Gus", "Hal", "Ivy"];
+
+/// How long a member may take to show every publisher, decrypted: ten browsers on two cores.
+const SHOW_ALL: Duration = Duration::from_secs(90);
+
+/// A JavaScript condition: the tiles named `names` all show decrypted, decoded video.
+fn showing(names: &[&str]) -> String {
+    format!(
+        "(() => {{ const want = {names:?}; \
+         const tiles = [...document.querySelectorAll('[data-testid=tile]')]; \
+         return want.every(n => tiles.some(t => \
+           t.querySelector('[data-testid=tile-name]')?.textContent === n \
+           && t.dataset.state === 'encrypted' \
+           && (t.querySelector('video')?.videoWidth || 0) > 0)); }})()"
+    )
+}
+
+/// Summed over every connection of the member (with the SFU: the one that receives).
+fn total(list: &[Inbound]) -> Inbound {
+    let mut sum = Inbound::default();
+    for i in list {
+        sum.frames_decoded += i.frames_decoded;
+        sum.frames_received += i.frames_received;
+        sum.video_packets += i.video_packets;
+        sum.audio_packets += i.audio_packets;
+        sum.samples += i.samples;
+        sum.energy += i.energy;
+    }
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_keys_on() {
+    let _turn = exclusive().await;
+    let net = Lan::build(1);
+    let dir = TempDir::new("janus");
+    let entry = net.public.handle();
+    let janus = janus::Janus::start_via(
+        &dir.0,
+        janus::Settings::local().expect("Janus settings"),
+        net.public.exec("janus"),
+        &move |addr| entry.connect(addr),
+    )
+    .unwrap_or_else(|e| panic!("this test needs a real Janus: {e}"));
+    let cert = TestCert::new(&[&PUBLIC_HOST.to_string()]);
+    let mut args = cert.server_args();
+    args.extend(janus.server_args());
+    // Past two members the call moves to Janus: the first three start as a mesh and move.
+    args.extend(["--sfu-above".to_owned(), "2".to_owned()]);
+    let server = Server::launch(Launch {
+        netns: Some(&net.public),
+        addr: Some(format!("{PUBLIC_HOST}:8443")),
+        args,
+        ..Launch::default()
+    });
+    let driver = Driver::start_in(&net.hosts[0]).await;
+    let options = Options {
+        trust_spki: Some(cert.spki.clone()),
+        ..Options::default()
+    };
+    let link = format!("{}/r/sfu-room-1#{}", server.url, random_fragment());
+
+    let mut publishers = Vec::new();
+    for name in PUBLISHERS {
+        let m = Member::launch(&driver, name, options.clone()).await;
+        m.goto(&link).await;
+        m.join().await;
+        publishers.push(m);
+    }
+    let mut watchers = Vec::new();
+    for name in WATCHERS {
+        let m = Member::launch(
+            &driver,
+            name,
+            Options {
+                deny_media: true,
+                ..options.clone()
+            },
+        )
+        .await;
+        m.goto(&link).await;
+        m.join().await;
+        watchers.push(m);
+    }
+    // The tenth taps the wire: frames reach its decoders as they arrive, never decrypted.
+    let tap = Member::launch(
+        &driver,
+        "Tap",
+        Options {
+            deny_media: true,
+            tap: true,
+            ..options.clone()
+        },
+    )
+    .await;
+    tap.goto(&link).await;
+    tap.join().await;
+
+    for m in publishers.iter().chain(&watchers) {
+        let others: Vec<&str> = PUBLISHERS
+            .iter()
+            .copied()
+            .filter(|n| *n != m.name)
+            .collect();
+        m.wait_until(
+            &format!("{others:?} decrypted and decoded"),
+            &showing(&others),
+            SHOW_ALL,
+        )
+        .await;
+    }
+    // Through Janus, not peer to peer: each member's media arrives on its one receiving
+    // connection, and nobody keeps a connection per member.
+    for m in publishers.iter().chain(&watchers) {
+        let pcs = m.inbound().await;
+        assert!(
+            pcs.len() <= 2,
+            "{}: {} connections, not a mesh's",
+            m.name,
+            pcs.len()
+        );
+    }
+    let everyone: Vec<&Member> = publishers.iter().chain(&watchers).collect();
+    let ten = common_words(&everyone, "").await;
+
+    // The tap receives the same packets and makes nothing of them.
+    let before = total(&tap.inbound().await);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = total(&tap.inbound().await);
+    assert_only_received(&before, &after);
+    let witnesses: Vec<(&str, &Member)> = PUBLISHERS.iter().map(|n| (*n, &watchers[0])).collect();
+    assert_pictures_unlike(&tap, &witnesses).await;
+    assert!(
+        tap.tile_states().await.iter().all(|s| s != "encrypted"),
+        "the tap decrypted something"
+    );
+
+    // Bob leaves: everyone agrees on the new membership, keys move on, and the others go on
+    // decoding Ada and Cyd past the switch to keys Bob never had (1 s) and the retirement of
+    // the old ones (5 s).
+    let bob = publishers.remove(1);
+    bob.click("leave").await;
+    bob.wait_for("left").await;
+    let staying: Vec<&Member> = publishers.iter().chain(&watchers).collect();
+    let nine = common_words(&staying, &ten).await;
+    assert_ne!(nine, ten);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    for m in &staying {
+        let others: Vec<&str> = ["Ada", "Cyd"]
+            .into_iter()
+            .filter(|n| *n != m.name)
+            .collect();
+        m.wait_until(
+            "the others still decrypted and decoded after the leave",
+            &showing(&others),
+            Duration::from_secs(20),
+        )
+        .await;
+        let before = total(&m.inbound().await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = total(&m.inbound().await);
+        assert!(
+            after.frames_decoded > before.frames_decoded,
+            "{} stopped decoding after the leave: {before:?} -> {after:?}",
+            m.name
+        );
+    }
+    for m in watchers {
+        m.quit().await;
+    }
+    for m in publishers {
+        m.quit().await;
+    }
+    bob.quit().await;
+    tap.quit().await;
+    drop(janus);
+}
