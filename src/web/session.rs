@@ -111,6 +111,8 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             signaling: None,
             sfu_link: None,
             sfu: None,
+            sfu_layers: Default::default(),
+            sfu_sampled_ms: 0,
             peers: BTreeMap::new(),
             stream_revs: BTreeMap::new(),
             ticker: None,
@@ -205,6 +207,9 @@ pub(crate) struct Session {
     /// A large call's way to the SFU, and what to say there.
     sfu_link: Option<Rc<super::sfu::SfuLink>>,
     sfu: Option<conclave_call::sfu::Sfu>,
+    /// The simulcast layer our downlink takes, and when it was last measured.
+    sfu_layers: conclave_call::layers::Layers,
+    sfu_sampled_ms: u64,
     peers: BTreeMap<PeerId, Rc<PeerLink>>,
     /// Bumped when a member's incoming tracks change, so its tile re-attaches them.
     stream_revs: BTreeMap<PeerId, u32>,

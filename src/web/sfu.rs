@@ -50,6 +50,8 @@ pub enum SfuInput {
     SubscriberAnswer(Result<String, String>),
     /// The tracks of some member changed.
     Tracks,
+    /// The receiving connection's video packets so far: (lost, received).
+    Counters(u64, u64),
 }
 
 pub struct SfuLink {
@@ -297,6 +299,36 @@ impl SfuLink {
     /// A member's camera and microphone, as they come through the SFU.
     pub fn remote_stream(&self, peer: &PeerId) -> Option<MediaStream> {
         self.streams.borrow().get(peer).cloned()
+    }
+
+    /// Reads the receiving connection's video packet counters and posts them
+    /// ([`SfuInput::Counters`]): how lossy our downlink is decides the layer we receive.
+    pub fn sample(&self) {
+        let (pc, inbox) = (self.subscriber.clone(), self.inbox.clone());
+        spawn_local(async move {
+            let Ok(report) = JsFuture::from(pc.get_stats()).await else {
+                return;
+            };
+            let (mut lost, mut received) = (0u64, 0u64);
+            let values = Reflect::get(&report, &"values".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+                .and_then(|f| f.call0(&report).ok());
+            let Some(values) = values.and_then(|it| js_sys::try_iter(&it).ok().flatten()) else {
+                return;
+            };
+            for stat in values.flatten() {
+                let field = |k: &str| Reflect::get(&stat, &k.into()).ok();
+                let is =
+                    |k: &str, v: &str| field(k).and_then(|x| x.as_string()).as_deref() == Some(v);
+                if is("type", "inbound-rtp") && is("kind", "video") {
+                    let n = |k: &str| field(k).and_then(|x| x.as_f64()).unwrap_or(0.0).max(0.0);
+                    lost += n("packetsLost") as u64;
+                    received += n("packetsReceived") as u64;
+                }
+            }
+            post(&inbox, SfuInput::Counters(lost, received));
+        });
     }
 
     /// A member left: its stream goes (its transceivers are reused or dropped by Janus).

@@ -371,4 +371,30 @@ table inet cut{n} {{
             .exec("nft")
             .args(["delete", "table", "inet", &format!("cut{n}")]));
     }
+
+    /// Drops `percent` % of the UDP packets (media) sent to host `n` from the public network,
+    /// at random: a weak downlink.
+    pub fn lossy(&self, n: usize, percent: u8) {
+        self.public.nft(&format!(
+            r#"
+table inet lossy{n} {{
+  chain forward {{
+    type filter hook forward priority -10;
+    oifname "to-{n}" meta l4proto udp numgen random mod 100 < {percent} drop
+  }}
+  chain output {{
+    type filter hook output priority -10;
+    oifname "to-{n}" meta l4proto udp numgen random mod 100 < {percent} drop
+  }}
+}}
+"#
+        ));
+    }
+
+    pub fn clean(&self, n: usize) {
+        run(self
+            .public
+            .exec("nft")
+            .args(["delete", "table", "inet", &format!("lossy{n}")]));
+    }
 }

@@ -38,6 +38,39 @@ fn showing(names: &[&str]) -> String {
     )
 }
 
+/// Over `window`: how busy the whole machine was (percent of all its cores) and how much of
+/// one core process `pid` used.
+async fn cpu_over(window: Duration, pid: u32) -> (f64, f64) {
+    fn machine() -> (f64, f64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let v: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+        (v.iter().sum(), idle)
+    }
+    let process = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // utime and stime, after the command name in parentheses.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let v: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| v.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        field(11) + field(12)
+    };
+    let (t0, i0, p0) = (machine().0, machine().1, process());
+    tokio::time::sleep(window).await;
+    let (t1, i1, p1) = (machine().0, machine().1, process());
+    let busy = 100.0 * (1.0 - (i1 - i0) / (t1 - t0).max(1.0));
+    // Clock ticks are 1/100 s on Linux.
+    let janus = (p1 - p0) / window.as_secs_f64();
+    (busy, janus)
+}
+
 /// Summed over every connection of the member (with the SFU: the one that receives).
 fn total(list: &[Inbound]) -> Inbound {
     let mut sum = Inbound::default();
@@ -145,6 +178,11 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
     }
     let everyone: Vec<&Member> = publishers.iter().chain(&watchers).collect();
     let ten = common_words(&everyone, "").await;
+    let (machine, janus_cpu) = cpu_over(Duration::from_secs(5), janus.pid()).await;
+    println!(
+        "MEASURE a call of 10 through Janus (3 publish 3-layer VP8, 7 receive): machine CPU \
+         {machine:.0} % of 2 cores, Janus {janus_cpu:.1} % of one core"
+    );
 
     // The tap receives the same packets and makes nothing of them.
     let before = total(&tap.inbound().await);
@@ -196,5 +234,122 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
     }
     bob.quit().await;
     tap.quit().await;
+    drop(janus);
+}
+
+/// A JavaScript expression: the widths of the pictures on the tiles named `names`.
+fn widths(names: &[&str]) -> String {
+    format!(
+        "[...document.querySelectorAll('[data-testid=tile]')] \
+           .filter(t => {names:?}.includes(t.querySelector('[data-testid=tile-name]')?.textContent)) \
+           .map(t => t.querySelector('video')?.videoWidth || 0)"
+    )
+}
+
+/// The width of the video on the tile named `name`, 0 without a picture.
+async fn width_of(m: &Member, name: &str) -> f64 {
+    m.js(&format!(
+        "return [...document.querySelectorAll('[data-testid=tile]')] \
+           .filter(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
+           .map(t => t.querySelector('video')?.videoWidth || 0)[0] || 0"
+    ))
+    .await
+    .as_f64()
+    .unwrap_or(0.0)
+}
+
+/// A member whose downlink loses packets gets a lower simulcast layer from Janus (smaller
+/// pictures that keep coming), while a member on a clean link keeps the full one; once its
+/// link is clean again it climbs back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
+    let _turn = exclusive().await;
+    let net = Lan::build(2);
+    let dir = TempDir::new("janus");
+    let entry = net.public.handle();
+    let janus = janus::Janus::start_via(
+        &dir.0,
+        janus::Settings::local().expect("Janus settings"),
+        net.public.exec("janus"),
+        &move |addr| entry.connect(addr),
+    )
+    .unwrap_or_else(|e| panic!("this test needs a real Janus: {e}"));
+    let cert = TestCert::new(&[&PUBLIC_HOST.to_string()]);
+    let mut args = cert.server_args();
+    args.extend(janus.server_args());
+    args.extend(["--sfu-above".to_owned(), "2".to_owned()]);
+    let server = Server::launch(Launch {
+        netns: Some(&net.public),
+        addr: Some(format!("{PUBLIC_HOST}:8443")),
+        args,
+        ..Launch::default()
+    });
+    let (healthy, weak_host) = (
+        Driver::start_in(&net.hosts[0]).await,
+        Driver::start_in(&net.hosts[1]).await,
+    );
+    let options = Options {
+        trust_spki: Some(cert.spki.clone()),
+        ..Options::default()
+    };
+    let watcher = Options {
+        deny_media: true,
+        ..options.clone()
+    };
+    let link = format!("{}/r/sfu-layers-1#{}", server.url, random_fragment());
+    let ada = Member::launch(&healthy, "Ada", options.clone()).await;
+    let bob = Member::launch(&healthy, "Bob", options).await;
+    let dee = Member::launch(&healthy, "Dee", watcher.clone()).await;
+    let weak = Member::launch(&weak_host, "Wes", watcher).await;
+    for m in [&ada, &bob, &dee, &weak] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in [&dee, &weak] {
+        m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+            .await;
+    }
+    // Past the start, when the encoder ramps its layers up.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let full = width_of(&dee, "Ada").await;
+    assert!(
+        width_of(&weak, "Ada").await >= full,
+        "Wes starts at the top"
+    );
+
+    net.lossy(2, 12);
+    weak.wait_until(
+        "a lower layer of Ada",
+        &format!(
+            "{}.every(w => w > 0 && w < {full})",
+            widths(&["Ada", "Bob"])
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    let low = width_of(&weak, "Ada").await;
+    println!("MEASURE Ada's picture at Dee (clean link) {full} wide, at Wes (12 % loss) {low}");
+    assert_eq!(
+        width_of(&dee, "Ada").await,
+        full,
+        "Dee's layer did not move"
+    );
+    weak.wait_until(
+        "Ada and Bob decrypted at the lower layer",
+        &showing(&["Ada", "Bob"]),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    net.clean(2);
+    weak.wait_until(
+        "a higher layer again",
+        &format!("{}.every(w => w > {low})", widths(&["Ada", "Bob"])),
+        Duration::from_secs(40),
+    )
+    .await;
+    for m in [ada, bob, dee, weak] {
+        m.quit().await;
+    }
     drop(janus);
 }

@@ -302,6 +302,10 @@ impl Janus {
         Self::start(dir, Settings::local()?)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn secrets_path(&self) -> PathBuf {
         self.dir.join("sfu-secrets")
     }

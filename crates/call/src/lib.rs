@@ -21,12 +21,14 @@
 //!   others', as JSON frames in and out.
 //! * [`notice`]: every problem a person can hit, in words.
 //! * [`topology`]: mesh or SFU, and which SFU feed is whose.
+//! * [`layers`]: which simulcast layer to receive through the SFU, from the loss we see.
 
 mod call;
 pub mod codecs;
 pub mod conversation;
 pub mod devices;
 pub mod keys;
+pub mod layers;
 pub mod link;
 mod media_health;
 mod negotiation;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use conclave_call::layers::{self, Layers};
 use conclave_call::notice;
 use conclave_call::sfu::{Sfu, SfuAccess, SfuEvent};
 use conclave_protocol::PeerId;
@@ -14,6 +15,12 @@ use leptos::prelude::*;
 use super::Session;
 use crate::web::now_ms;
 use crate::web::sfu::{SfuInput, SfuLink};
+
+/// How often the downlink's loss is read to choose the layer we receive.
+const SAMPLE_MS: u64 = 1_000;
+
+/// Every temporal layer (full frame rate) of the chosen spatial one.
+const TEMPORAL: u8 = 2;
 
 /// What Janus calls us: random, so it never learns a name.
 fn display() -> String {
@@ -49,6 +56,7 @@ impl Session {
         ) {
             Ok(link) => {
                 self.sfu_link = Some(Rc::new(link));
+                self.sfu_layers = Layers::default();
                 self.sfu = Some(Sfu::new(SfuAccess { token, room }, display(), now_ms()));
             }
             Err(err) => {
@@ -74,6 +82,20 @@ impl Session {
                 web_sys::console::warn_1(&format!("SFU connection: {why}").into());
                 self.model.notify(notice::PEER_CONNECTION_FAILED);
                 return;
+            }
+            (SfuInput::Counters(lost, received), Some(sfu)) => {
+                let Some(layer) = self.sfu_layers.sample(lost, received, now) else {
+                    return;
+                };
+                let feeds = self
+                    .call
+                    .as_ref()
+                    .map(|c| c.sfu_feeds())
+                    .unwrap_or_default();
+                feeds
+                    .into_iter()
+                    .flat_map(|feed| sfu.prefer_layer(feed, layer, TEMPORAL, now))
+                    .collect()
             }
             (SfuInput::Tracks, Some(_)) => {
                 if let Some(link) = &self.sfu_link {
@@ -128,14 +150,29 @@ impl Session {
         let (Some(call), Some(sfu)) = (self.call.as_ref(), self.sfu.as_mut()) else {
             return;
         };
-        let events = sfu.subscribe(&call.sfu_feeds(), now_ms());
+        let (feeds, now) = (call.sfu_feeds(), now_ms());
+        let mut events = Vec::new();
+        // Feeds new to us come in at the layer our downlink takes now.
+        if self.sfu_layers.layer() != layers::TOP {
+            for &feed in &feeds {
+                events.extend(sfu.prefer_layer(feed, self.sfu_layers.layer(), TEMPORAL, now));
+            }
+        }
+        events.extend(sfu.subscribe(&feeds, now));
         self.run_sfu(events);
     }
 
     pub(super) fn sfu_tick(&mut self) {
+        let now = now_ms();
         if let Some(sfu) = self.sfu.as_mut() {
-            let events = sfu.tick(now_ms());
+            let events = sfu.tick(now);
             self.run_sfu(events);
+        }
+        if let Some(link) = &self.sfu_link
+            && now >= self.sfu_sampled_ms + SAMPLE_MS
+        {
+            self.sfu_sampled_ms = now;
+            link.sample();
         }
     }
 
