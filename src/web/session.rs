@@ -655,6 +655,11 @@ impl Session {
             media::stop(&stream);
             return;
         }
+        if self.call.as_ref().map(Call::route) == Some(Route::Sfu) {
+            media::stop(&stream);
+            self.model.notify(notice::SHARE_NOT_IN_LARGE_CALLS);
+            return;
+        }
         let inbox = self.inbox.clone();
         let ended = events::on(Clone::clone(&track).into(), "ended", move || {
             inbox.post(Input::ShareEnded)

@@ -301,6 +301,22 @@ impl SfuLink {
         self.streams.borrow().get(peer).cloned()
     }
 
+    /// A device switch: the publisher's sender of `old` sends `new` from now on, through the
+    /// transform it has.
+    pub fn replace_track(&self, old: &MediaStreamTrack, new: &MediaStreamTrack) {
+        for sender in self.publisher.get_senders().iter() {
+            let sender: RtcRtpSender = sender.unchecked_into();
+            if sender.track().is_some_and(|t| t.id() == old.id()) {
+                let promise = sender.replace_track(Some(new));
+                spawn_local(async move {
+                    if let Err(err) = JsFuture::from(promise).await {
+                        web_sys::console::warn_2(&"could not switch a device".into(), &err);
+                    }
+                });
+            }
+        }
+    }
+
     /// Reads the receiving connection's video packet counters and posts them
     /// ([`SfuInput::Counters`]): how lossy our downlink is decides the layer we receive.
     pub fn sample(&self) {

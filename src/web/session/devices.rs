@@ -102,6 +102,9 @@ impl Session {
             for link in self.peers.values() {
                 link.replace_track(&old, &track);
             }
+            if let Some(link) = &self.sfu_link {
+                link.replace_track(&old, &track);
+            }
             self.local.remove_track(&old);
             old.stop();
         }
