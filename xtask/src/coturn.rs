@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::janus::{random_hex, write_private};
 use crate::{Result, root, tools};
 
 /// coturn's own port when free; any free one otherwise (a system coturn may hold 3478).
@@ -84,14 +85,6 @@ fn free_port(ip: IpAddr) -> Result<u16> {
     ))
 }
 
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
-        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Starts coturn for the server that `server_args` describe, installing it if missing.
 pub fn start(server_args: &[String]) -> Result<LocalTurn> {
     if tools::output("turnserver", &["--version"]).is_none() {
@@ -158,20 +151,6 @@ pub fn start(server_args: &[String]) -> Result<LocalTurn> {
         SocketAddr::new(ip, port)
     );
     Ok(turn)
-}
-
-/// Writes a file only its owner can read: it holds the shared secret.
-fn write_private(path: &std::path::Path, contents: &str) -> Result {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let _ = std::fs::remove_file(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(contents.as_bytes()))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -420,15 +420,15 @@ fn random_u16() -> Result<u16, String> {
     Ok(u16::from_le_bytes([b[0], b[1]]))
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
+pub fn random_hex(bytes: usize) -> Result<String, String> {
     Ok(random_bytes(bytes)?
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
 }
 
-/// Writes a file only its owner can read: the configuration holds the secrets.
-fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+/// Writes a file only its owner can read: it holds secrets.
+pub fn write_private(path: &Path, contents: &str) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let _ = std::fs::remove_file(path);
     std::fs::OpenOptions::new()

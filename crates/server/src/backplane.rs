@@ -122,7 +122,7 @@ fn pairs(flat: &[String]) -> Option<Vec<(PeerId, String)>> {
 }
 
 /// The distinct instances among `members` other than `me`.
-pub(crate) fn remote_instances<'a>(
+fn remote_instances<'a>(
     members: impl IntoIterator<Item = &'a (PeerId, String)>,
     me: &str,
 ) -> BTreeSet<String> {
@@ -386,6 +386,29 @@ impl Backplane {
                 warn!(%err, "cannot reach another instance through Redis");
             }
         }
+    }
+
+    /// Tells the members of `room` on other instances (`others`, as Redis listed them) that
+    /// `peer` joined or left; the members here were told directly.
+    pub(crate) async fn tell_others(
+        &self,
+        room: &RoomId,
+        others: &[(PeerId, String)],
+        peer: &PeerId,
+        joined: bool,
+    ) {
+        let msg = if joined {
+            ServerMessage::PeerJoined { peer: peer.clone() }
+        } else {
+            ServerMessage::PeerLeft { peer: peer.clone() }
+        };
+        let bus = Bus::Room {
+            room: room.clone(),
+            except: peer.clone(),
+            msg,
+        };
+        self.publish_all(&remote_instances(others, &self.instance), &bus)
+            .await;
     }
 
     /// Asks `instance` whether its connection for `peer` still answers; `false` if the

@@ -20,7 +20,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::Shared;
-use crate::backplane::{Backplane, Bus, Placed, remote_instances};
+use crate::backplane::{Backplane, Bus, Placed};
 use crate::rate::{RateLimiter, Verdict};
 use crate::rooms::fresh_peer_id;
 
@@ -615,14 +615,7 @@ impl Connection {
             let _ = backplane.remove(room, &you).await;
             return Ok(self.refuse_full(room));
         }
-        let bus = Bus::Room {
-            room: room.clone(),
-            except: you.clone(),
-            msg: ServerMessage::PeerJoined { peer: you.clone() },
-        };
-        backplane
-            .publish_all(&remote_instances(&others, &backplane.instance), &bus)
-            .await;
+        backplane.tell_others(room, &others, &you, true).await;
         debug!(room = %room, peer = %you, members = others.len() + 1, "joined");
         self.joined = Some((room.clone(), you));
         Ok(Flow::Continue)
@@ -670,14 +663,7 @@ impl Connection {
         drop(admitted);
         match previous {
             None => {
-                let bus = Bus::Room {
-                    room: room.clone(),
-                    except: you.clone(),
-                    msg: ServerMessage::PeerJoined { peer: you.clone() },
-                };
-                backplane
-                    .publish_all(&remote_instances(&others, &backplane.instance), &bus)
-                    .await;
+                backplane.tell_others(room, &others, you, true).await;
             }
             Some(instance) if instance != backplane.instance => {
                 let bus = Bus::Replaced {
@@ -817,14 +803,7 @@ pub(crate) async fn reregister(shared: &Arc<Shared>) {
                 previous: None,
                 others,
             }) => {
-                let bus = Bus::Room {
-                    room: room.clone(),
-                    except: peer.clone(),
-                    msg: ServerMessage::PeerJoined { peer },
-                };
-                backplane
-                    .publish_all(&remote_instances(&others, &backplane.instance), &bus)
-                    .await;
+                backplane.tell_others(&room, &others, &peer, true).await;
             }
             Ok(Placed::In { .. }) => {}
             Ok(Placed::Full | Placed::Taken) => {
@@ -930,14 +909,7 @@ async fn tell_left_shared(
     for other in here {
         other.deliver(ServerMessage::PeerLeft { peer: me.clone() });
     }
-    let bus = Bus::Room {
-        room: room.clone(),
-        except: me.clone(),
-        msg: ServerMessage::PeerLeft { peer: me.clone() },
-    };
-    backplane
-        .publish_all(&remote_instances(&others, &backplane.instance), &bus)
-        .await;
+    backplane.tell_others(room, &others, me, false).await;
 }
 
 #[cfg(test)]

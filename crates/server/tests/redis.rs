@@ -11,9 +11,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, Resume, ServerMessage};
-use conclave_protocol::{Blob, PeerId, ResumeToken, RoomId};
-use support::{Client, Event, Server, ServerOptions, room};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
+use conclave_protocol::{Blob, PeerId};
+use support::{Client, Event, Server, ServerOptions, join, room};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A `redis-server` on a free loopback port, persisting nothing; killed when dropped, so a
@@ -141,39 +141,6 @@ async fn pair(redis: &Redis) -> Pair {
         one,
         two,
         _key: dir,
-    }
-}
-
-struct Welcome {
-    you: PeerId,
-    peers: Vec<PeerId>,
-    token: ResumeToken,
-    resumed: bool,
-}
-
-async fn join(c: &mut Client, room: &RoomId, resume: Option<(&PeerId, &ResumeToken)>) -> Welcome {
-    c.send(&ClientMessage::Join {
-        room: room.clone(),
-        resume: resume.map(|(peer, token)| Resume {
-            peer: peer.clone(),
-            token: token.clone(),
-        }),
-    })
-    .await;
-    match c.recv().await {
-        ServerMessage::Welcome {
-            you,
-            peers,
-            resume,
-            resumed,
-            ..
-        } => Welcome {
-            you,
-            peers,
-            token: resume,
-            resumed,
-        },
-        other => panic!("expected welcome, got {other:?}"),
     }
 }
 

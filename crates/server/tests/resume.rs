@@ -7,42 +7,8 @@ mod support;
 use std::time::Duration;
 
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, Resume, ServerMessage};
-use conclave_protocol::{Blob, PeerId, ResumeToken, RoomId};
-use support::{Client, Server, ServerOptions, room};
-
-/// What a welcome said.
-struct Welcome {
-    you: PeerId,
-    peers: Vec<PeerId>,
-    token: ResumeToken,
-    resumed: bool,
-}
-
-async fn join(c: &mut Client, room: &RoomId, resume: Option<(&PeerId, &ResumeToken)>) -> Welcome {
-    c.send(&ClientMessage::Join {
-        room: room.clone(),
-        resume: resume.map(|(peer, token)| Resume {
-            peer: peer.clone(),
-            token: token.clone(),
-        }),
-    })
-    .await;
-    match c.recv().await {
-        ServerMessage::Welcome {
-            you,
-            peers,
-            resume,
-            resumed,
-            ..
-        } => Welcome {
-            you,
-            peers,
-            token: resume,
-            resumed,
-        },
-        other => panic!("expected welcome, got {other:?}"),
-    }
-}
+use conclave_protocol::{Blob, PeerId, ResumeToken};
+use support::{Server, ServerOptions, join, room};
 
 fn signal(to: &PeerId) -> ClientMessage {
     ClientMessage::Signal {

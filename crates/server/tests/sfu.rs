@@ -367,11 +367,7 @@ async fn the_relay_only_serves_our_own_pages() {
     request
         .headers_mut()
         .insert("Origin", "https://evil.example".parse().unwrap());
-    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
-    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
-        panic!("expected an HTTP refusal, got {err}");
-    };
-    assert_eq!(response.status(), 403);
+    assert_eq!(refusal(request).await, 403);
 }
 
 #[tokio::test]
@@ -398,11 +394,7 @@ async fn without_an_sfu_nothing_changes() {
     let request = format!("ws://{}/sfu", server.addr)
         .into_client_request()
         .unwrap();
-    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
-    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
-        panic!("expected an HTTP refusal, got {err}");
-    };
-    assert_eq!(response.status(), 404);
+    assert_eq!(refusal(request).await, 404);
 }
 
 #[tokio::test]
@@ -434,4 +426,15 @@ async fn a_silent_sfu_is_unavailable_not_fatal() {
     a.send(&ClientMessage::SfuAccess).await;
     assert!(!a.expect_error(ErrorCode::SfuUnavailable).await);
     a.expect_nothing_pending().await;
+}
+
+/// The HTTP status with which the server refuses a WebSocket upgrade.
+async fn refusal(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> tokio_tungstenite::tungstenite::http::StatusCode {
+    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected an HTTP refusal, got {err}");
+    };
+    response.status()
 }

@@ -69,6 +69,13 @@ fn event(transaction: Option<&str>, sender: u64, data: Value, jsep: Option<Value
     v.to_string()
 }
 
+/// An event about the room that nobody asked for (no transaction, no SDP).
+fn news(sender: u64, mut data: Value) -> String {
+    data["videoroom"] = "event".into();
+    data["room"] = ROOM.into();
+    event(None, sender, data, None)
+}
+
 fn ack(transaction: &str) -> String {
     json!({ "janus": "ack", "session_id": SESSION, "transaction": transaction }).to_string()
 }
@@ -379,28 +386,12 @@ fn subscriptions_wait_for_janus_to_announce_a_feed() {
     let (mut s, _) = joined(&[]);
     // Member 43 told us its feed before Janus announced it: nothing yet.
     assert!(s.subscribe(&[43], 40).is_empty());
-    let out = s.handle(
-        &event(
-            None,
-            PUB,
-            json!({ "videoroom": "event", "room": ROOM, "publishers": [publisher(43)] }),
-            None,
-        ),
-        50,
-    );
+    let out = s.handle(&news(PUB, json!({ "publishers": [publisher(43)] })), 50);
     let join = one(&out);
     assert_eq!(join["body"]["streams"], json!([{ "feed": 43 }]));
     assert_eq!(join["body"]["ptype"], "subscriber");
     // A feed Janus announces that nobody asked for is not received.
-    let out = s.handle(
-        &event(
-            None,
-            PUB,
-            json!({ "videoroom": "event", "room": ROOM, "publishers": [publisher(44)] }),
-            None,
-        ),
-        60,
-    );
+    let out = s.handle(&news(PUB, json!({ "publishers": [publisher(44)] })), 60);
     assert!(out.is_empty());
 }
 
@@ -504,15 +495,7 @@ fn a_postponed_update_waits_for_janus_to_offer() {
     answer_and_start(&mut s, 50);
     let update = one(&s.subscribe(&[42, 43], 60));
     // Meanwhile 42 left: Janus's own renegotiation (autoupdate) comes first, unasked...
-    let out = s.handle(
-        &event(
-            None,
-            PUB,
-            json!({ "videoroom": "event", "room": ROOM, "unpublished": 42 }),
-            None,
-        ),
-        61,
-    );
+    let out = s.handle(&news(PUB, json!({ "unpublished": 42 })), 61);
     assert_eq!(out, vec![SfuEvent::FeedGone { feed: 42 }]);
     let out = s.handle(
         &event(
@@ -603,40 +586,20 @@ fn a_publisher_leaving_is_told_once() {
     let (mut s, _) = joined(&[42, 43]);
     attached(&mut s, &[42, 43], 40);
     answer_and_start(&mut s, 50);
-    let unpublished = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "unpublished": 42 }),
-        None,
-    );
+    let unpublished = news(PUB, json!({ "unpublished": 42 }));
     assert_eq!(
         s.handle(&unpublished, 60),
         vec![SfuEvent::FeedGone { feed: 42 }]
     );
     // Then `leaving` for the same participant: already told.
-    let leaving = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "leaving": 42 }),
-        None,
-    );
+    let leaving = news(PUB, json!({ "leaving": 42 }));
     assert!(s.handle(&leaving, 61).is_empty());
     // A participant that never published leaving: nothing to tell.
-    let lurker = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "leaving": 99 }),
-        None,
-    );
+    let lurker = news(PUB, json!({ "leaving": 99 }));
     assert!(s.handle(&lurker, 62).is_empty());
     // A publisher that vanished without unpublishing (`leaving` alone) is gone too; Janus
     // drops it from the subscription itself, so no `update` goes out for it.
-    let leaving = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "leaving": 43 }),
-        None,
-    );
+    let leaving = news(PUB, json!({ "leaving": 43 }));
     assert_eq!(
         s.handle(&leaving, 63),
         vec![SfuEvent::FeedGone { feed: 43 }]
@@ -644,12 +607,7 @@ fn a_publisher_leaving_is_told_once() {
     // The page still lists both members: nothing to ask for, as neither is publishing.
     assert!(s.subscribe(&[42, 43], 64).is_empty());
     // 42 publishes again (a new connection): it is received again.
-    let back = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "publishers": [publisher(42)] }),
-        None,
-    );
+    let back = news(PUB, json!({ "publishers": [publisher(42)] }));
     let update = one(&s.handle(&back, 70));
     assert_eq!(
         update["body"],
@@ -677,15 +635,7 @@ fn a_feed_gone_before_our_request_reached_janus_is_not_fatal() {
     assert!(sent(&out).is_empty());
     assert!(s.is_running());
     // Janus announces 43 again later: asked for again.
-    let update = one(&s.handle(
-        &event(
-            None,
-            PUB,
-            json!({ "videoroom": "event", "room": ROOM, "publishers": [publisher(43)] }),
-            None,
-        ),
-        70,
-    ));
+    let update = one(&s.handle(&news(PUB, json!({ "publishers": [publisher(43)] })), 70));
     assert_eq!(update["body"]["subscribe"], json!([{ "feed": 43 }]));
 }
 
@@ -929,12 +879,7 @@ fn the_session_ending_in_janus_is_told() {
     );
 
     let (mut s, _) = joined(&[]);
-    let kicked = event(
-        None,
-        PUB,
-        json!({ "videoroom": "event", "room": ROOM, "leaving": "ok", "reason": "kicked" }),
-        None,
-    );
+    let kicked = news(PUB, json!({ "leaving": "ok", "reason": "kicked" }));
     assert_eq!(
         told(&s.handle(&kicked, 40)),
         vec![SfuEvent::Failed {

@@ -8,8 +8,8 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
-use conclave_protocol::{PeerId, RoomId};
+use conclave_protocol::signaling::{ClientMessage, ErrorCode, Resume, ServerMessage};
+use conclave_protocol::{PeerId, ResumeToken, RoomId};
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -393,6 +393,45 @@ impl Client {
             ServerMessage::PeerLeft { peer: got } => assert_eq!(&got, peer),
             other => panic!("expected peer_left {peer}, got {other:?}"),
         }
+    }
+}
+
+/// What a welcome said.
+pub struct Welcome {
+    pub you: PeerId,
+    pub peers: Vec<PeerId>,
+    pub token: ResumeToken,
+    pub resumed: bool,
+}
+
+/// Joins `room`, resuming as `resume` if given, and returns the welcome.
+pub async fn join(
+    c: &mut Client,
+    room: &RoomId,
+    resume: Option<(&PeerId, &ResumeToken)>,
+) -> Welcome {
+    c.send(&ClientMessage::Join {
+        room: room.clone(),
+        resume: resume.map(|(peer, token)| Resume {
+            peer: peer.clone(),
+            token: token.clone(),
+        }),
+    })
+    .await;
+    match c.recv().await {
+        ServerMessage::Welcome {
+            you,
+            peers,
+            resume,
+            resumed,
+            ..
+        } => Welcome {
+            you,
+            peers,
+            token: resume,
+            resumed,
+        },
+        other => panic!("expected welcome, got {other:?}"),
     }
 }
 
