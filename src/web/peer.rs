@@ -25,7 +25,7 @@ use web_sys::{
 
 use super::frame_worker::FrameWorker;
 use super::session::{Inbox, Input, PeerEvent};
-use super::stats::{Report, Sampler};
+use super::stats::{Report, Sampler, Sources, Stats};
 use crate::bridge::MediaKind;
 
 #[wasm_bindgen]
@@ -444,9 +444,14 @@ impl PeerLink {
         let camera = camera.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
         let theirs = self.remote.get_video_tracks().get(0);
         let theirs = theirs.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
-        self.sampler
-            .sample(&self.pc, camera.as_deref(), theirs.as_deref())
-            .await
+        let stats = Stats::of(&self.pc).await?;
+        Some(self.sampler.read(&Sources {
+            inbound: &stats,
+            tracks: None,
+            outbound: &stats,
+            camera: camera.as_deref(),
+            their_camera: theirs.as_deref(),
+        }))
     }
 
     /// Stops sending our share on this connection (renegotiated away).

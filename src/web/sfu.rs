@@ -26,6 +26,7 @@ use web_sys::{
 
 use super::frame_worker::FrameWorker;
 use super::session::{Inbox, Input};
+use super::stats::{Report, Sampler, Sources, Stats};
 use super::window;
 use crate::bridge::MediaKind;
 
@@ -50,8 +51,12 @@ pub enum SfuInput {
     SubscriberAnswer(Result<String, String>),
     /// The tracks of some member changed.
     Tracks,
-    /// The receiving connection's video packets so far: (lost, received).
-    Counters(u64, u64),
+    /// The receiving connection's video packets so far (lost, received), and each member's
+    /// figures.
+    Sampled {
+        downlink: (u64, u64),
+        reports: Vec<(PeerId, Report)>,
+    },
 }
 
 pub struct SfuLink {
@@ -64,6 +69,8 @@ pub struct SfuLink {
     streams: RefCell<BTreeMap<PeerId, MediaStream>>,
     /// Whose media each receiving transceiver (by mid) carries now.
     owners: RefCell<BTreeMap<String, PeerId>>,
+    /// Each member's figures between two readings.
+    samplers: RefCell<BTreeMap<PeerId, Sampler>>,
     inbox: Inbox,
     _closures: Vec<Box<dyn std::any::Any>>,
 }
@@ -131,6 +138,7 @@ impl SfuLink {
             local: Clone::clone(local),
             streams: RefCell::new(BTreeMap::new()),
             owners: RefCell::new(BTreeMap::new()),
+            samplers: RefCell::new(BTreeMap::new()),
             inbox,
             _closures: closures,
         })
@@ -317,33 +325,50 @@ impl SfuLink {
         }
     }
 
-    /// Reads the receiving connection's video packet counters and posts them
-    /// ([`SfuInput::Counters`]): how lossy our downlink is decides the layer we receive.
-    pub fn sample(&self) {
-        let (pc, inbox) = (self.subscriber.clone(), self.inbox.clone());
+    /// Reads both connections' figures and posts them ([`SfuInput::Sampled`]): how lossy our
+    /// downlink is decides the layer we receive; each member's voice and path feed its tile.
+    pub fn sample(self: &Rc<Self>) {
+        let link = Rc::clone(self);
         spawn_local(async move {
-            let Ok(report) = JsFuture::from(pc.get_stats()).await else {
+            let (Some(inbound), Some(outbound)) = (
+                Stats::of(&link.subscriber).await,
+                Stats::of(&link.publisher).await,
+            ) else {
                 return;
             };
-            let (mut lost, mut received) = (0u64, 0u64);
-            let values = Reflect::get(&report, &"values".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-                .and_then(|f| f.call0(&report).ok());
-            let Some(values) = values.and_then(|it| js_sys::try_iter(&it).ok().flatten()) else {
-                return;
-            };
-            for stat in values.flatten() {
-                let field = |k: &str| Reflect::get(&stat, &k.into()).ok();
-                let is =
-                    |k: &str, v: &str| field(k).and_then(|x| x.as_string()).as_deref() == Some(v);
-                if is("type", "inbound-rtp") && is("kind", "video") {
-                    let n = |k: &str| field(k).and_then(|x| x.as_f64()).unwrap_or(0.0).max(0.0);
-                    lost += n("packetsLost") as u64;
-                    received += n("packetsReceived") as u64;
-                }
-            }
-            post(&inbox, SfuInput::Counters(lost, received));
+            let camera = link.local.get_video_tracks().get(0);
+            let camera = camera.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+            let streams = link.streams.borrow().clone();
+            let mut samplers = link.samplers.borrow_mut();
+            samplers.retain(|peer, _| streams.contains_key(peer));
+            let reports = streams
+                .iter()
+                .map(|(peer, stream)| {
+                    let tracks: Vec<String> = stream
+                        .get_tracks()
+                        .iter()
+                        .filter_map(|t| t.dyn_ref::<MediaStreamTrack>().map(|t| t.id()))
+                        .collect();
+                    let theirs = stream.get_video_tracks().get(0);
+                    let theirs = theirs.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+                    let report = samplers.entry(peer.clone()).or_default().read(&Sources {
+                        inbound: &inbound,
+                        tracks: Some(&tracks),
+                        outbound: &outbound,
+                        camera: camera.as_deref(),
+                        their_camera: theirs.as_deref(),
+                    });
+                    (peer.clone(), report)
+                })
+                .collect();
+            drop(samplers);
+            post(
+                &link.inbox,
+                SfuInput::Sampled {
+                    downlink: inbound.video_packets(),
+                    reports,
+                },
+            );
         });
     }
 

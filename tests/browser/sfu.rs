@@ -85,36 +85,60 @@ fn total(list: &[Inbound]) -> Inbound {
     sum
 }
 
+/// A Janus and a server that sends calls of more than two members through it, in the
+/// public namespace of a LAN of `hosts` machines. Dropped in field order: the server before
+/// Janus, the namespaces last.
+struct JanusCall {
+    server: Server,
+    janus: janus::Janus,
+    cert: TestCert,
+    _dir: TempDir,
+    net: Lan,
+}
+
+impl JanusCall {
+    fn start(hosts: u8) -> Self {
+        let net = Lan::build(hosts);
+        let dir = TempDir::new("janus");
+        let entry = net.public.handle();
+        let janus = janus::Janus::start_via(
+            &dir.0,
+            janus::Settings::local().expect("Janus settings"),
+            net.public.exec("janus"),
+            &move |addr| entry.connect(addr),
+        )
+        .unwrap_or_else(|e| panic!("this test needs a real Janus: {e}"));
+        let cert = TestCert::new(&[&PUBLIC_HOST.to_string()]);
+        let mut args = cert.server_args();
+        args.extend(janus.server_args());
+        args.extend(["--sfu-above".to_owned(), "2".to_owned()]);
+        let server = Server::launch(Launch {
+            netns: Some(&net.public),
+            addr: Some(format!("{PUBLIC_HOST}:8443")),
+            args,
+            ..Launch::default()
+        });
+        Self {
+            server,
+            janus,
+            cert,
+            _dir: dir,
+            net,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_keys_on() {
     let _turn = exclusive().await;
-    let net = Lan::build(1);
-    let dir = TempDir::new("janus");
-    let entry = net.public.handle();
-    let janus = janus::Janus::start_via(
-        &dir.0,
-        janus::Settings::local().expect("Janus settings"),
-        net.public.exec("janus"),
-        &move |addr| entry.connect(addr),
-    )
-    .unwrap_or_else(|e| panic!("this test needs a real Janus: {e}"));
-    let cert = TestCert::new(&[&PUBLIC_HOST.to_string()]);
-    let mut args = cert.server_args();
-    args.extend(janus.server_args());
     // Past two members the call moves to Janus: the first three start as a mesh and move.
-    args.extend(["--sfu-above".to_owned(), "2".to_owned()]);
-    let server = Server::launch(Launch {
-        netns: Some(&net.public),
-        addr: Some(format!("{PUBLIC_HOST}:8443")),
-        args,
-        ..Launch::default()
-    });
-    let driver = Driver::start_in(&net.hosts[0]).await;
+    let call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
     let options = Options {
-        trust_spki: Some(cert.spki.clone()),
+        trust_spki: Some(call.cert.spki.clone()),
         ..Options::default()
     };
-    let link = format!("{}/r/sfu-room-1#{}", server.url, random_fragment());
+    let link = format!("{}/r/sfu-room-1#{}", call.server.url, random_fragment());
 
     let mut publishers = Vec::new();
     for name in PUBLISHERS {
@@ -176,9 +200,35 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
             pcs.len()
         );
     }
+    // The tiles of members heard through Janus say how their media arrives and who speaks
+    // (the fake microphones beep), as a mesh's do.
+    let viewer = &watchers[0];
+    viewer
+        .wait_until(
+            "quality with its figures on every publisher's tile",
+            &format!(
+                "{PUBLISHERS:?}.every(n => [...document.querySelectorAll('[data-testid=tile]')].some(t => \
+                 t.textContent.includes(n) && (q => q && q.dataset.quality !== 'unknown' && \
+                 q.title.includes('Round trip'))(t.querySelector('[data-testid=quality]'))))"
+            ),
+            Duration::from_secs(20),
+        )
+        .await;
+    viewer
+        .wait_until(
+            "a publisher seen speaking",
+            &format!(
+                "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
+                 {PUBLISHERS:?}.some(n => t.textContent.includes(n)) && \
+                 t.querySelector('[data-testid=speaking]'))"
+            ),
+            Duration::from_secs(20),
+        )
+        .await;
+
     let everyone: Vec<&Member> = publishers.iter().chain(&watchers).collect();
     let ten = common_words(&everyone, "").await;
-    let (machine, janus_cpu) = cpu_over(Duration::from_secs(5), janus.pid()).await;
+    let (machine, janus_cpu) = cpu_over(Duration::from_secs(5), call.janus.pid()).await;
     println!(
         "MEASURE a call of 10 through Janus (3 publish 3-layer VP8, 7 receive): machine CPU \
          {machine:.0} % of 2 cores, Janus {janus_cpu:.1} % of one core"
@@ -234,7 +284,7 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
     }
     bob.quit().await;
     tap.quit().await;
-    drop(janus);
+    drop(call);
 }
 
 /// A JavaScript expression: the widths of the pictures on the tiles named `names`.
@@ -264,39 +314,20 @@ async fn width_of(m: &Member, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     let _turn = exclusive().await;
-    let net = Lan::build(2);
-    let dir = TempDir::new("janus");
-    let entry = net.public.handle();
-    let janus = janus::Janus::start_via(
-        &dir.0,
-        janus::Settings::local().expect("Janus settings"),
-        net.public.exec("janus"),
-        &move |addr| entry.connect(addr),
-    )
-    .unwrap_or_else(|e| panic!("this test needs a real Janus: {e}"));
-    let cert = TestCert::new(&[&PUBLIC_HOST.to_string()]);
-    let mut args = cert.server_args();
-    args.extend(janus.server_args());
-    args.extend(["--sfu-above".to_owned(), "2".to_owned()]);
-    let server = Server::launch(Launch {
-        netns: Some(&net.public),
-        addr: Some(format!("{PUBLIC_HOST}:8443")),
-        args,
-        ..Launch::default()
-    });
+    let call = JanusCall::start(2);
     let (healthy, weak_host) = (
-        Driver::start_in(&net.hosts[0]).await,
-        Driver::start_in(&net.hosts[1]).await,
+        Driver::start_in(&call.net.hosts[0]).await,
+        Driver::start_in(&call.net.hosts[1]).await,
     );
     let options = Options {
-        trust_spki: Some(cert.spki.clone()),
+        trust_spki: Some(call.cert.spki.clone()),
         ..Options::default()
     };
     let watcher = Options {
         deny_media: true,
         ..options.clone()
     };
-    let link = format!("{}/r/sfu-layers-1#{}", server.url, random_fragment());
+    let link = format!("{}/r/sfu-layers-1#{}", call.server.url, random_fragment());
     let ada = Member::launch(&healthy, "Ada", options.clone()).await;
     let bob = Member::launch(&healthy, "Bob", options).await;
     let dee = Member::launch(&healthy, "Dee", watcher.clone()).await;
@@ -317,7 +348,7 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
         "Wes starts at the top"
     );
 
-    net.lossy(2, 12);
+    call.net.lossy(2, 12);
     weak.wait_until(
         "a lower layer of Ada",
         &format!(
@@ -341,7 +372,7 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     )
     .await;
 
-    net.clean(2);
+    call.net.clean(2);
     weak.wait_until(
         "a higher layer again",
         &format!("{}.every(w => w > {low})", widths(&["Ada", "Bob"])),
@@ -351,5 +382,5 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     for m in [ada, bob, dee, weak] {
         m.quit().await;
     }
-    drop(janus);
+    drop(call);
 }

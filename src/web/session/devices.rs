@@ -259,9 +259,14 @@ impl Session {
     }
 
     pub(super) fn on_sample(&mut self, peer: PeerId, report: Report) {
-        if !self.peers.contains_key(&peer) {
-            return;
+        if self.peers.contains_key(&peer) {
+            self.observe_sample(peer, report);
         }
+    }
+
+    /// What was measured of a member's media and of our sending to it, in a mesh or through
+    /// the SFU.
+    pub(super) fn observe_sample(&mut self, peer: PeerId, report: Report) {
         let Some(call) = self.call.as_mut() else {
             return;
         };

@@ -83,8 +83,27 @@ impl Session {
                 self.model.notify(notice::PEER_CONNECTION_FAILED);
                 return;
             }
-            (SfuInput::Counters(lost, received), Some(sfu)) => {
+            (
+                SfuInput::Sampled {
+                    downlink: (lost, received),
+                    reports,
+                },
+                Some(_),
+            ) => {
+                let members = self
+                    .sfu_link
+                    .as_ref()
+                    .map(|l| l.members())
+                    .unwrap_or_default();
+                for (peer, report) in reports {
+                    if members.contains(&peer) {
+                        self.observe_sample(peer, report);
+                    }
+                }
                 let Some(layer) = self.sfu_layers.sample(lost, received, now) else {
+                    return;
+                };
+                let Some(sfu) = self.sfu.as_mut() else {
                     return;
                 };
                 let feeds = self
