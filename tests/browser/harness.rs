@@ -1246,28 +1246,76 @@ pub fn assert_only_received(b: &Inbound, a: &Inbound) {
 /// OpenH264) turn ciphertext behind clear headers into noise and count it as decoded frames;
 /// what matters is that the noise shows nothing of the camera. Returns how many it compared.
 pub async fn assert_pictures_unlike(tap: &Member, seen_by: &[(&str, &Member)]) -> usize {
-    let seen = tap.pictures().await;
-    let mut compared = 0;
+    // One snapshot is not enough: noise decoded from ciphertext comes in large smooth blobs,
+    // and one such picture can correlate with the camera's by chance (±0.4 seen). The fake
+    // camera's picture keeps turning, so over several snapshots chance averages out while a
+    // picture that shows the camera stays alike in every one.
+    const SNAPSHOTS: usize = 8;
+    const SPREAD: f64 = 5.0;
+    let mut likeness: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut shown: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in 0..SNAPSHOTS {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let seen = tap.pictures().await;
+        for (name, witness) in seen_by {
+            let Some(seen) = seen.get(*name) else {
+                continue;
+            };
+            let Some(truth) = witness.pictures().await.remove(*name) else {
+                continue;
+            };
+            *shown.entry(name).or_default() += 1;
+            // Against a (nearly) blank picture any noise looks unrelated, or by chance alike:
+            // only pictures that show something count.
+            if luma_spread(&truth) < SPREAD {
+                continue;
+            }
+            likeness
+                .entry(name)
+                .or_default()
+                .push(picture_likeness(seen, &truth));
+        }
+    }
     for (name, witness) in seen_by {
-        let Some(seen) = seen.get(*name) else {
-            continue;
-        };
-        let Some(truth) = witness.pictures().await.remove(*name) else {
-            continue;
-        };
-        let like = picture_likeness(seen, &truth);
-        println!(
-            "MEASURE likeness of {}'s picture of {name} to {}'s: {like:.2}",
-            tap.name, witness.name
+        let (shown, telling) = (
+            shown.get(name).copied().unwrap_or(0),
+            likeness.get(name).map_or(0, Vec::len),
         );
         assert!(
-            like < 0.3,
-            "{} sees {name}'s camera (likeness {like:.2})",
-            tap.name
+            shown == 0 || telling >= 3,
+            "{}'s pictures of {name} were blank {} times of {shown}",
+            witness.name,
+            shown - telling
         );
-        compared += 1;
     }
-    compared
+    for (name, likes) in &likeness {
+        let mean = likes.iter().sum::<f64>() / likes.len() as f64;
+        let each: Vec<String> = likes.iter().map(|l| format!("{l:.2}")).collect();
+        println!(
+            "MEASURE likeness of {}'s picture of {name} to the truth: mean {mean:.2} ({})",
+            tap.name,
+            each.join(", ")
+        );
+        assert!(
+            mean < 0.3,
+            "{} sees {name}'s camera (likeness {mean:.2}: {})",
+            tap.name,
+            each.join(", ")
+        );
+    }
+    likeness.len()
+}
+
+/// The standard deviation of a [`Member::pictures`] thumbnail's brightness (0 to 255).
+fn luma_spread(p: &[f64]) -> f64 {
+    let luma: Vec<f64> = p
+        .chunks(3)
+        .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
+        .collect();
+    let mean = luma.iter().sum::<f64>() / luma.len() as f64;
+    (luma.iter().map(|l| (l - mean) * (l - mean)).sum::<f64>() / luma.len() as f64).sqrt()
 }
 
 /// How alike two [`Member::pictures`] thumbnails are: the correlation of their brightness,
