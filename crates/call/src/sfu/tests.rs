@@ -76,6 +76,11 @@ fn news(sender: u64, mut data: Value) -> String {
     event(None, sender, data, None)
 }
 
+/// Asserts that what `out` tells is only that the SFU failed, and why.
+fn assert_failed(out: &[SfuEvent], why: SfuFailure) {
+    assert_eq!(told(out), vec![SfuEvent::Failed { why }]);
+}
+
 fn ack(transaction: &str) -> String {
     json!({ "janus": "ack", "session_id": SESSION, "transaction": transaction }).to_string()
 }
@@ -573,12 +578,7 @@ fn an_owed_offer_that_never_comes_times_out() {
     );
     assert!(told(&s.tick(61 + REPLY_TIMEOUT_MS - 1)).is_empty());
     let out = s.tick(61 + REPLY_TIMEOUT_MS);
-    assert_eq!(
-        told(&out),
-        vec![SfuEvent::Failed {
-            why: SfuFailure::Timeout { request: "update" }
-        }]
-    );
+    assert_failed(&out, SfuFailure::Timeout { request: "update" });
 }
 
 #[test]
@@ -765,12 +765,7 @@ fn a_missing_room_fails_and_ends_the_session() {
         ),
         3,
     );
-    assert_eq!(
-        told(&out),
-        vec![SfuEvent::Failed {
-            why: SfuFailure::NoSuchRoom
-        }]
-    );
+    assert_failed(&out, SfuFailure::NoSuchRoom);
     assert_eq!(SfuFailure::NoSuchRoom.code(), Some(426));
     assert_eq!(one(&out)["janus"], "destroy");
 }
@@ -810,12 +805,7 @@ fn other_errors_keep_janus_code_and_words_without_the_token() {
         ),
         41,
     );
-    assert_eq!(
-        told(&out),
-        vec![SfuEvent::Failed {
-            why: SfuFailure::PublishersFull
-        }]
-    );
+    assert_failed(&out, SfuFailure::PublishersFull);
 }
 
 #[test]
@@ -868,14 +858,12 @@ fn the_session_ending_in_janus_is_told() {
             .to_string(),
         40,
     );
-    assert_eq!(
-        told(&out),
-        vec![SfuEvent::Failed {
-            why: SfuFailure::Hangup {
-                publisher: true,
-                reason: "ICE failed".into()
-            }
-        }]
+    assert_failed(
+        &out,
+        SfuFailure::Hangup {
+            publisher: true,
+            reason: "ICE failed".into(),
+        },
     );
 
     let (mut s, _) = joined(&[]);
@@ -949,12 +937,7 @@ fn malformed_or_foreign_frames_are_ignored() {
         ),
         101,
     );
-    assert_eq!(
-        told(&out),
-        vec![SfuEvent::Failed {
-            why: SfuFailure::BadReply
-        }]
-    );
+    assert_failed(&out, SfuFailure::BadReply);
 }
 
 #[test]
