@@ -440,10 +440,8 @@ impl PeerLink {
     /// What the connection measures now: the member's voice level, the path's quality and our
     /// sending's.
     pub async fn sample(&self) -> Option<Report> {
-        let camera = self.local.get_video_tracks().get(0);
-        let camera = camera.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
-        let theirs = self.remote.get_video_tracks().get(0);
-        let theirs = theirs.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+        let camera = super::media::video_track(&self.local).map(|t| t.id());
+        let theirs = super::media::video_track(&self.remote).map(|t| t.id());
         let stats = Stats::of(&self.pc).await?;
         Some(self.sampler.read(&Sources {
             inbound: &stats,

@@ -25,6 +25,7 @@ use web_sys::{
 };
 
 use super::frame_worker::FrameWorker;
+use super::media::video_track;
 use super::session::{Inbox, Input};
 use super::stats::{Report, Sampler, Sources, Stats};
 use super::window;
@@ -336,8 +337,7 @@ impl SfuLink {
             ) else {
                 return;
             };
-            let camera = link.local.get_video_tracks().get(0);
-            let camera = camera.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+            let camera = video_track(&link.local).map(|t| t.id());
             let streams = link.streams.borrow().clone();
             let mut samplers = link.samplers.borrow_mut();
             samplers.retain(|peer, _| streams.contains_key(peer));
@@ -349,8 +349,7 @@ impl SfuLink {
                         .iter()
                         .filter_map(|t| t.dyn_ref::<MediaStreamTrack>().map(|t| t.id()))
                         .collect();
-                    let theirs = stream.get_video_tracks().get(0);
-                    let theirs = theirs.dyn_ref::<MediaStreamTrack>().map(|t| t.id());
+                    let theirs = video_track(stream).map(|t| t.id());
                     let report = samplers.entry(peer.clone()).or_default().read(&Sources {
                         inbound: &inbound,
                         tracks: Some(&tracks),
