@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::MediaStreamTrack;
 
-use super::{Input, METER_MS, QUALITY_MS, SAMPLE_MS, Session, view};
+use super::{Input, METER_MS, QUALITY_MS, SAMPLE_MS, Session};
 use crate::web::devices as browser;
 use crate::web::level::MicMeter;
 use crate::web::stats::Report;
@@ -213,10 +213,11 @@ impl Session {
             0.0
         };
         self.model.mic_level.set(level);
+        // Observing any level lets everyone's voice fall quiet, not only ours: the tiles too.
         if let Some(call) = self.call.as_mut()
             && call.observe_level(None, level, now_ms())
         {
-            view::show_speakers(&self.model, call);
+            self.refresh_tiles();
         }
     }
 

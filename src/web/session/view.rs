@@ -49,7 +49,7 @@ pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<
 }
 
 /// Who speaks, and whom the layout follows.
-pub(super) fn show_speakers(model: &CallModel, call: &Call) {
+fn show_speakers(model: &CallModel, call: &Call) {
     let active = call.active_speaker().map(|p| p.to_string());
     if model.active.get_untracked() != active {
         model.active.set(active);
