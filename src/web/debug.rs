@@ -12,7 +12,7 @@
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::bridge::{DebugFlags, SentFrame};
+use conclave_bridge::{DebugFlags, SentFrame};
 
 /// Where `record-frames` leaves the frames for the harness: `window.__conclaveSentFrames`,
 /// an array of `{ms, kind, key, bytes}` that only grows.

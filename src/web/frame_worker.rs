@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, RtcRtpScriptTransform, Worker, WorkerOptions, WorkerType};
 
-use crate::bridge::{
+use conclave_bridge::{
     FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions, Unreadable,
 };
 

@@ -26,7 +26,7 @@ use web_sys::{
 use super::frame_worker::FrameWorker;
 use super::session::{Inbox, Input, PeerEvent};
 use super::stats::{Report, Sampler, Sources, Stats};
-use crate::bridge::MediaKind;
+use conclave_bridge::MediaKind;
 
 #[wasm_bindgen]
 extern "C" {

@@ -34,8 +34,8 @@ use super::media::{self, Acquired};
 use super::peer::PeerLink;
 use super::signaling::Signaling;
 use super::{clipboard, drop_later, emoji, events, keys, link, network, now_ms, storage};
-use crate::bridge::{PeerStats, ToWorker};
 use crate::ui::model::{CallModel, Phase};
+use conclave_bridge::{PeerStats, ToWorker};
 
 /// How often the call's clock ticks: key switches, retries, heartbeats, liveness.
 const TICK_MS: u32 = 200;

@@ -29,7 +29,7 @@ use super::media::video_track;
 use super::session::{Inbox, Input};
 use super::stats::{Report, Sampler, Sources, Stats};
 use super::window;
-use crate::bridge::MediaKind;
+use conclave_bridge::MediaKind;
 
 /// Janus's WebSocket subprotocol.
 const PROTOCOL: &str = "janus-protocol";

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the frame-crypto benchmark (`benches/frame_crypto`) in headless
+//! `cargo xtask bench`: the frame-crypto benchmark (`crates/worker/benches/frame_crypto`) in headless
 //! Chromium; `--profile`, the same under `perf` with V8's JIT dump, so the profile shows the
 //! machine code Chromium made of our wasm; and `--record-trace`, which records the call it
 //! replays.
@@ -14,7 +14,7 @@ use crate::{Result, cargo, root, tools};
 const RATIO_PREFIX: &str = "ratio ours/webcrypto";
 
 /// Where `--record-trace` writes, and what the benchmark embeds.
-const TRACE: &str = "benches/trace/call-720p-60s.csv";
+const TRACE: &str = "crates/worker/benches/trace/call-720p-60s.csv";
 
 pub fn bench(args: &[String]) -> Result {
     match args {
@@ -128,7 +128,7 @@ fn run_bench(build: Build, browser: Browser, perf_dir: Option<&Path>) -> Result 
             "--target",
             "wasm32-unknown-unknown",
             "-p",
-            "conclave",
+            "conclave-worker",
             "--bench",
             "frame_crypto",
         ]);

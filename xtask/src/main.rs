@@ -243,13 +243,15 @@ fn test() -> Result {
     // of it but the one line that differs without relaxed SIMD); once as users get the app
     // and once as the test build, with its hooks.
     for features in [
-        "conclave/relaxed,conclave-gcm/relaxed",
-        "conclave/relaxed,conclave-gcm/relaxed,conclave/test-hooks",
+        "conclave-worker/relaxed,conclave-gcm/relaxed",
+        "conclave-worker/relaxed,conclave-gcm/relaxed,conclave/test-hooks,conclave-worker/test-hooks",
     ] {
         run(cargo().args([
             "clippy",
             "-p",
             "conclave",
+            "-p",
+            "conclave-worker",
             "-p",
             "conclave-gcm",
             "--target",

@@ -10,9 +10,9 @@ use conclave_protocol::signaling::ServerMessage;
 use web_sys::RtcPeerConnectionState;
 
 use super::Actor;
-use crate::bridge::PeerStats;
 use crate::web::frame_worker::FrameWorker;
 use crate::web::media::Acquired;
+use conclave_bridge::PeerStats;
 
 /// What a person asks of the call page.
 #[derive(Debug, Clone, PartialEq, Eq)]

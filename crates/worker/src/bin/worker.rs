@@ -1,5 +1,5 @@
 //! The frame worker binary; trunk builds it as a module worker next to the page.
 
 fn main() {
-    conclave::worker::start();
+    conclave_worker::start();
 }

@@ -7,7 +7,7 @@ use conclave_e2ee::frame::FrameEncryptor;
 
 #[cfg(feature = "test-hooks")]
 use super::hooks::Hooks;
-use crate::bridge::{PeerStats, ToWorker};
+use conclave_bridge::{PeerStats, ToWorker};
 
 /// A member's current receive keys; `version` lets each receiver notice a change.
 pub struct PeerKeys {

@@ -16,7 +16,7 @@ use web_sys::{RtcRtpScriptTransformer, UnderlyingSink, WritableStream};
 use super::frames::{self, Failure};
 use super::keys::Fate;
 use super::{KEYS, VIDEO_SENDERS};
-use crate::bridge::{MediaKind, Role, TransformOptions};
+use conclave_bridge::{MediaKind, Role, TransformOptions};
 
 #[wasm_bindgen]
 extern "C" {

@@ -3,5 +3,5 @@
 //! reason as `worker-simd`.
 
 fn main() {
-    conclave::worker::start();
+    conclave_worker::start();
 }

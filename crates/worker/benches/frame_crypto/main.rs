@@ -1,5 +1,5 @@
 //! Frame crypto in headless Chromium, in a dedicated worker like the real transforms: ours
-//! (the very per-frame functions the frame worker calls, `conclave::worker::frames`) against a
+//! (the very per-frame functions the frame worker calls, `conclave_worker::frames`) against a
 //! reference transform of the same SFrame layout on WebCrypto AES-GCM, awaited per frame as
 //! LiveKit and Jitsi do. Fixed frame sizes first, then a recorded call replayed through both.
 //! Each frame costs what it costs in a transform: the browser's copy behind `frame.data`, the
@@ -14,9 +14,9 @@ mod timing;
 mod trace;
 mod webcrypto;
 
-use conclave::worker::frames as ours;
 use conclave_e2ee::MediaKey;
 use conclave_e2ee::frame::{Codec, FrameDecryptor, FrameEncryptor, key_id};
+use conclave_worker::frames as ours;
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -29,7 +29,7 @@ use webcrypto::WebCryptoSframe;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
-const TRACE_NAME: &str = "benches/trace/call-720p-60s.csv";
+const TRACE_NAME: &str = "crates/worker/benches/trace/call-720p-60s.csv";
 const TRACE: &str = include_str!("../trace/call-720p-60s.csv");
 
 const SIZES: [(Shape, usize, &str); 5] = [

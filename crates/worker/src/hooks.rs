@@ -5,7 +5,7 @@
 use conclave_e2ee::MediaKey;
 
 use super::{KEYS, post};
-use crate::bridge::{DebugFlags, FromWorker, MediaKind, SentFrame};
+use conclave_bridge::{DebugFlags, FromWorker, MediaKind, SentFrame};
 
 /// What the page asked for, and what `record-frames` has noted since the last report.
 #[derive(Default)]

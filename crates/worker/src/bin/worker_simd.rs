@@ -3,5 +3,5 @@
 //! `.wasm`) sits next to the portable worker's without clashing.
 
 fn main() {
-    conclave::worker::start();
+    conclave_worker::start();
 }
