@@ -137,7 +137,8 @@ fn run_bench(build: Build, browser: Browser, perf_dir: Option<&Path>) -> Result 
             Build::Simd => cmd.args(["--features", "simd"]),
             Build::Portable => &mut cmd,
         };
-        cmd.args(extra);
+        cmd.args(extra)
+            .env("CARGO_ENCODED_RUSTFLAGS", crate::wasm_flags::encoded());
         cmd
     };
     let mut cmd = match perf_dir {

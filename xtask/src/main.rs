@@ -10,6 +10,7 @@ mod screenshots;
 mod sizes;
 mod test_app;
 mod tools;
+mod wasm_flags;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -145,7 +146,8 @@ pub fn dist() -> PathBuf {
 pub fn build_app() -> Result {
     run(Command::new("trunk")
         .args(["build", "--release"])
-        .env("PATH", tools::tool_path()))?;
+        .env("PATH", tools::tool_path())
+        .env("CARGO_ENCODED_RUSTFLAGS", wasm_flags::encoded()))?;
     compress::precompress(&dist())
 }
 
@@ -283,7 +285,8 @@ fn test() -> Result {
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
                 "wasm-bindgen-test-runner",
             )
-            .env("NODE_ARGS", "--experimental-wasm-relaxed-simd"))?;
+            .env("NODE_ARGS", "--experimental-wasm-relaxed-simd")
+            .env("CARGO_ENCODED_RUSTFLAGS", wasm_flags::encoded()))?;
     }
     // The browser tests run on the test build; `release.rs` checks that the build users get
     // ignores the hooks' switches.

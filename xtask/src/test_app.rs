@@ -32,7 +32,8 @@ pub fn build() -> Result {
         .arg("--dist")
         .arg(dist())
         .arg(HTML)
-        .env("PATH", tools::tool_path()))?;
+        .env("PATH", tools::tool_path())
+        .env("CARGO_ENCODED_RUSTFLAGS", crate::wasm_flags::encoded()))?;
     drop(page);
     compress::precompress(&dist())
 }
