@@ -72,7 +72,7 @@ pub fn MicLevel() -> impl IntoView {
             optimum="0.5"
             aria-label="Microphone level"
             prop:value=shown
-            data-level=move || format!("{:.3}", model.mic_level.get())
+            data-level=move || conclave_call::quality::fixed(model.mic_level.get(), 3)
         ></meter>
     }
 }
