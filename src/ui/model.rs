@@ -1,6 +1,6 @@
 //! What the call screen shows, as reactive signals. The session writes it; components read it.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_call::MediaState;
 pub use conclave_call::ServerLink;
@@ -122,10 +122,10 @@ pub struct CallModel {
     /// Our camera and microphone, for the preview (see `local_rev`).
     pub local: StoredValue<Option<MediaStream>, LocalStorage>,
     /// Each member's incoming media, by peer id, for its tile (see `Tile::stream_rev`).
-    pub streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
+    pub streams: StoredValue<LiteMap<String, MediaStream>, LocalStorage>,
     /// Screen shares of others, and their streams by peer id.
     pub shares: RwSignal<Vec<ShareTile>>,
-    pub share_streams: StoredValue<BTreeMap<String, MediaStream>, LocalStorage>,
+    pub share_streams: StoredValue<LiteMap<String, MediaStream>, LocalStorage>,
     /// Whether we are sharing a screen, and what (for our own small preview).
     pub sharing: RwSignal<bool>,
     pub own_share: StoredValue<Option<MediaStream>, LocalStorage>,
@@ -177,9 +177,9 @@ impl CallModel {
             emoji_render: RwSignal::new(true),
             cipher: RwSignal::new(String::new()),
             local: StoredValue::new_local(None),
-            streams: StoredValue::new_local(BTreeMap::new()),
+            streams: StoredValue::new_local(LiteMap::new()),
             shares: RwSignal::new(Vec::new()),
-            share_streams: StoredValue::new_local(BTreeMap::new()),
+            share_streams: StoredValue::new_local(LiteMap::new()),
             sharing: RwSignal::new(false),
             own_share: StoredValue::new_local(None),
             chat: RwSignal::new(Vec::new()),

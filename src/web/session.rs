@@ -9,7 +9,9 @@ mod sfu;
 mod view;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 use std::rc::Rc;
 
 use conclave_call::devices::{Device, DeviceKind};
@@ -113,13 +115,13 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             sfu: None,
             sfu_layers: Default::default(),
             sfu_sampled_ms: 0,
-            peers: BTreeMap::new(),
-            stream_revs: BTreeMap::new(),
+            peers: LiteMap::new(),
+            stream_revs: LiteMap::new(),
             ticker: None,
             server_down_since: None,
             left: false,
             _listeners: Vec::new(),
-            names: BTreeMap::new(),
+            names: LiteMap::new(),
             sharing: None,
             next_reaction: 0,
             reactions_until: VecDeque::new(),
@@ -127,7 +129,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             meter: None,
             meter_ticker: None,
             track_ends: Vec::new(),
-            uplinks: BTreeMap::new(),
+            uplinks: LiteMap::new(),
             last_sample_ms: 0,
             last_quality_ms: 0,
         }),
@@ -210,15 +212,15 @@ pub(crate) struct Session {
     /// The simulcast layer our downlink takes, and when it was last measured.
     sfu_layers: conclave_call::layers::Layers,
     sfu_sampled_ms: u64,
-    peers: BTreeMap<PeerId, Rc<PeerLink>>,
+    peers: LiteMap<PeerId, Rc<PeerLink>>,
     /// Bumped when a member's incoming tracks change, so its tile re-attaches them.
-    stream_revs: BTreeMap<PeerId, u32>,
+    stream_revs: LiteMap<PeerId, u32>,
     ticker: Option<Interval>,
     server_down_since: Option<u64>,
     left: bool,
     _listeners: Vec<events::Listener>,
     /// Everyone's name as last shown, to say who left once the call has forgotten them.
-    names: BTreeMap<PeerId, String>,
+    names: LiteMap<PeerId, String>,
     /// Our screen share, while we share one, and what tells us the browser stopped it.
     sharing: Option<(MediaStream, events::Listener)>,
     next_reaction: u64,
@@ -230,7 +232,7 @@ pub(crate) struct Session {
     /// What tells us our camera or microphone stopped by itself.
     track_ends: Vec<events::Listener>,
     /// How our sending to each member fares.
-    uplinks: BTreeMap<PeerId, LinkSample>,
+    uplinks: LiteMap<PeerId, LinkSample>,
     last_sample_ms: u64,
     last_quality_ms: u64,
 }
@@ -883,7 +885,7 @@ impl Session {
         }
         view::show_tiles(&self.model, call, &self.stream_revs);
         // Who came and who went since the last look, for a screen reader.
-        let now: BTreeMap<PeerId, String> =
+        let now: LiteMap<PeerId, String> =
             call.tiles().into_iter().map(|t| (t.peer, t.name)).collect();
         let mut said = Vec::new();
         for (peer, name) in &now {

@@ -5,8 +5,8 @@
 //! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
 //! this only carries it out.
 
+use litemap::LiteMap;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use conclave_call::sfu::{Kind, SubscribedStream};
@@ -67,11 +67,11 @@ pub struct SfuLink {
     worker: Rc<FrameWorker>,
     local: MediaStream,
     /// Each member's camera and microphone as they arrive through the SFU.
-    streams: RefCell<BTreeMap<PeerId, MediaStream>>,
+    streams: RefCell<LiteMap<PeerId, MediaStream>>,
     /// Whose media each receiving transceiver (by mid) carries now.
-    owners: RefCell<BTreeMap<String, PeerId>>,
+    owners: RefCell<LiteMap<String, PeerId>>,
     /// Each member's figures between two readings.
-    samplers: RefCell<BTreeMap<PeerId, Sampler>>,
+    samplers: RefCell<LiteMap<PeerId, Sampler>>,
     inbox: Inbox,
     _closures: Vec<Box<dyn std::any::Any>>,
 }
@@ -137,9 +137,9 @@ impl SfuLink {
             worker,
             // `Clone::clone`: the same stream, not a copy of its tracks (see `peer`).
             local: Clone::clone(local),
-            streams: RefCell::new(BTreeMap::new()),
-            owners: RefCell::new(BTreeMap::new()),
-            samplers: RefCell::new(BTreeMap::new()),
+            streams: RefCell::new(LiteMap::new()),
+            owners: RefCell::new(LiteMap::new()),
+            samplers: RefCell::new(LiteMap::new()),
             inbox,
             _closures: closures,
         })

@@ -3,7 +3,9 @@
 //! sending's.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 
 use conclave_call::quality::{Limit, LinkSample, loss_between, worst_of};
 use js_sys::{Map, Reflect};
@@ -89,7 +91,7 @@ pub struct Sources<'a> {
 impl Sampler {
     /// Reads one member's figures from `from`, against the totals of the last reading.
     pub fn read(&self, from: &Sources) -> Report {
-        let sources: BTreeMap<String, String> = from
+        let sources: LiteMap<String, String> = from
             .outbound
             .of_type("media-source")
             .filter_map(|s| Some((text(s, "id")?, text(s, "trackIdentifier")?)))

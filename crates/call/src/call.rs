@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_e2ee::{MediaKey, OpenError, RoomSecret, SignalingKey};
 use conclave_protocol::peer::{
@@ -154,7 +154,7 @@ pub struct Call {
     rounds: Rounds,
     me: Option<PeerId>,
     presence: Presence,
-    members: BTreeMap<PeerId, Member>,
+    members: LiteMap<PeerId, Member>,
     next_seq: u64,
     status: CallStatus,
     opened_any: bool,
@@ -212,7 +212,7 @@ impl Call {
             keys,
             room,
             me: None,
-            members: BTreeMap::new(),
+            members: LiteMap::new(),
             next_seq: 0,
             status: CallStatus::Joining,
             opened_any: false,
@@ -942,7 +942,7 @@ impl Call {
         self.carry_rounds(rounds, &mut out);
         let relay = self.relay_configured();
         if let Some(me) = self.me.clone() {
-            for member in self.members.values_mut() {
+            for member in self.members.iter_mut().map(|(_, m)| m) {
                 let polite = Negotiation::new(&me, &member.id).is_polite();
                 let verdict = member.reach.tick(now_ms, relay, polite);
                 if verdict.restart_ice {
@@ -961,7 +961,7 @@ impl Call {
     pub fn network_changed(&mut self, now_ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
         if let Some(me) = self.me.clone() {
-            for member in self.members.values_mut().filter(|m| m.ready) {
+            for member in self.members.iter_mut().map(|(_, m)| m).filter(|m| m.ready) {
                 let polite = Negotiation::new(&me, &member.id).is_polite();
                 if member.reach.network_changed(polite) {
                     out.push(Event::RestartIce(member.id.clone()));

@@ -2,7 +2,9 @@
 //! travels pairwise-sealed (`PeerMessage::Private`), so it is for the members' eyes only; this
 //! is what each member keeps of it, in memory only, gone when the tab closes.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use litemap::LiteMap;
 
 use conclave_protocol::PeerId;
 use conclave_protocol::peer::{MAX_CHAT_CHARS, REACTIONS};
@@ -35,7 +37,7 @@ pub struct Conversation {
     lines: VecDeque<ChatLine>,
     /// The last chat id taken from each member: a message is shown once, and an older one
     /// arriving late is not shown out of order.
-    last_id: BTreeMap<PeerId, u64>,
+    last_id: LiteMap<PeerId, u64>,
     next_id: u64,
     hands: BTreeSet<PeerId>,
     my_hand: bool,

@@ -7,7 +7,7 @@
 //! Inputs: members ready / left, key messages, missing-key reports, time. Outputs:
 //! [`KeyOutput`]s for the page to carry out.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_e2ee::frame::key_id;
 use conclave_e2ee::{Identity, MediaKey, PairwiseKey, RoomSecret};
@@ -97,7 +97,7 @@ pub struct KeyManager {
     own: OwnKey,
     /// A fresh key already delivered, and when we switch to it.
     pending: Option<(OwnKey, u64)>,
-    peers: BTreeMap<PeerId, PeerKeys>,
+    peers: LiteMap<PeerId, PeerKeys>,
 }
 
 fn fresh(generation: u64) -> OwnKey {
@@ -116,7 +116,7 @@ impl KeyManager {
             identity: Identity::generate(),
             own: fresh(1),
             pending: None,
-            peers: BTreeMap::new(),
+            peers: LiteMap::new(),
         }
     }
 

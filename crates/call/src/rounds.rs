@@ -13,7 +13,9 @@
 //! can see the nonce it must match, so it gets one guess, 2^-36, per round, and a new round
 //! needs someone to join or leave, which everyone sees.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use litemap::LiteMap;
 
 use conclave_e2ee::safety::{Revealed, SafetyWords, commitment, round_id, safety_words};
 use conclave_protocol::peer::PeerMessage;
@@ -74,9 +76,9 @@ struct Round {
     id: Bytes32,
     others: BTreeSet<PeerId>,
     nonce: Bytes32,
-    commitments: BTreeMap<PeerId, Bytes32>,
+    commitments: LiteMap<PeerId, Bytes32>,
     revealed: bool,
-    reveals: BTreeMap<PeerId, Revealed>,
+    reveals: LiteMap<PeerId, Revealed>,
     started_ms: u64,
     last_nudge_ms: u64,
 }
@@ -108,7 +110,7 @@ pub struct Rounds {
     current: Option<Round>,
     early: VecDeque<(Bytes32, PeerId, Bytes32)>,
     /// The key each member revealed first: it keeps that key pair for the session.
-    keys: BTreeMap<PeerId, Bytes32>,
+    keys: LiteMap<PeerId, Bytes32>,
     /// The last round everyone revealed in, and its words: kept whole, to answer a member
     /// that missed our reveal of it.
     completed: Option<(Round, SafetyWords)>,
@@ -129,7 +131,7 @@ impl Rounds {
             me: None,
             current: None,
             early: VecDeque::new(),
-            keys: BTreeMap::new(),
+            keys: LiteMap::new(),
             completed: None,
             verification: Verification::Checking,
         }
@@ -177,9 +179,9 @@ impl Rounds {
             id: id.clone(),
             others,
             nonce,
-            commitments: BTreeMap::new(),
+            commitments: LiteMap::new(),
             revealed: false,
-            reveals: BTreeMap::new(),
+            reveals: LiteMap::new(),
             started_ms: now_ms,
             last_nudge_ms: now_ms,
         };

@@ -2,7 +2,7 @@
 //! only once the current one has been quiet a moment, so the big tile does not flicker between
 //! two people talking over each other, or to someone's cough.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_protocol::PeerId;
 
@@ -19,7 +19,7 @@ pub const SWITCH_MS: u64 = 1_500;
 /// Everyone's voice activity; `None` is us.
 #[derive(Debug, Default)]
 pub struct Speakers {
-    loud_at: BTreeMap<Option<PeerId>, (u64, f64)>,
+    loud_at: LiteMap<Option<PeerId>, (u64, f64)>,
     active: Option<PeerId>,
     /// Who was speaking when last asked, to tell what changed.
     shown: Vec<Option<PeerId>>,

@@ -11,7 +11,7 @@
 //! feed ids, never who sends them. A member that claims someone else's feed gains nothing, as
 //! frames on a feed decrypt only under the key of the member who really sends them.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_protocol::PeerId;
 
@@ -38,7 +38,7 @@ pub struct Topology {
     /// Our own feed on the SFU, once we publish.
     own_feed: Option<u64>,
     /// Each member's feed, as it told us.
-    feeds: BTreeMap<PeerId, u64>,
+    feeds: LiteMap<PeerId, u64>,
     /// When to ask the server for SFU access (again); `None`: not now.
     ask_at_ms: Option<u64>,
 }
@@ -49,7 +49,7 @@ impl Default for Topology {
             above: None,
             route: Route::Mesh,
             own_feed: None,
-            feeds: BTreeMap::new(),
+            feeds: LiteMap::new(),
             ask_at_ms: None,
         }
     }

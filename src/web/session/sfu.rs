@@ -3,7 +3,7 @@
 //! [`SfuLink`] opens, and `conclave_call::sfu::Sfu` says what to tell Janus. Both belong to the
 //! session like everything else, and reach it only through its inbox.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 use std::rc::Rc;
 
 use conclave_call::layers::{self, Layers};
@@ -144,7 +144,7 @@ impl Session {
                     }
                 }
                 SfuEvent::SubscriberOffer { sdp, streams } => {
-                    let owners: BTreeMap<u64, PeerId> = streams
+                    let owners: LiteMap<u64, PeerId> = streams
                         .iter()
                         .filter_map(|s| {
                             let call = self.call.as_ref()?;

@@ -1,6 +1,6 @@
 //! The screen's model, written from the call's state: tiles, the safety check.
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use conclave_call::{Call, Verification, notice};
 use conclave_protocol::PeerId;
@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use crate::ui::model::{CallModel, ChatLine, Safety, ShareTile, Tile};
 
-pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &BTreeMap<PeerId, u32>) {
+pub(super) fn show_tiles(model: &CallModel, call: &Call, stream_revs: &LiteMap<PeerId, u32>) {
     let tiles = call
         .tiles()
         .into_iter()

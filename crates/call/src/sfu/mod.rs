@@ -35,7 +35,9 @@
 
 mod janus;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use litemap::LiteMap;
 use std::fmt;
 
 use janus::{Incoming, Jsep, Plugin, StreamInfo};
@@ -277,7 +279,7 @@ pub struct Sfu {
     publisher: Option<u64>,
     subscriber: Option<u64>,
     next_transaction: u64,
-    pending: BTreeMap<String, Pending>,
+    pending: LiteMap<String, Pending>,
     last_sent_ms: u64,
     /// A `create` still unanswered when we left: destroy the session if it comes.
     orphan_create: Option<String>,
@@ -298,7 +300,7 @@ pub struct Sfu {
     offer_owed_since: Option<u64>,
     streams: Vec<SubscribedStream>,
     /// Preferred simulcast (substream, temporal) per feed.
-    layers: BTreeMap<u64, (u8, u8)>,
+    layers: LiteMap<u64, (u8, u8)>,
     ignored: u64,
 }
 
@@ -335,7 +337,7 @@ impl Sfu {
             publisher: None,
             subscriber: None,
             next_transaction: 0,
-            pending: BTreeMap::new(),
+            pending: LiteMap::new(),
             last_sent_ms: now_ms,
             orphan_create: None,
             feed: None,
@@ -348,7 +350,7 @@ impl Sfu {
             sub_offer: SubOffer::None,
             offer_owed_since: None,
             streams: Vec::new(),
-            layers: BTreeMap::new(),
+            layers: LiteMap::new(),
             ignored: 0,
         }
     }

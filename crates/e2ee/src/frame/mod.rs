@@ -12,7 +12,7 @@
 mod av1;
 mod h264;
 
-use std::collections::BTreeMap;
+use litemap::LiteMap;
 
 use crate::sframe_backend::{DecryptionKey, EncryptionKey};
 use sframe::CipherSuite;
@@ -367,7 +367,7 @@ impl Held {
 /// Decrypts the frames of one incoming stream (one sender, one media kind) with that sender's
 /// ring of keys, following ratchet steps the sender took since, never going back.
 pub struct FrameDecryptor {
-    keys: BTreeMap<u64, Held>,
+    keys: LiteMap<u64, Held>,
     replay: ReplayAttackProtectionStore,
     buf: Vec<u8>,
     /// H.264 and AV1 only: the AAD, built apart from the frame.
@@ -383,7 +383,7 @@ impl Default for FrameDecryptor {
 impl FrameDecryptor {
     pub fn new() -> Self {
         Self {
-            keys: BTreeMap::new(),
+            keys: LiteMap::new(),
             replay: ReplayAttackProtectionStore::new(Tolerance::new(REPLAY_TOLERANCE)),
             buf: Vec::new(),
             aad: Vec::new(),
@@ -521,7 +521,7 @@ impl FrameDecryptor {
 /// Finds the key `header` names (following the sender's ratchet), screens replays and opens
 /// `data` (ciphertext and tag) in place under `aad`.
 fn open(
-    keys: &mut BTreeMap<u64, Held>,
+    keys: &mut LiteMap<u64, Held>,
     replay: &mut ReplayAttackProtectionStore,
     header: &SframeHeader,
     aad: &mut [u8],
