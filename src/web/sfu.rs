@@ -5,9 +5,10 @@
 //! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
 //! this only carries it out.
 
-use litemap::LiteMap;
 use std::cell::RefCell;
 use std::rc::Rc;
+
+use litemap::LiteMap;
 
 use conclave_call::sfu::{Kind, SubscribedStream};
 use conclave_protocol::PeerId;

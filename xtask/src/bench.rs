@@ -1,7 +1,7 @@
-//! `cargo xtask bench`: the frame-crypto benchmark (`crates/worker/benches/frame_crypto`) in headless
-//! Chromium; `--profile`, the same under `perf` with V8's JIT dump, so the profile shows the
-//! machine code Chromium made of our wasm; and `--record-trace`, which records the call it
-//! replays.
+//! `cargo xtask bench`: the frame-crypto benchmark (`crates/worker/benches/frame_crypto`) in
+//! headless Chromium; `--profile`, the same under `perf` with V8's JIT dump, so the profile
+//! shows the machine code Chromium made of our wasm; and `--record-trace`, which records the
+//! call it replays.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The frame worker: a dedicated worker whose `rtctransform` handler encrypts every outgoing
 //! encoded frame and decrypts every incoming one. It holds media keys, never the room secret.
 //! Its own crate, apart from the page's: a wasm binary links every `#[wasm_bindgen]` export of
-//! its dependencies, and Leptos's brought stream adapters the worker never uses.
+//! its dependencies, and through Leptos those included stream adapters the worker never uses.
 
 pub mod frames;
 #[cfg(feature = "test-hooks")]

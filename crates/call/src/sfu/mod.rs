@@ -36,9 +36,9 @@
 mod janus;
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use litemap::LiteMap;
-use std::fmt;
 
 use janus::{Incoming, Jsep, Plugin, StreamInfo};
 
