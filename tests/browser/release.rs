@@ -1,5 +1,6 @@
 //! The build users get, as `cargo xtask serve` serves it: it has no test hooks, so a link that
-//! carries `?debug=...` (which anyone can hand out) changes nothing for whoever opens it.
+//! carries `?debug=...` (which anyone can hand out) changes nothing for whoever opens it; and
+//! its files name nothing of the machine that built it.
 
 use std::time::{Duration, Instant};
 
@@ -131,4 +132,40 @@ async fn the_release_build_ignores_every_debug_switch() {
     for m in [ada, bob, cyd, tap] {
         m.quit().await;
     }
+}
+
+/// The files people download name no directory of the machine that built them: neither the
+/// repository's place nor cargo's home (registry sources carry the registry's name), as
+/// panic locations did before xtask remapped them.
+#[test]
+fn the_download_names_no_directory_of_the_builder() {
+    let dist = release_dist_dir();
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+        .expect("HOME or CARGO_HOME is set");
+    let builder_dirs = [
+        env!("CARGO_MANIFEST_DIR").to_owned(),
+        home.display().to_string(),
+    ];
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dist).unwrap() {
+        let path = entry.unwrap().path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("wasm" | "js" | "html" | "css")
+        ) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        read += 1;
+        for dir in &builder_dirs {
+            assert!(
+                !bytes.windows(dir.len()).any(|w| w == dir.as_bytes()),
+                "{} names {dir}",
+                path.display()
+            );
+        }
+    }
+    assert!(read >= 5, "only {read} files in {}", dist.display());
 }
