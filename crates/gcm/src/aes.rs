@@ -217,7 +217,7 @@ pub const BATCH_START: u8 = 1;
 
 impl Drop for Aes128 {
     fn drop(&mut self) {
-        self.planes.zeroize();
+        self.planes.as_flattened_mut().as_flattened_mut().zeroize();
         self.column_shares
             .as_flattened_mut()
             .as_flattened_mut()
@@ -237,8 +237,17 @@ fn xtime(b: u8) -> u8 {
 #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
 fn sub_bytes_of_blocks(s: &mut [V128; 8]) {
     transpose(s);
-    sub_bytes_without_constant(s);
+    sub_bytes_of_planes(s);
     transpose(s);
+}
+
+/// The S-box (less its constant) on planes, for key setup: one copy of the circuit that the
+/// key expansion's ten calls and the column shares share.
+#[inline(never)]
+#[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
+#[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
+fn sub_bytes_of_planes(s: &mut [V128; 8]) {
+    sub_bytes_without_constant(s);
 }
 
 /// `Aes128::column_shares` for a key whose first round key ends in `k15`. A block's last byte
@@ -302,7 +311,7 @@ fn sub_word(w: [u8; 4]) -> [u8; 4] {
     let mut block = [0u8; 16];
     block[..4].copy_from_slice(&w);
     let mut planes = broadcast_planes(&block);
-    sub_bytes_without_constant(&mut planes);
+    sub_bytes_of_planes(&mut planes);
     let mut out = [0u8; 4];
     for (k, plane) in planes.iter().enumerate() {
         let bytes = plane.to_bytes();
@@ -378,6 +387,7 @@ fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
 }
 
 impl Aes128 {
+    #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn new(key: &[u8; 16]) -> Self {
@@ -506,7 +516,7 @@ impl Aes128 {
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
     pub fn encrypt_block(&self, block: &[u8; 16]) -> [u8; 16] {
         let mut s = [V128::from_bytes(block); 8];
-        self.encrypt8(&mut s);
+        self.encrypt8_out_of_line(&mut s);
         s[0].to_bytes()
     }
 }
