@@ -7,7 +7,10 @@ use crate::root;
 
 /// `.cargo/config.toml`'s `build.rustflags`, which any flags given through the environment
 /// replace rather than extend.
-const CONFIG_FLAGS: &[&str] = &["--cfg=web_sys_unstable_apis"];
+const CONFIG_FLAGS: &[&str] = &[
+    "--cfg=web_sys_unstable_apis",
+    "--cfg=sha2_backend_soft=\"compact\"",
+];
 
 /// For `CARGO_ENCODED_RUSTFLAGS`: the config's flags, and every source directory outside
 /// the repository made relative, so the wasm people download names no directory of the
