@@ -128,6 +128,10 @@ pub fn is_vp8_key_frame(frame: &[u8]) -> bool {
     frame.first().is_some_and(|tag| tag & 0x01 == 0)
 }
 
+/// Why deriving a key cannot fail. (Panicking with this rather than `Result::expect`, which
+/// would print the error with `Debug` and bring `sframe`'s error formatting into the worker.)
+const SUITE_IMPLEMENTED: &str = "AES_128_GCM_SHA256_128 is the suite our backend implements";
+
 /// How many low bits of a key id carry the ratchet step; the rest is the key generation.
 pub const RATCHET_BITS: u8 = 8;
 
@@ -200,7 +204,7 @@ impl FrameEncryptor {
     pub fn set_key(&mut self, key_id: u64, base: &MediaKey) {
         self.key = Some(
             EncryptionKey::derive_from(CIPHER_SUITE, key_id, base.as_bytes())
-                .expect("AES_128_GCM_SHA256_128 is the suite our backend implements"),
+                .unwrap_or_else(|_| unreachable!("{SUITE_IMPLEMENTED}")),
         );
     }
 
@@ -359,7 +363,7 @@ impl Held {
     fn new(generation: u64, step: u8, base: MediaKey) -> Self {
         let key =
             DecryptionKey::derive_from(CIPHER_SUITE, key_id(generation, step), base.as_bytes())
-                .expect("AES_128_GCM_SHA256_128 is the suite our backend implements");
+                .unwrap_or_else(|_| unreachable!("{SUITE_IMPLEMENTED}"));
         Self { step, base, key }
     }
 }
