@@ -1,9 +1,8 @@
 //! The keys and counters the worker holds, shared by all its transforms.
 
-use std::collections::HashMap;
-
 use conclave_e2ee::MediaKey;
 use conclave_e2ee::frame::FrameEncryptor;
+use litemap::LiteMap;
 
 #[cfg(feature = "test-hooks")]
 use super::hooks::Hooks;
@@ -26,8 +25,10 @@ struct Counts {
 pub struct Keys {
     /// One encryptor for all our senders, so the SFrame counter never repeats under a key.
     pub encryptor: FrameEncryptor,
-    pub peers: HashMap<String, PeerKeys>,
-    stats: HashMap<String, Counts>,
+    /// Sorted Vecs rather than hash maps: a call has a handful of members, and the worker
+    /// already links `litemap` for its key ring, where `HashMap` added 4 KB of hashbrown.
+    pub peers: LiteMap<String, PeerKeys>,
+    stats: LiteMap<String, Counts>,
     version: u32,
     /// What the page's `?debug=` asked for (test builds only).
     #[cfg(feature = "test-hooks")]
@@ -83,7 +84,13 @@ impl Keys {
     }
 
     pub fn count(&mut self, peer: &str, fate: Fate) {
-        let entry = self.stats.entry(peer.to_owned()).or_default();
+        // Looked up by `&str` first: `entry` would allocate the key for every frame.
+        if self.stats.get(peer).is_none() {
+            self.stats.insert(peer.to_owned(), Counts::default());
+        }
+        let Some(entry) = self.stats.get_mut(peer) else {
+            return;
+        };
         match fate {
             Fate::Decrypted => entry.decrypted += 1,
             Fate::Failed => entry.failed += 1,
@@ -95,8 +102,8 @@ impl Keys {
     }
 
     pub fn take_stats(&mut self) -> Vec<PeerStats> {
-        self.stats
-            .drain()
+        std::mem::take(&mut self.stats)
+            .into_iter()
             .map(|(peer, c)| PeerStats {
                 peer,
                 decrypted: c.decrypted,
