@@ -169,3 +169,28 @@ fn the_download_names_no_directory_of_the_builder() {
     }
     assert!(read >= 5, "only {read} files in {}", dist.display());
 }
+
+/// The release build's JavaScript is minified (xtask runs terser over wasm-bindgen's glue,
+/// which trunk's minifier cannot parse): no comment or indentation is left. That the page
+/// still loads, its integrity hashes rewritten to match, is what the call test above shows.
+#[test]
+fn the_release_javascript_is_minified() {
+    let dist = release_dist_dir();
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dist).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("js") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        read += 1;
+        for left in ["/**", "\n    "] {
+            assert!(
+                !text.contains(left),
+                "{} still has {left:?}: not minified",
+                path.display()
+            );
+        }
+    }
+    assert!(read >= 2, "only {read} scripts in {}", dist.display());
+}

@@ -6,6 +6,7 @@ mod compress;
 mod coturn;
 pub mod janus;
 mod load;
+mod minify;
 mod screenshots;
 mod sizes;
 mod test_app;
@@ -148,6 +149,7 @@ pub fn build_app() -> Result {
         .args(["build", "--release"])
         .env("PATH", tools::tool_path())
         .env("CARGO_ENCODED_RUSTFLAGS", wasm_flags::encoded()))?;
+    minify::minify_js(&dist())?;
     compress::precompress(&dist())
 }
 

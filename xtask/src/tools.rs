@@ -8,6 +8,9 @@ const TRUNK_VERSION: &str = "0.21.14";
 /// binaryen from npm: Debian's wasm-opt (108) points the `__wbindgen_externrefs` export at the
 /// wrong table after optimising, which breaks every page at load. Keep in step with Trunk.toml.
 const BINARYEN_VERSION: &str = "123.0.0";
+/// terser from npm, for the release build's JavaScript (trunk's own minifier cannot parse
+/// wasm-bindgen's glue; see `minify.rs`).
+const TERSER_VERSION: &str = "5.51.4";
 
 /// Where project-local tools live (outside git, inside `target/`).
 pub fn tools_dir() -> std::path::PathBuf {
@@ -102,13 +105,19 @@ pub fn ensure_build_tools() -> Result {
         .join(".bin")
         .join("wasm-opt");
     let major = BINARYEN_VERSION.split('.').next().unwrap_or_default();
-    let have = output(wasm_opt.to_str().unwrap_or_default(), &["--version"]).unwrap_or_default();
-    if !have.contains(&format!("version {major}")) {
+    let have_wasm_opt = output(wasm_opt.to_str().unwrap_or_default(), &["--version"])
+        .unwrap_or_default()
+        .contains(&format!("version {major}"));
+    let have_terser = output(terser().to_str().unwrap_or_default(), &["--version"])
+        .is_some_and(|v| v.split_whitespace().any(|w| w == TERSER_VERSION));
+    if !have_wasm_opt || !have_terser {
         if output("npm", &["--version"]).is_none() {
             apt_install(&["nodejs", "npm"])?;
         }
         std::fs::create_dir_all(tools_dir())
             .map_err(|e| format!("cannot create tools dir: {e}"))?;
+        // Both in one install: `--no-save` keeps no package.json, so a later install of one
+        // would remove the other.
         run(Command::new("npm").args([
             "install",
             "--no-save",
@@ -117,9 +126,15 @@ pub fn ensure_build_tools() -> Result {
             "--prefix",
             tools_dir().to_str().unwrap_or_default(),
             &format!("binaryen@{BINARYEN_VERSION}"),
+            &format!("terser@{TERSER_VERSION}"),
         ]))?;
     }
     Ok(())
+}
+
+/// The project-local terser (installed by [`ensure_build_tools`]).
+pub fn terser() -> std::path::PathBuf {
+    tools_dir().join("node_modules").join(".bin").join("terser")
 }
 
 /// `perf`, for `cargo xtask bench --profile` only.
