@@ -885,8 +885,12 @@ impl Session {
         }
         view::show_tiles(&self.model, call, &self.stream_revs);
         // Who came and who went since the last look, for a screen reader.
-        let now: LiteMap<PeerId, String> =
-            call.tiles().into_iter().map(|t| (t.peer, t.name)).collect();
+        // Inserted one by one: `collect` would compile a sort for the map's type (see
+        // `conclave_call::set`).
+        let mut now: LiteMap<PeerId, String> = LiteMap::new();
+        for tile in call.tiles() {
+            now.insert(tile.peer, tile.name);
+        }
         let mut said = Vec::new();
         for (peer, name) in &now {
             if !self.names.contains_key(peer) {

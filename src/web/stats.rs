@@ -91,11 +91,15 @@ pub struct Sources<'a> {
 impl Sampler {
     /// Reads one member's figures from `from`, against the totals of the last reading.
     pub fn read(&self, from: &Sources) -> Report {
-        let sources: LiteMap<String, String> = from
+        // Inserted one by one: `collect` would compile a sort for the map's type.
+        let mut sources: LiteMap<String, String> = LiteMap::new();
+        for (id, track) in from
             .outbound
             .of_type("media-source")
             .filter_map(|s| Some((text(s, "id")?, text(s, "trackIdentifier")?)))
-            .collect();
+        {
+            sources.insert(id, track);
+        }
         let theirs = |s: &JsValue| {
             from.tracks.is_none_or(|tracks| {
                 text(s, "trackIdentifier").is_some_and(|t| tracks.contains(&t))

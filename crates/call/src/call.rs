@@ -13,6 +13,7 @@ use crate::link::{Link, ServerLink};
 use crate::quality::LinkSample;
 use crate::reach::{LinkState, Reach, Reachability};
 use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
+use crate::set::Set;
 use crate::speaking::Speakers;
 use crate::topology::{Route, Topology};
 use crate::{MediaHealth, Negotiation};
@@ -169,7 +170,7 @@ pub struct Call {
     last_ping_ms: u64,
     /// Members the server said left: what they sent before leaving may still arrive, and must
     /// not bring them back.
-    departed: std::collections::BTreeSet<PeerId>,
+    departed: Set<PeerId>,
     conversation: Conversation,
     speakers: Speakers,
     /// What our own sending measured last, over all connections.

@@ -2,12 +2,14 @@
 //! travels pairwise-sealed (`PeerMessage::Private`), so it is for the members' eyes only; this
 //! is what each member keeps of it, in memory only, gone when the tab closes.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use litemap::LiteMap;
 
 use conclave_protocol::PeerId;
 use conclave_protocol::peer::{MAX_CHAT_CHARS, REACTIONS};
+
+use crate::set::Set;
 
 /// How many chat lines a member keeps; older ones scroll away.
 pub const KEPT_LINES: usize = 500;
@@ -39,7 +41,7 @@ pub struct Conversation {
     /// arriving late is not shown out of order.
     last_id: LiteMap<PeerId, u64>,
     next_id: u64,
-    hands: BTreeSet<PeerId>,
+    hands: Set<PeerId>,
     my_hand: bool,
 }
 

@@ -22,6 +22,7 @@
 //! * [`notice`]: every problem a person can hit, in words.
 //! * [`topology`]: mesh or SFU, and which SFU feed is whose.
 //! * [`layers`]: which simulcast layer to receive through the SFU, from the loss we see.
+//! * [`set`]: the sets of members and feeds, as sorted Vecs (smaller wasm than a B-tree).
 
 mod call;
 pub mod codecs;
@@ -37,6 +38,7 @@ pub mod quality;
 pub mod reach;
 pub mod rounds;
 pub mod sdp;
+pub mod set;
 pub mod sfu;
 pub mod speaking;
 pub mod topology;

@@ -13,13 +13,15 @@
 //! can see the nonce it must match, so it gets one guess, 2^-36, per round, and a new round
 //! needs someone to join or leave, which everyone sees.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use litemap::LiteMap;
 
 use conclave_e2ee::safety::{Revealed, SafetyWords, commitment, round_id, safety_words};
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::{Bytes32, PeerId, RoomId};
+
+use crate::set::Set;
 
 /// How long a round may wait for commitments and reveals before the person is told. Every
 /// member sends both the moment it can, so only a member that vanished or a relay that holds
@@ -74,7 +76,7 @@ pub enum Refusal {
 
 struct Round {
     id: Bytes32,
-    others: BTreeSet<PeerId>,
+    others: Set<PeerId>,
     nonce: Bytes32,
     commitments: LiteMap<PeerId, Bytes32>,
     revealed: bool,
@@ -154,7 +156,7 @@ impl Rounds {
     /// The membership changed to `others` (and us). Starts its round, unless it is the round
     /// in progress or the last one completed (a member counted for a moment turned out not
     /// to hold the link): then nothing new entered and nothing needs checking again.
-    pub fn membership(&mut self, others: BTreeSet<PeerId>, now_ms: u64) -> Vec<RoundOutput> {
+    pub fn membership(&mut self, others: Set<PeerId>, now_ms: u64) -> Vec<RoundOutput> {
         let Some(me) = self.me.clone() else {
             return Vec::new();
         };
@@ -193,7 +195,7 @@ impl Rounds {
                 self.early.push_back((rid, from, c));
             }
         }
-        for to in &round.others {
+        for to in round.others.iter() {
             out.push(RoundOutput::Send(
                 to.clone(),
                 PeerMessage::Commit {
@@ -373,7 +375,7 @@ impl Rounds {
             return;
         }
         current.revealed = true;
-        for to in &current.others {
+        for to in current.others.iter() {
             out.push(RoundOutput::Send(
                 to.clone(),
                 PeerMessage::Reveal {
@@ -417,7 +419,7 @@ mod tests {
         PeerId::new(s).unwrap()
     }
 
-    fn set(ids: &[&str]) -> BTreeSet<PeerId> {
+    fn set(ids: &[&str]) -> Set<PeerId> {
         ids.iter().map(|s| id(s)).collect()
     }
 

@@ -144,13 +144,15 @@ impl Session {
                     }
                 }
                 SfuEvent::SubscriberOffer { sdp, streams } => {
-                    let owners: LiteMap<u64, PeerId> = streams
-                        .iter()
-                        .filter_map(|s| {
-                            let call = self.call.as_ref()?;
-                            Some((s.feed, call.member_of_feed(s.feed)?.clone()))
-                        })
-                        .collect();
+                    // Inserted one by one: `collect` would compile a sort for the map's type.
+                    let mut owners: LiteMap<u64, PeerId> = LiteMap::new();
+                    for s in &streams {
+                        if let Some(owner) =
+                            self.call.as_ref().and_then(|c| c.member_of_feed(s.feed))
+                        {
+                            owners.insert(s.feed, owner.clone());
+                        }
+                    }
                     link.subscriber_offer(sdp, streams, move |feed| owners.get(&feed).cloned());
                 }
                 // Who left is the server's to say; Janus renegotiates the subscription itself.

@@ -35,12 +35,13 @@
 
 mod janus;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use litemap::LiteMap;
 
 use janus::{Incoming, Jsep, Plugin, StreamInfo};
+
+use crate::set::Set;
 
 /// Nothing sent for this long: send a keepalive. Janus's default session timeout is 60 s, and
 /// janus.js also uses 25 s.
@@ -286,11 +287,11 @@ pub struct Sfu {
     feed: Option<u64>,
     publishing: Publishing,
     /// Feeds Janus announced as publishing (ours excluded).
-    live: BTreeSet<u64>,
+    live: Set<u64>,
     /// Feeds the page wants to receive.
-    desired: BTreeSet<u64>,
+    desired: Set<u64>,
     /// Feeds our subscription asks Janus for (requests sent, not refused).
-    asked: BTreeSet<u64>,
+    asked: Set<u64>,
     subscriber_joined: bool,
     /// A subscriber `join`/`update` awaiting its reply.
     sub_request: Option<String>,
@@ -342,9 +343,9 @@ impl Sfu {
             orphan_create: None,
             feed: None,
             publishing: Publishing::NotJoined,
-            live: BTreeSet::new(),
-            desired: BTreeSet::new(),
-            asked: BTreeSet::new(),
+            live: Set::new(),
+            desired: Set::new(),
+            asked: Set::new(),
             subscriber_joined: false,
             sub_request: None,
             sub_offer: SubOffer::None,
@@ -867,7 +868,7 @@ impl Sfu {
         {
             return;
         }
-        let want: BTreeSet<u64> = self.desired.intersection(&self.live).copied().collect();
+        let want: Set<u64> = self.desired.intersection(&self.live).copied().collect();
         let add: Vec<u64> = want.difference(&self.asked).copied().collect();
         let remove: Vec<u64> = if self.subscriber_joined {
             self.asked.difference(&want).copied().collect()
