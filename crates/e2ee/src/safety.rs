@@ -8,6 +8,7 @@
 //! substitution gets one guess at 2^-36, not an offline search (see `conclave_call::rounds`).
 
 use conclave_protocol::{Bytes32, PeerId, RoomId};
+use litemap::LiteMap;
 use sha2::{Digest, Sha256};
 
 /// 64 pictures and their words: Matrix's SAS emoji table (MSC 1267), chosen to be easy to tell
@@ -116,14 +117,19 @@ fn put(hash: &mut Sha256, bytes: &[u8]) {
 
 /// Names one membership of the call: the room and everyone in it, ourselves included, in any
 /// order. Members who see the same people compute the same round.
+///
+/// Here and in `safety_words`, members are put in order by inserting them into a sorted map
+/// rather than by sorting: each sort compiles its own copy of the sort code (4 KB) into the
+/// app's wasm, for lists of a few members.
 pub fn round_id<'a>(room: &RoomId, members: impl IntoIterator<Item = &'a PeerId>) -> Bytes32 {
-    let mut ids: Vec<&PeerId> = members.into_iter().collect();
-    ids.sort();
-    ids.dedup();
+    let mut ids: LiteMap<&PeerId, ()> = LiteMap::new();
+    for id in members {
+        ids.insert(id, ());
+    }
     let mut hash = Sha256::new();
     hash.update(b"conclave/v1 round");
     put(&mut hash, room.as_str().as_bytes());
-    for id in ids {
+    for id in ids.keys() {
         put(&mut hash, id.as_str().as_bytes());
     }
     Bytes32(hash.finalize().into())
@@ -158,15 +164,18 @@ pub struct Revealed {
 }
 
 /// The symbols for a completed round: everyone who revealed the same keys and nonces in the
-/// same round gets the same six, in whatever order they were revealed.
+/// same round gets the same six, in whatever order they were revealed. One reveal per member
+/// (the round keeps them so); a second for the same member would replace the first.
 pub fn safety_words(room: &RoomId, round: &Bytes32, revealed: &[Revealed]) -> SafetyWords {
-    let mut all: Vec<&Revealed> = revealed.iter().collect();
-    all.sort_by(|a, b| a.member.cmp(&b.member));
+    let mut all: LiteMap<&PeerId, &Revealed> = LiteMap::new();
+    for r in revealed {
+        all.insert(&r.member, r);
+    }
     let mut hash = Sha256::new();
     hash.update(b"conclave/v1 safety");
     put(&mut hash, room.as_str().as_bytes());
     hash.update(round.0);
-    for r in all {
+    for r in all.values() {
         put(&mut hash, r.member.as_str().as_bytes());
         hash.update(r.public_key.0);
         hash.update(r.nonce.0);
