@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::Result;
+use crate::{Result, files_under};
 
 /// What browsers fetch as text or wasm; images and the like are compressed already.
 const COMPRESSIBLE: [&str; 6] = ["wasm", "js", "css", "html", "svg", "json"];
@@ -29,16 +29,7 @@ pub fn brotli(bytes: &[u8]) -> Vec<u8> {
 /// Writes the copies for every compressible file under `dir`, dropping stale ones (trunk
 /// leaves old copies alone, and a copy of an older build must never be served).
 pub fn precompress(dir: &Path) -> Result {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-            .path();
-        if path.is_dir() {
-            precompress(&path)?;
-            continue;
-        }
+    for path in files_under(dir)? {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())

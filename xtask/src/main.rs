@@ -144,6 +144,24 @@ pub fn dist() -> PathBuf {
     root().join("dist")
 }
 
+/// Every file under `dir`, subdirectories included (a build's `snippets/`).
+pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+            .path();
+        if path.is_dir() {
+            files.extend(files_under(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
 pub fn build_app() -> Result {
     run(Command::new("trunk")
         .args(["build", "--release"])

@@ -8,7 +8,7 @@ use std::process::Command;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha384};
 
-use crate::{Result, run, tools};
+use crate::{Result, files_under, run, tools};
 
 /// Minifies every `.js` file under `dir` in place and rewrites, in `dir/index.html`, the
 /// subresource-integrity hash of each file that changed (trunk hashes what it wrote; a stale
@@ -17,7 +17,10 @@ pub fn minify_js(dir: &Path) -> Result {
     let index = dir.join("index.html");
     let mut html = std::fs::read_to_string(&index)
         .map_err(|e| format!("cannot read {}: {e}", index.display()))?;
-    for path in js_files(dir)? {
+    let scripts = files_under(dir)?
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "js"));
+    for path in scripts {
         let before = read(&path)?;
         run(Command::new(tools::terser())
             .arg(&path)
@@ -26,23 +29,6 @@ pub fn minify_js(dir: &Path) -> Result {
         html = html.replace(&integrity(&before), &integrity(&read(&path)?));
     }
     std::fs::write(&index, html).map_err(|e| format!("cannot write {}: {e}", index.display()))
-}
-
-fn js_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let mut files = Vec::new();
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-            .path();
-        if path.is_dir() {
-            files.extend(js_files(&path)?);
-        } else if path.extension().is_some_and(|e| e == "js") {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
