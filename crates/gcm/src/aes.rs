@@ -387,6 +387,7 @@ fn mix_columns(s: &mut [V128; 8], rotate: [V128; 2]) {
 }
 
 impl Aes128 {
+    /// Key setup, once per key: kept out of its caller.
     #[inline(never)]
     #[cfg_attr(simd_backend, target_feature(enable = "simd128"))]
     #[cfg_attr(relaxed_backend, target_feature(enable = "relaxed-simd"))]
