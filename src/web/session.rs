@@ -10,9 +10,9 @@ mod view;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use litemap::LiteMap;
-use std::rc::Rc;
 
 use conclave_call::devices::{Device, DeviceKind};
 use conclave_call::quality::LinkSample;

@@ -3,8 +3,9 @@
 //! [`SfuLink`] opens, and `conclave_call::sfu::Sfu` says what to tell Janus. Both belong to the
 //! session like everything else, and reach it only through its inbox.
 
-use litemap::LiteMap;
 use std::rc::Rc;
+
+use litemap::LiteMap;
 
 use conclave_call::layers::{self, Layers};
 use conclave_call::notice;
