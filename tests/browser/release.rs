@@ -148,17 +148,9 @@ fn the_download_names_no_directory_of_the_builder() {
         env!("CARGO_MANIFEST_DIR").to_owned(),
         home.display().to_string(),
     ];
-    let mut read = 0;
-    for entry in std::fs::read_dir(&dist).unwrap() {
-        let path = entry.unwrap().path();
-        if !matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("wasm" | "js" | "html" | "css")
-        ) {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        read += 1;
+    let files = release_files(&["wasm", "js", "html", "css"]);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
         for dir in &builder_dirs {
             assert!(
                 !bytes.windows(dir.len()).any(|w| w == dir.as_bytes()),
@@ -167,7 +159,12 @@ fn the_download_names_no_directory_of_the_builder() {
             );
         }
     }
-    assert!(read >= 5, "only {read} files in {}", dist.display());
+    assert!(
+        files.len() >= 5,
+        "only {} files in {}",
+        files.len(),
+        dist.display()
+    );
 }
 
 /// The release build's JavaScript is minified (xtask runs terser over wasm-bindgen's glue,
@@ -176,14 +173,9 @@ fn the_download_names_no_directory_of_the_builder() {
 #[test]
 fn the_release_javascript_is_minified() {
     let dist = release_dist_dir();
-    let mut read = 0;
-    for entry in std::fs::read_dir(&dist).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("js") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        read += 1;
+    let scripts = release_files(&["js"]);
+    for path in &scripts {
+        let text = std::fs::read_to_string(path).unwrap();
         for left in ["/**", "\n    "] {
             assert!(
                 !text.contains(left),
@@ -192,5 +184,23 @@ fn the_release_javascript_is_minified() {
             );
         }
     }
-    assert!(read >= 2, "only {read} scripts in {}", dist.display());
+    assert!(
+        scripts.len() >= 2,
+        "only {} scripts in {}",
+        scripts.len(),
+        dist.display()
+    );
+}
+
+/// The release build's files (top level) with one of these extensions.
+fn release_files(extensions: &[&str]) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(release_dist_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.contains(&e))
+        })
+        .collect()
 }
