@@ -21,6 +21,12 @@ use web_sys::{
 use conclave_bridge::{FromWorker, STATS_INTERVAL_MS, ToWorker, TransformOptions, Unreadable};
 use keys::Keys;
 
+// talc rather than std's dlmalloc: measured in this worker, 7 KB less code (2 KB as sent),
+// and frames cost no more.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 thread_local! {
     static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
     /// Our video senders, to ask for a key frame when we switch keys: receivers that just got
