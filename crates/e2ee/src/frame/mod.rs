@@ -11,18 +11,19 @@
 
 mod av1;
 mod h264;
+mod replay;
 
 use litemap::LiteMap;
 
 use crate::sframe_backend::{DecryptionKey, EncryptionKey};
 use sframe::CipherSuite;
 use sframe::crypto::{DecryptionBufferView, EncryptionBufferView};
-use sframe::frame::validation::{FrameValidation, UnvalidatedFrame};
-use sframe::frame::validation::{ReplayAttackProtectionStore, Tolerance};
+use sframe::frame::validation::{Tolerance, UnvalidatedFrame};
 use sframe::frame::{FrameCounter, MonotonicCounter};
 use sframe::header::SframeHeader;
 
 use crate::MediaKey;
+use replay::ReplayWindows;
 
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 
@@ -372,7 +373,7 @@ impl Held {
 /// ring of keys, following ratchet steps the sender took since, never going back.
 pub struct FrameDecryptor {
     keys: LiteMap<u64, Held>,
-    replay: ReplayAttackProtectionStore,
+    replay: ReplayWindows,
     buf: Vec<u8>,
     /// H.264 and AV1 only: the AAD, built apart from the frame.
     aad: Vec<u8>,
@@ -388,7 +389,7 @@ impl FrameDecryptor {
     pub fn new() -> Self {
         Self {
             keys: LiteMap::new(),
-            replay: ReplayAttackProtectionStore::new(Tolerance::new(REPLAY_TOLERANCE)),
+            replay: ReplayWindows::new(Tolerance::new(REPLAY_TOLERANCE)),
             buf: Vec::new(),
             aad: Vec::new(),
         }
@@ -526,7 +527,7 @@ impl FrameDecryptor {
 /// `data` (ciphertext and tag) in place under `aad`.
 fn open(
     keys: &mut LiteMap<u64, Held>,
-    replay: &mut ReplayAttackProtectionStore,
+    replay: &mut ReplayWindows,
     header: &SframeHeader,
     aad: &mut [u8],
     data: &mut [u8],
@@ -551,12 +552,18 @@ fn open(
         return Err(FrameError::Forged);
     };
     let key = ratcheted.as_ref().map_or(&held.key, |r| &r.key);
-    let token = replay
+    let screened = replay
         .screen(UnvalidatedFrame::new(header, &aad[header.len()..]))
         .map_err(|_| FrameError::Replayed)?;
-    key.decrypt(DecryptionBufferView { aad, data }, header.counter())
-        .map_err(|_| FrameError::Forged)?;
-    replay.record(token);
+    key.decrypt(
+        DecryptionBufferView {
+            aad: &mut *aad,
+            data,
+        },
+        header.counter(),
+    )
+    .map_err(|_| FrameError::Forged)?;
+    replay.record(UnvalidatedFrame::new(header, &aad[header.len()..]), screened);
     if let Some(ratcheted) = ratcheted {
         keys.insert(generation, ratcheted);
     }
