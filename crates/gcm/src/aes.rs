@@ -407,7 +407,7 @@ impl Aes128 {
             }
         }
         let column_shares = column_share_table(rk[0][15]);
-        rk.zeroize();
+        rk.as_flattened_mut().zeroize();
         Self {
             planes,
             column_shares,

@@ -98,6 +98,9 @@ impl Zeroize for Power {
 }
 
 impl Power {
+    /// Key setup only: out of line, one copy of its six bit reversals (wasm has no
+    /// instruction for them).
+    #[inline(never)]
     fn new(hi: u64, lo: u64) -> Self {
         Self {
             lo: Holes::new(lo),
@@ -248,13 +251,32 @@ impl GhashKey {
     }
 }
 
-/// `(hi, lo) · p`, reduced. For the key setup, out of line so that its products share one
-/// copy of the multiply (1.8 KB less of the worker's code than inlined); scalar, as `absorb`
-/// says.
-#[inline(never)]
+/// `(hi, lo) · p`, reduced: for the key setup, through the data path's one out-of-line
+/// multiply rather than a copy of its own.
 fn mul(hi: u64, lo: u64, p: &Power) -> (u64, u64) {
+    absorb(
+        (0, 0),
+        &[Element::from_words(hi, lo)],
+        core::slice::from_ref(p),
+    )
+}
+
+/// Y ← (Y + X1)·P_n + X2·P_(n-1) + … + Xn·P_1 for `powers` P_1 … (as many as blocks at
+/// least): with the powers of H, absorbs up to `POWERS` blocks into the hash Y.
+///
+/// Deliberately not inlined into the SIMD-enabled callers, and without SIMD itself: there
+/// LLVM pairs the 64-bit multiplies into `i64x2.mul`, which x86 has no instruction for
+/// (V8 builds it from three 32-bit multiplies and five shifts and adds, for two products
+/// that scalar code gets from two `imul`).
+#[inline(never)]
+fn absorb((hi, lo): (u64, u64), blocks: &[Element], powers: &[Power]) -> (u64, u64) {
+    let n = blocks.len();
+    debug_assert!((1..=powers.len()).contains(&n));
     let mut acc = Accumulator::default();
-    acc.mul_add(Element::from_words(hi, lo), p);
+    acc.mul_add(blocks[0].xor(Element::from_words(hi, lo)), &powers[n - 1]);
+    for (x, p) in blocks[1..].iter().zip(powers[..n - 1].iter().rev()) {
+        acc.mul_add(*x, p);
+    }
     acc.reduce()
 }
 
@@ -280,25 +302,9 @@ impl<'k> Ghash<'k> {
     }
 
     /// Absorbs up to `POWERS` blocks: Y ← (Y + X1)·H^n + X2·H^(n-1) + … + Xn·H.
-    ///
-    /// Deliberately not inlined into the SIMD-enabled callers, and without SIMD itself: there
-    /// LLVM pairs the 64-bit multiplies into `i64x2.mul`, which x86 has no instruction for
-    /// (V8 builds it from three 32-bit multiplies and five shifts and adds, for two products
-    /// that scalar code gets from two `imul`).
-    #[inline(never)]
     pub fn absorb(&mut self, blocks: &[Element]) {
-        let n = blocks.len();
-        debug_assert!((1..=POWERS).contains(&n));
-        let mut acc = Accumulator::default();
-        let y = Element::from_words(self.hi, self.lo);
-        acc.mul_add(blocks[0].xor(y), &self.key.powers[n - 1]);
-        for (x, p) in blocks[1..]
-            .iter()
-            .zip(self.key.powers[..n - 1].iter().rev())
-        {
-            acc.mul_add(*x, p);
-        }
-        (self.hi, self.lo) = acc.reduce();
+        debug_assert!(blocks.len() <= POWERS);
+        (self.hi, self.lo) = absorb((self.hi, self.lo), blocks, &self.key.powers);
     }
 
     /// Absorbs `data` zero-padded to a whole number of blocks.
