@@ -84,16 +84,22 @@ pub enum Codec {
 impl Codec {
     /// From a WebRTC mime type such as `video/VP8` or `audio/opus`.
     pub fn from_mime(mime: &str) -> Self {
-        let subtype = mime.rsplit('/').next().unwrap_or_default();
-        if subtype.eq_ignore_ascii_case("vp8") {
+        // As bytes, found by hand: `rsplit` linked a string searcher into the frame worker,
+        // which reads this for every frame, and slicing a `str` its panic message's formatting.
+        let mime = mime.as_bytes();
+        let subtype = match mime.iter().rposition(|&b| b == b'/') {
+            Some(slash) => &mime[slash + 1..],
+            None => mime,
+        };
+        if subtype.eq_ignore_ascii_case(b"vp8") {
             Codec::Vp8
-        } else if subtype.eq_ignore_ascii_case("opus") {
+        } else if subtype.eq_ignore_ascii_case(b"opus") {
             Codec::Opus
-        } else if subtype.eq_ignore_ascii_case("vp9") {
+        } else if subtype.eq_ignore_ascii_case(b"vp9") {
             Codec::Vp9
-        } else if subtype.eq_ignore_ascii_case("h264") {
+        } else if subtype.eq_ignore_ascii_case(b"h264") {
             Codec::H264
-        } else if subtype.eq_ignore_ascii_case("av1") {
+        } else if subtype.eq_ignore_ascii_case(b"av1") {
             Codec::Av1
         } else {
             Codec::Other
@@ -563,7 +569,10 @@ fn open(
         header.counter(),
     )
     .map_err(|_| FrameError::Forged)?;
-    replay.record(UnvalidatedFrame::new(header, &aad[header.len()..]), screened);
+    replay.record(
+        UnvalidatedFrame::new(header, &aad[header.len()..]),
+        screened,
+    );
     if let Some(ratcheted) = ratcheted {
         keys.insert(generation, ratcheted);
     }
