@@ -6,6 +6,7 @@ use litemap::LiteMap;
 
 #[cfg(feature = "test-hooks")]
 use super::hooks::Hooks;
+use super::pipe::Fate;
 use conclave_bridge::{PeerStats, ToWorker};
 
 /// A member's current receive keys; `version` lets each receiver notice a change.
@@ -33,14 +34,6 @@ pub struct Keys {
     /// What the page's `?debug=` asked for (test builds only).
     #[cfg(feature = "test-hooks")]
     pub hooks: Hooks,
-}
-
-/// How a receiver fared with one frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    Decrypted,
-    Failed,
-    MissingKey,
 }
 
 fn media_key(bytes: Vec<u8>) -> Option<MediaKey> {
@@ -83,7 +76,14 @@ impl Keys {
         }
     }
 
-    pub fn count(&mut self, peer: &str, fate: Fate) {
+    /// Counts a received frame's fate for the page; frames passed as they came or dropped
+    /// quietly are not counted.
+    pub fn count(&mut self, peer: &str, fate: &Fate) {
+        let (decrypted, failed, missing_key) = match fate {
+            Fate::Passed(_) => (1, 0, 0),
+            Fate::Undecryptable { missing_key } => (0, 1, u64::from(*missing_key)),
+            _ => return,
+        };
         // Looked up by `&str` first: `entry` would allocate the key for every frame.
         if self.stats.get(peer).is_none() {
             self.stats.insert(peer.to_owned(), Counts::default());
@@ -91,14 +91,9 @@ impl Keys {
         let Some(entry) = self.stats.get_mut(peer) else {
             return;
         };
-        match fate {
-            Fate::Decrypted => entry.decrypted += 1,
-            Fate::Failed => entry.failed += 1,
-            Fate::MissingKey => {
-                entry.failed += 1;
-                entry.missing_key += 1;
-            }
-        }
+        entry.decrypted += decrypted;
+        entry.failed += failed;
+        entry.missing_key += missing_key;
     }
 
     pub fn take_stats(&mut self) -> Vec<PeerStats> {

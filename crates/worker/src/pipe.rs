@@ -14,7 +14,6 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{RtcRtpScriptTransformer, UnderlyingSink, WritableStream};
 
 use super::frames::{self, Failure};
-use super::keys::Fate;
 use super::{KEYS, VIDEO_SENDERS};
 use conclave_bridge::{MediaKind, Role, TransformOptions};
 
@@ -96,18 +95,19 @@ fn codec(frame: &EncodedFrame, kind: MediaKind, data: &ArrayBuffer) -> Codec {
 /// its timing and nobody hears noise.
 const OPUS_SILENCE: [u8; 3] = [0xf8, 0xff, 0xfe];
 
-/// What happens to one frame.
-enum Outcome {
-    /// Pass it on with these bytes.
-    Pass(ArrayBuffer),
-    /// Pass it on as it came (`?debug=skip-decrypt`, test builds only).
+/// What happened to one frame: what the pipe writes on, and what a receiver counts for the
+/// page (`Keys::count`).
+pub enum Fate {
+    /// Encrypted or decrypted: passed on with these bytes.
+    Passed(ArrayBuffer),
+    /// Passed on as it came (`?debug=skip-decrypt`, test builds only); not counted.
     #[cfg(feature = "test-hooks")]
-    AsItCame,
-    /// Drop it quietly (a duplicate, nothing to encrypt with yet, or the browser would not
-    /// hand over its bytes).
-    Drop,
-    /// It did not decrypt.
-    Failed,
+    PassedAsItCame,
+    /// Dropped quietly, and not counted: a duplicate, nothing to encrypt with yet, or the
+    /// browser would not hand over its bytes.
+    Dropped,
+    /// It did not decrypt; `missing_key` when it names a key we do not hold.
+    Undecryptable { missing_key: bool },
 }
 
 /// One receiver's own decryptor (and replay window), re-keyed whenever the worker gets new keys
@@ -124,7 +124,7 @@ impl Receiver {
     /// than this only adds load on the sender.
     const KEY_FRAME_REQUEST_INTERVAL_MS: f64 = 1000.0;
 
-    fn decrypt(&mut self, codec: Codec, data: &ArrayBuffer) -> Outcome {
+    fn decrypt(&mut self, codec: Codec, data: &ArrayBuffer) -> Fate {
         KEYS.with_borrow(|keys| {
             if let Some(current) = keys.peers.get(&self.peer)
                 && current.version != self.version
@@ -136,24 +136,24 @@ impl Receiver {
         });
         #[cfg(feature = "test-hooks")]
         if KEYS.with_borrow(|keys| keys.hooks.skip_decrypt()) {
-            return Outcome::AsItCame;
+            return Fate::PassedAsItCame;
         }
         // The decryptor is this receiver's own, so no borrow is held across the JavaScript
         // calls that copy the frame in and out.
-        let (fate, outcome) = match frames::decrypt(&mut self.decryptor, codec, data) {
-            Ok(plain) => (Fate::Decrypted, Outcome::Pass(plain)),
+        let fate = match frames::decrypt(&mut self.decryptor, codec, data) {
+            Ok(plain) => Fate::Passed(plain),
             // The browser hands some video frames over more than once (retransmissions);
             // the copy is dropped, and it says nothing about the key.
-            Err(Failure::Frame(FrameError::Replayed)) => return Outcome::Drop,
+            Err(Failure::Frame(FrameError::Replayed)) => return Fate::Dropped,
             // Nor does a frame whose bytes the browser would not hand over or take.
-            Err(Failure::Browser) => return Outcome::Drop,
+            Err(Failure::Browser) => return Fate::Dropped,
             Err(Failure::Frame(FrameError::UnknownKey | FrameError::NoKey)) => {
-                (Fate::MissingKey, Outcome::Failed)
+                Fate::Undecryptable { missing_key: true }
             }
-            Err(Failure::Frame(_)) => (Fate::Failed, Outcome::Failed),
+            Err(Failure::Frame(_)) => Fate::Undecryptable { missing_key: false },
         };
-        KEYS.with_borrow_mut(|keys| keys.count(&self.peer, fate));
-        outcome
+        KEYS.with_borrow_mut(|keys| keys.count(&self.peer, &fate));
+        fate
     }
 
     fn should_request_key_frame(&mut self) -> bool {
@@ -166,12 +166,12 @@ impl Receiver {
     }
 }
 
-fn encrypt(codec: Codec, data: &ArrayBuffer) -> Outcome {
+fn encrypt(codec: Codec, data: &ArrayBuffer) -> Fate {
     KEYS.with_borrow_mut(|keys| {
         match frames::encrypt(&mut keys.encryptor, codec, data) {
-            Ok(sealed) => Outcome::Pass(sealed),
+            Ok(sealed) => Fate::Passed(sealed),
             // No key yet (or a failure): drop. A frame is never sent in clear.
-            Err(_) => Outcome::Drop,
+            Err(_) => Fate::Dropped,
         }
     })
 }
@@ -183,7 +183,7 @@ fn encrypt_recorded(
     kind: MediaKind,
     codec: Codec,
     data: &ArrayBuffer,
-) -> Outcome {
+) -> Fate {
     // Read first: encrypting releases `data`, and no JavaScript may run while it borrows.
     let bytes = data.byte_length();
     let key = Reflect::get(frame, &"type".into())
@@ -191,12 +191,12 @@ fn encrypt_recorded(
         .and_then(|t| t.as_string())
         .is_some_and(|t| t == "key");
     let started = super::hooks::now_us();
-    let outcome = encrypt(codec, data);
+    let fate = encrypt(codec, data);
     let us = super::hooks::now_us() - started;
-    if let Outcome::Pass(_) = &outcome {
+    if let Fate::Passed(_) = &fate {
         super::hooks::record_sent(kind, key, bytes, us);
     }
-    outcome
+    fate
 }
 
 /// What our `write` returns for a frame it does not pass on.
@@ -238,7 +238,7 @@ async fn run(
             return dropped();
         };
         let codec = codec(&frame, kind, &data);
-        let outcome = match receiver.as_mut() {
+        let fate = match receiver.as_mut() {
             Some(receiver) => receiver.decrypt(codec, &data),
             #[cfg(feature = "test-hooks")]
             None if super::hooks::records_sent_frames() => {
@@ -246,15 +246,17 @@ async fn run(
             }
             None => encrypt(codec, &data),
         };
-        let bytes = match outcome {
-            Outcome::Pass(bytes) => bytes,
+        let bytes = match fate {
+            Fate::Passed(bytes) => bytes,
             #[cfg(feature = "test-hooks")]
-            Outcome::AsItCame => return writer.write_with_chunk(&frame),
-            Outcome::Failed if kind == MediaKind::Audio => match frames::to_buffer(&OPUS_SILENCE) {
-                Ok(silence) => silence,
-                Err(_) => return dropped(),
-            },
-            Outcome::Failed => {
+            Fate::PassedAsItCame => return writer.write_with_chunk(&frame),
+            Fate::Undecryptable { .. } if kind == MediaKind::Audio => {
+                match frames::to_buffer(&OPUS_SILENCE) {
+                    Ok(silence) => silence,
+                    Err(_) => return dropped(),
+                }
+            }
+            Fate::Undecryptable { .. } => {
                 if receiver
                     .as_mut()
                     .is_some_and(Receiver::should_request_key_frame)
@@ -264,7 +266,7 @@ async fn run(
                 }
                 return dropped();
             }
-            Outcome::Drop => return dropped(),
+            Fate::Dropped => return dropped(),
         };
         if frame.set_data(&bytes).is_err() {
             return dropped();
