@@ -647,7 +647,9 @@ impl Call {
                     out.extend(self.seal(&to, msg).map(Event::Send));
                 }
                 KeyOutput::UseKey { key_id, key } => out.push(Event::UseSendKey { key_id, key }),
-                KeyOutput::PeerKeys { peer, keys } => out.push(Event::ReceiveKeys { peer, keys }),
+                KeyOutput::ReceiveKeys { peer, keys } => {
+                    out.push(Event::ReceiveKeys { peer, keys })
+                }
                 KeyOutput::KeyFrame => out.push(Event::RequestKeyFrame),
             }
         }

@@ -31,7 +31,7 @@ pub enum KeyOutput {
     /// Encrypt our frames under this key from now on.
     UseKey { key_id: u64, key: MediaKey },
     /// Decrypt `peer`'s frames with exactly these keys (key id, base key).
-    PeerKeys {
+    ReceiveKeys {
         peer: PeerId,
         keys: Vec<(u64, MediaKey)>,
     },
@@ -82,7 +82,9 @@ struct Received {
     retire_at_ms: Option<u64>,
 }
 
-struct PeerKeys {
+/// A member we share a pairwise key with: that key, and the ring of keys it gave us for its
+/// frames.
+struct KeyedPeer {
     public_key: Bytes32,
     pairwise: PairwiseKey,
     ring: Vec<Received>,
@@ -97,7 +99,7 @@ pub struct KeyManager {
     own: OwnKey,
     /// A fresh key already delivered, and when we switch to it.
     pending: Option<(OwnKey, u64)>,
-    peers: LiteMap<PeerId, PeerKeys>,
+    peers: LiteMap<PeerId, KeyedPeer>,
 }
 
 fn fresh(generation: u64) -> OwnKey {
@@ -181,7 +183,7 @@ impl KeyManager {
         let pairwise = PairwiseKey::derive(&self.secret, &self.room, &self.identity, public_key)?;
         self.peers.insert(
             peer.clone(),
-            PeerKeys {
+            KeyedPeer {
                 public_key: public_key.clone(),
                 pairwise,
                 ring: Vec::new(),
@@ -326,8 +328,8 @@ impl KeyManager {
     }
 }
 
-fn ring_of(peer: &PeerId, keys: &PeerKeys) -> KeyOutput {
-    KeyOutput::PeerKeys {
+fn ring_of(peer: &PeerId, keys: &KeyedPeer) -> KeyOutput {
+    KeyOutput::ReceiveKeys {
         peer: peer.clone(),
         keys: keys
             .ring
