@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::{Result, files_under};
+use crate::{Result, files_under, read};
 
 /// What browsers fetch as text or wasm; images and the like are compressed already.
 const COMPRESSIBLE: [&str; 6] = ["wasm", "js", "css", "html", "svg", "json"];
@@ -37,8 +37,7 @@ pub fn precompress(dir: &Path) -> Result {
         if !COMPRESSIBLE.contains(&ext) {
             continue;
         }
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = read(&path)?;
         for (suffix, packed) in [("br", brotli(&bytes)), ("gz", gzip(&bytes))] {
             let copy = path.with_file_name(format!(
                 "{}.{suffix}",

@@ -144,6 +144,11 @@ pub fn dist() -> PathBuf {
     root().join("dist")
 }
 
+/// The bytes of `path`, with its name in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// Every file under `dir`, subdirectories included (a build's `snippets/`).
 pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();

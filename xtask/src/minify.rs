@@ -8,7 +8,7 @@ use std::process::Command;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha384};
 
-use crate::{Result, files_under, run, tools};
+use crate::{Result, files_under, read, run, tools};
 
 /// Minifies every `.js` file under `dir` in place and rewrites, in `dir/index.html`, the
 /// subresource-integrity hash of each file that changed (trunk hashes what it wrote; a stale
@@ -29,10 +29,6 @@ pub fn minify_js(dir: &Path) -> Result {
         html = html.replace(&integrity(&before), &integrity(&read(&path)?));
     }
     std::fs::write(&index, html).map_err(|e| format!("cannot write {}: {e}", index.display()))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// The `integrity` value trunk writes: SHA-384, standard base64.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::Result;
+use crate::{Result, read};
 
 fn gzip(bytes: &[u8]) -> usize {
     crate::compress::gzip(bytes).len()
@@ -26,8 +26,7 @@ pub fn report(dist: &Path) -> Result {
         "file", "raw", "gzip", "brotli"
     );
     for path in files {
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = read(&path)?;
         println!(
             "{:<40} {:>10} {:>10} {:>10}",
             path.file_name().unwrap_or_default().to_string_lossy(),
