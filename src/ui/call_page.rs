@@ -2,7 +2,6 @@ use conclave_call::notice;
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::RoomId;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 use super::in_call::InCall;
 use super::lobby::Lobby;
@@ -10,13 +9,10 @@ use super::model::{CallModel, Phase};
 use crate::web::session;
 use crate::web::{frame_worker, link};
 
-/// `/r/:room`: checks the link, then shows the lobby, the call, or why neither can be had.
+/// `/r/<room>`: checks the link, then shows the lobby, the call, or why neither can be had.
+/// `room` is `None` when the path's room part is not a room id.
 #[component]
-pub fn CallPage() -> impl IntoView {
-    let room = use_params_map()
-        .read_untracked()
-        .get("room")
-        .and_then(|r| RoomId::new(r).ok());
+pub fn CallPage(room: Option<RoomId>) -> impl IntoView {
     // Read once, here; the secret goes nowhere but into the call's key schedule.
     let secret = link::secret_from_location();
     match (room, secret) {

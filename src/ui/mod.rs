@@ -15,31 +15,34 @@ pub mod shortcuts;
 mod tile;
 mod widgets;
 
+use conclave_protocol::{Page, RoomId};
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+
+use crate::web::link;
 
 pub fn mount() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
 }
 
+/// The page the path names, chosen once: every move between pages is a full load.
 #[component]
 fn App() -> impl IntoView {
-    view! {
-        <Router>
-            <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/") view=home::Home/>
-                <Route path=path!("/r/:room") view=call_page::CallPage/>
-            </Routes>
-        </Router>
+    let path = link::path();
+    match Page::from_path(&path) {
+        Some(Page::Home) => view! { <home::Home/> }.into_any(),
+        Some(Page::Room(room)) => {
+            let room = RoomId::new(room).ok();
+            view! { <call_page::CallPage room/> }.into_any()
+        }
+        None => view! { <NotFound/> }.into_any(),
     }
 }
 
 #[component]
 fn NotFound() -> impl IntoView {
     view! {
-        <section class="card">
+        <section class="card" data-testid="not-found">
             <h1>"Nothing here"</h1>
             <p>"This page does not exist. Call links look like " <code>"/r/…#…"</code> "."</p>
             <a class="button" href="/">"Start a new call"</a>

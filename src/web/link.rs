@@ -4,7 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use conclave_e2ee::{RoomSecret, SecretError};
-use conclave_protocol::RoomId;
+use conclave_protocol::{Page, RoomId};
 
 use super::window;
 
@@ -21,7 +21,12 @@ pub fn new_call_path() -> String {
 }
 
 pub fn call_path(room: &RoomId, secret: &RoomSecret) -> String {
-    format!("/r/{room}#{}", secret.to_fragment())
+    format!("{}#{}", Page::Room(room.as_str()), secret.to_fragment())
+}
+
+/// The current page's path, which names the page to show.
+pub fn path() -> String {
+    window().location().pathname().unwrap_or_default()
 }
 
 /// Opens a brand-new call. A full navigation: the call page reads its key from the fragment

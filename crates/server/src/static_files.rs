@@ -15,6 +15,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, VARY};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use conclave_protocol::Page;
 use tower::ServiceExt as _;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
@@ -47,12 +48,9 @@ pub(crate) fn router(dir: &Path) -> Router {
         .layer(middleware::from_fn(cache_control))
 }
 
-/// The paths the app itself routes; anything else is not found.
+/// The paths the app itself shows; anything else is not found.
 fn is_app_route(path: &str) -> bool {
-    path == "/"
-        || path
-            .strip_prefix("/r/")
-            .is_some_and(|room| !room.is_empty())
+    Page::from_path(path).is_some()
 }
 
 async fn index_or_not_built(index: &Path, req: Request) -> Response {
