@@ -16,7 +16,8 @@ pub fn CallPage(room: Option<RoomId>) -> impl IntoView {
     // Read once, here; the secret goes nowhere but into the call's key schedule.
     let secret = link::secret_from_location();
     match (room, secret) {
-        (None, _) | (_, Err(_)) => view! { <Problem text=notice::BAD_LINK/> }.into_any(),
+        (None, _) => view! { <Problem text=notice::BAD_ROOM/> }.into_any(),
+        (_, Err(_)) => view! { <Problem text=notice::BAD_LINK/> }.into_any(),
         _ if !frame_worker::supported() => view! { <Problem text=notice::NO_WEBRTC/> }.into_any(),
         (Some(room), Ok(secret)) => view! { <Call room secret/> }.into_any(),
     }

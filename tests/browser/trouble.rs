@@ -25,6 +25,37 @@ async fn a_link_without_its_key_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_link_says_so_and_leads_to_a_new_call() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let m = Member::launch(&driver, "Ada", Options::default()).await;
+    // A room part that is no room id, with a good key: the room is what is damaged.
+    for room in ["bad room!", "abc/def", "short"] {
+        let url = format!("{}/r/{room}#{}", server.url, random_fragment());
+        m.goto(&url).await;
+        let text = m.text("problem").await;
+        assert!(text.contains("name after '/r/'"), "{url}: {text}");
+    }
+    // A path the app does not have: said so, and the way out starts a call.
+    m.goto(&format!("{}/rooms/abc#{}", server.url, random_fragment()))
+        .await;
+    let text = m.text("not-found").await;
+    assert!(text.contains("This page does not exist"), "{text}");
+    m.js("document.querySelector('[data-testid=not-found] a').click()")
+        .await;
+    m.click("new-call").await;
+    m.wait_until(
+        "the new call's lobby",
+        "/^\\/r\\/[A-Za-z0-9_-]{12}$/.test(location.pathname) && location.hash.length > 40 \
+         && document.querySelector('[data-testid=join]') !== null",
+        Duration::from_secs(30),
+    )
+    .await;
+    m.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_says_so() {
     let _turn = exclusive().await;
     let server = Server::start(&["--max-peers", "2"]);

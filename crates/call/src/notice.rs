@@ -45,6 +45,8 @@ pub const LINK_COPIED: &str = "Link copied. Anyone with it can join this call, s
 
 pub const LINK_NOT_COPIED: &str = "Couldn't copy automatically. Copy the address from the address bar instead: it is the call link.";
 
+pub const BAD_ROOM: &str = "This link is damaged: the call's name after '/r/' is not one Conclave makes. Ask for the link again, or copy it whole.";
+
 pub const BAD_LINK: &str = "This link is incomplete: the part after '#' that holds the call's key is missing or damaged. Ask for the link again.";
 
 pub const NO_WEBRTC: &str = "This browser can't encrypt video calls end to end (it lacks WebRTC encoded transforms). Use a current Chrome, Edge, Firefox or Safari.";
