@@ -48,18 +48,14 @@ pub(crate) fn router(dir: &Path) -> Router {
         .layer(middleware::from_fn(cache_control))
 }
 
-/// The paths the app itself shows; anything else is not found.
-fn is_app_route(path: &str) -> bool {
-    Page::from_path(path).is_some()
-}
-
 async fn index_or_not_built(index: &Path, req: Request) -> Response {
     // Checked on every request rather than at start-up so that building the app while the
     // server runs is enough; a stat of one small file costs nothing next to serving it.
     if !tokio::fs::try_exists(index).await.unwrap_or(false) {
         return (StatusCode::SERVICE_UNAVAILABLE, NOT_BUILT).into_response();
     }
-    let found = is_app_route(req.uri().path());
+    // The app's own paths; anything else gets the page with a 404.
+    let found = Page::from_path(req.uri().path()).is_some();
     let served = ServeFile::new(index)
         .precompressed_br()
         .precompressed_gzip()
@@ -129,22 +125,6 @@ mod tests {
             "/assets/worker-c2a1f5e3b7d9a04.js",
         ] {
             assert!(is_hashed_asset(path), "{path}");
-        }
-    }
-
-    #[test]
-    fn the_app_routes_the_root_and_rooms_only() {
-        for path in ["/", "/r/abc", "/r/abc-def_12"] {
-            assert!(is_app_route(path), "{path}");
-        }
-        for path in [
-            "/r/",
-            "/r",
-            "/favicon.ico",
-            "/app-0123456789abcdef.js",
-            "/x/r/y",
-        ] {
-            assert!(!is_app_route(path), "{path}");
         }
     }
 
