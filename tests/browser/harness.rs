@@ -456,6 +456,30 @@ const done = arguments[arguments.length - 1];
 })().catch((e) => done({ error: String(e) }));
 "#;
 
+/// For failure reports: every tile's state and picture size, and every inbound video stream's
+/// counters, which tell a stream that never came from one that came and was never decoded
+/// (no key frame) or decoded and never shown.
+const VIDEO_IN: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const tiles = [...document.querySelectorAll('[data-testid=tile]')].map((t) => {
+    const v = t.querySelector('video');
+    return [t.querySelector('[data-testid=tile-name]')?.textContent, t.dataset.state,
+            v ? v.videoWidth : null, v ? v.readyState : null];
+  });
+  const streams = [];
+  for (const pc of window.__conclaveTest.pcs) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
+      streams.push([r.mid, r.packetsReceived, r.packetsLost, r.framesReceived, r.keyFramesDecoded,
+                    r.framesDecoded, r.framesDropped, r.pliCount, r.nackCount, r.frameWidth]);
+    });
+  }
+  done({ tiles, 'mid, packets, lost, frames, key frames decoded, decoded, dropped, PLI, NACK, width': streams });
+})().catch((e) => done({ error: String(e) }));
+"#;
+
 /// Chromedriver's (non-W3C) console log endpoint: what the page logged, for failure reports.
 #[derive(Debug)]
 struct ConsoleLog;
@@ -881,8 +905,12 @@ impl Member {
                 let pcs = self
                     .js("return window.__conclaveTest.pcs.map(p => [p.signalingState, p.iceConnectionState, p.connectionState, p.iceGatheringState, p.localDescription && p.localDescription.type, p.remoteDescription && p.remoteDescription.type, p.__log])")
                     .await;
+                let video = match self.client.execute_async(VIDEO_IN, vec![]).await {
+                    Ok(v) => v.to_string(),
+                    Err(e) => format!("unknown ({e})"),
+                };
                 panic!(
-                    "{}: timed out waiting for {what}; page says:\n{body}\nconsole:\n{console}\npeer connections: {pcs}",
+                    "{}: timed out waiting for {what}; page says:\n{body}\nconsole:\n{console}\npeer connections: {pcs}\nvideo received: {video}",
                     self.name
                 );
             }
