@@ -63,8 +63,9 @@ fn device_constraint(want: Want<'_>, video: bool) -> JsValue {
     if video {
         // 640x360 keeps a full mesh of eight within a laptop's uplink and CPU.
         let ideal = |v: f64| with("ideal", &v.into());
-        let _ = Reflect::set(&c, &"width".into(), &ideal(640.0));
-        let _ = Reflect::set(&c, &"height".into(), &ideal(360.0));
+        let (width, height) = conclave_call::layers::CAMERA;
+        let _ = Reflect::set(&c, &"width".into(), &ideal(width.into()));
+        let _ = Reflect::set(&c, &"height".into(), &ideal(height.into()));
         let _ = Reflect::set(&c, &"frameRate".into(), &ideal(24.0));
     }
     c.into()

@@ -8,6 +8,7 @@ pub mod emoji;
 pub mod events;
 pub mod frame_worker;
 pub mod keys;
+pub mod layout;
 pub mod level;
 pub mod link;
 pub mod media;

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use litemap::LiteMap;
 
+use conclave_call::layers;
 use conclave_call::sfu::{Kind, SubscribedStream};
 use conclave_protocol::PeerId;
 use conclave_protocol::signaling::IceServer;
@@ -394,7 +395,7 @@ impl SfuLink {
 }
 
 /// Three layers, highest first as Janus numbers them from the `a=rid` order (h, m, l): full,
-/// half and quarter resolution.
+/// half and quarter resolution (`layers::scale_down`, which the receivers size tiles by).
 fn simulcast_layers() -> Array {
     let layer = |rid: &str, bitrate: f64, scale: f64| {
         let e = Object::new();
@@ -403,10 +404,11 @@ fn simulcast_layers() -> Array {
         let _ = Reflect::set(&e, &"scaleResolutionDownBy".into(), &scale.into());
         e
     };
+    let scale = |l: u8| f64::from(layers::scale_down(l));
     Array::of3(
-        &layer("h", 1_200_000.0, 1.0),
-        &layer("m", 300_000.0, 2.0),
-        &layer("l", 100_000.0, 4.0),
+        &layer("h", 1_200_000.0, scale(2)),
+        &layer("m", 300_000.0, scale(1)),
+        &layer("l", 100_000.0, scale(0)),
     )
 }
 

@@ -432,7 +432,7 @@ const done = arguments[arguments.length - 1];
   const out = [];
   for (const pc of window.__conclaveTest.pcs) {
     if (pc.connectionState === 'closed') continue;
-    const o = { state: pc.connectionState, framesDecoded: 0, videoPackets: 0, audioPackets: 0,
+    const o = { state: pc.connectionState, framesDecoded: 0, videoPackets: 0, videoBytes: 0, audioPackets: 0,
                 samples: 0, energy: 0, concealed: 0, framesReceived: 0, videoCodec: '' };
     const stats = await pc.getStats();
     stats.forEach((r) => {
@@ -443,6 +443,7 @@ const done = arguments[arguments.length - 1];
         o.framesDecoded += r.framesDecoded || 0;
         o.framesReceived += r.framesReceived || 0;
         o.videoPackets += r.packetsReceived || 0;
+        o.videoBytes += r.bytesReceived || 0;
       } else {
         o.audioPackets += r.packetsReceived || 0;
         o.samples += r.totalSamplesReceived || 0;
@@ -532,6 +533,7 @@ pub struct Inbound {
     pub frames_decoded: f64,
     pub frames_received: f64,
     pub video_packets: f64,
+    pub video_bytes: f64,
     pub audio_packets: f64,
     pub samples: f64,
     pub energy: f64,
@@ -1021,6 +1023,7 @@ impl Member {
                     frames_decoded: f("framesDecoded"),
                     frames_received: f("framesReceived"),
                     video_packets: f("videoPackets"),
+                    video_bytes: f("videoBytes"),
                     audio_packets: f("audioPackets"),
                     samples: f("samples"),
                     energy: f("energy"),

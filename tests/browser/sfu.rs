@@ -6,7 +6,7 @@
 //! Janus never offers loopback candidates, so the test builds a network of its own: Janus and
 //! the server on the "public" namespace of a [`Lan`], the browsers on one of its hosts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::{
     Driver, Inbound, Launch, Member, Options, Server, TempDir, assert_only_received,
@@ -82,6 +82,7 @@ fn total(list: &[Inbound]) -> Inbound {
         sum.frames_decoded += i.frames_decoded;
         sum.frames_received += i.frames_received;
         sum.video_packets += i.video_packets;
+        sum.video_bytes += i.video_bytes;
         sum.audio_packets += i.audio_packets;
         sum.samples += i.samples;
         sum.energy += i.energy;
@@ -232,10 +233,23 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
 
     let everyone: Vec<&Member> = publishers.iter().chain(&watchers).collect();
     let ten = common_words(&everyone, "").await;
+    let received = async || {
+        let mut bytes = 0.0;
+        for w in &watchers {
+            bytes += total(&w.inbound().await).video_bytes;
+        }
+        (bytes, Instant::now())
+    };
+    let (before, from) = received().await;
     let (machine, janus_cpu) = cpu_over(Duration::from_secs(5), call.janus.pid()).await;
+    let (after, to) = received().await;
+    // Each watcher shows one publisher in the big place and the others in small tiles, which
+    // take a lower layer.
+    let kbps = (after - before) * 8.0 / 1000.0 / (to - from).as_secs_f64() / watchers.len() as f64;
     println!(
         "MEASURE a call of 10 through Janus (3 publish 3-layer VP8, 7 receive): machine CPU \
-         {machine:.0} % of 2 cores, Janus {janus_cpu:.1} % of one core"
+         {machine:.0} % of 2 cores, Janus {janus_cpu:.1} % of one core; each watcher receives \
+         {kbps:.0} kbit/s of video"
     );
 
     // The tap receives the same packets and makes nothing of them.
@@ -312,6 +326,99 @@ async fn width_of(m: &Member, name: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// Pins the tile named `name` to the big place, as its pin button does.
+async fn pin(m: &Member, name: &str) {
+    m.js(&format!(
+        "[...document.querySelectorAll('[data-testid=tile]')] \
+           .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
+           .querySelector('[data-testid=pin]').click()"
+    ))
+    .await;
+}
+
+/// A JavaScript condition: on this page `small`'s picture has at most half the width of
+/// `big`'s (a layer or more below it), and is shown.
+fn smaller(small: &str, big: &str) -> String {
+    format!(
+        "(() => {{ const [s, b] = [{}[0], {}[0]]; return s > 0 && 2 * s <= b; }})()",
+        widths(&[small]),
+        widths(&[big])
+    )
+}
+
+/// Through the SFU each member receives a feed at no more than its tile shows: the pinned
+/// member in the big place at the full layer, the small tile beside it at a lower one. Two
+/// watchers who pin different members get the same feeds at different layers, and a moved pin
+/// moves the layers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_tiles_get_a_lower_layer_than_the_big_one() {
+    let _turn = exclusive().await;
+    let call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
+    let options = Options {
+        trust_spki: Some(call.cert.spki.clone()),
+        ..Options::default()
+    };
+    let watcher = Options {
+        deny_media: true,
+        ..options.clone()
+    };
+    let link = format!("{}/r/sfu-views-1#{}", call.server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", options.clone()).await;
+    let bob = Member::launch(&driver, "Bob", options).await;
+    let cyd = Member::launch(&driver, "Cyd", watcher.clone()).await;
+    let dee = Member::launch(&driver, "Dee", watcher).await;
+    for m in [&ada, &bob, &cyd, &dee] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    for m in [&cyd, &dee] {
+        m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+            .await;
+    }
+    pin(&cyd, "Ada").await;
+    pin(&dee, "Bob").await;
+    cyd.wait_until(
+        "Bob's small tile at a lower layer than pinned Ada's",
+        &smaller("Bob", "Ada"),
+        Duration::from_secs(40),
+    )
+    .await;
+    dee.wait_until(
+        "Ada's small tile at a lower layer than pinned Bob's",
+        &smaller("Ada", "Bob"),
+        Duration::from_secs(40),
+    )
+    .await;
+    println!(
+        "MEASURE picture widths at Cyd (Ada pinned): Ada {}, Bob {}; at Dee (Bob pinned): Ada {}, Bob {}",
+        width_of(&cyd, "Ada").await,
+        width_of(&cyd, "Bob").await,
+        width_of(&dee, "Ada").await,
+        width_of(&dee, "Bob").await,
+    );
+    // The pin moves: so do the layers.
+    pin(&cyd, "Bob").await;
+    cyd.wait_until(
+        "Ada's tile, no longer pinned, at a lower layer than Bob's",
+        &smaller("Ada", "Bob"),
+        Duration::from_secs(40),
+    )
+    .await;
+    for m in [&cyd, &dee] {
+        m.wait_until(
+            "Ada and Bob",
+            &showing(&["Ada", "Bob"]),
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    for m in [ada, bob, cyd, dee] {
+        m.quit().await;
+    }
+    drop(call);
+}
+
 /// A member whose downlink loses packets gets a lower simulcast layer from Janus (smaller
 /// pictures that keep coming), while a member on a clean link keeps the full one; once its
 /// link is clean again it climbs back.
@@ -343,6 +450,8 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     for m in [&dee, &weak] {
         m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
             .await;
+        // Ada in the big place: her tile asks for the full layer, so only loss moves it.
+        pin(m, "Ada").await;
     }
     // Past the start, when the encoder ramps its layers up.
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -378,8 +487,8 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
 
     call.net.clean(2);
     weak.wait_until(
-        "a higher layer again",
-        &format!("{}.every(w => w > {low})", widths(&["Ada", "Bob"])),
+        "a higher layer of Ada again",
+        &format!("{}.every(w => w > {low})", widths(&["Ada"])),
         Duration::from_secs(40),
     )
     .await;

@@ -5,9 +5,35 @@
 //!
 //! Loss, not bandwidth estimates, because it is what the receiving browser can measure for
 //! sure (`inbound-rtp` packets lost and received); a congested link shows it within a second.
+//!
+//! Each feed also gets no more than its tile shows ([`for_view`]): in the spotlight layout
+//! the small tiles need a half or a quarter of the picture.
 
 /// The highest layer (Janus's substream 2, full resolution), where everyone starts.
 pub const TOP: u8 = 2;
+
+/// The picture size cameras are asked for, the top layer's.
+pub const CAMERA: (u32, u32) = (640, 360);
+
+/// How many times smaller than the camera's picture `layer` is, on each side.
+pub fn scale_down(layer: u8) -> u32 {
+    1 << TOP.saturating_sub(layer)
+}
+
+/// The lowest layer that fills a picture of `width` × `height` CSS pixels, shown cropped to
+/// fill it (`object-fit: cover`), on a screen of `device_pixel_ratio`: a small tile needs no
+/// more, and each layer down is a quarter of the pixels to carry and decode. Pixels count at
+/// one per CSS pixel, two on screens of three and more (phones), as LiveKit's adaptive
+/// stream does: a phone's 200-pixel tile at its full density would ask for the top layer.
+pub fn for_view(width: f64, height: f64, device_pixel_ratio: f64) -> u8 {
+    let density = if device_pixel_ratio >= 3.0 { 2.0 } else { 1.0 };
+    let (w, h) = (f64::from(CAMERA.0), f64::from(CAMERA.1));
+    // Cover scales the picture by the larger of the two ratios.
+    let needed = (width / w).max(height / h) * w * density;
+    (0..TOP)
+        .find(|&layer| f64::from(CAMERA.0 / scale_down(layer)) >= needed)
+        .unwrap_or(TOP)
+}
 
 /// Loss above this share of packets counts as a bad second.
 const BAD_LOSS: f64 = 0.04;
@@ -116,6 +142,26 @@ mod tests {
         assert_eq!(run(&mut l, 32, 1, 0), vec![1]);
         assert_eq!(run(&mut l, 33, 12, 0), vec![2]);
         assert_eq!(l.layer(), TOP);
+    }
+
+    #[test]
+    fn a_view_gets_the_lowest_layer_that_fills_it() {
+        assert_eq!((scale_down(2), scale_down(1), scale_down(0)), (1, 2, 4));
+        // Spotlight's side column, 9 to 14 rem wide at 16:9.
+        assert_eq!(for_view(224.0, 126.0, 1.0), 1);
+        assert_eq!(for_view(144.0, 81.0, 1.0), 0);
+        assert_eq!(for_view(160.0, 90.0, 1.0), 0);
+        assert_eq!(for_view(161.0, 90.0, 1.0), 1);
+        // The big place, and a full screen.
+        assert_eq!(for_view(1000.0, 528.0, 1.0), TOP);
+        assert_eq!(for_view(1920.0, 1080.0, 2.0), TOP);
+        // Cropped to fill: a tall narrow box needs the picture's height.
+        assert_eq!(for_view(100.0, 300.0, 1.0), TOP);
+        // A phone (3x) counts twice the CSS pixels, a 2x laptop once.
+        assert_eq!(for_view(150.0, 84.0, 3.0), 1);
+        assert_eq!(for_view(150.0, 84.0, 2.0), 0);
+        // Not shown at all (hidden, or not laid out): the lowest.
+        assert_eq!(for_view(0.0, 0.0, 1.0), 0);
     }
 
     #[test]

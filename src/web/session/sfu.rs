@@ -14,10 +14,10 @@ use conclave_protocol::PeerId;
 use leptos::prelude::*;
 
 use super::Session;
-use crate::web::now_ms;
 use crate::web::sfu::{SfuInput, SfuLink};
+use crate::web::{layout, now_ms};
 
-/// How often the downlink's loss is read to choose the layer we receive.
+/// How often the downlink's loss and the tiles' sizes are read to choose the layers we receive.
 const SAMPLE_MS: u64 = 1_000;
 
 /// Every temporal layer (full frame rate) of the chosen spatial one.
@@ -101,21 +101,8 @@ impl Session {
                         self.observe_sample(peer, report);
                     }
                 }
-                let Some(layer) = self.sfu_layers.sample(lost, received, now) else {
-                    return;
-                };
-                let Some(sfu) = self.sfu.as_mut() else {
-                    return;
-                };
-                let feeds = self
-                    .call
-                    .as_ref()
-                    .map(|c| c.sfu_feeds())
-                    .unwrap_or_default();
-                feeds
-                    .into_iter()
-                    .flat_map(|feed| sfu.prefer_layer(feed, layer, TEMPORAL, now))
-                    .collect()
+                self.sfu_layers.sample(lost, received, now);
+                self.sfu_layer_per_feed(now)
             }
             (SfuInput::Tracks, Some(_)) => {
                 if let Some(link) = &self.sfu_link {
@@ -165,6 +152,27 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Each feed at the layer the downlink takes, and no more than its tile shows.
+    fn sfu_layer_per_feed(&mut self, now: u64) -> Vec<SfuEvent> {
+        let (Some(call), Some(sfu)) = (self.call.as_ref(), self.sfu.as_mut()) else {
+            return Vec::new();
+        };
+        let downlink = self.sfu_layers.layer();
+        let (pictures, ratio) = (layout::shown_pictures(), layout::pixel_ratio());
+        let mut events = Vec::new();
+        for feed in call.sfu_feeds() {
+            let shown = call
+                .member_of_feed(feed)
+                .and_then(|peer| pictures.iter().find(|(p, ..)| p == peer.as_str()));
+            // A feed without a tile yet (just subscribed) is not capped.
+            let layer = shown.map_or(downlink, |(_, w, h)| {
+                downlink.min(layers::for_view(*w, *h, ratio))
+            });
+            events.extend(sfu.prefer_layer(feed, layer, TEMPORAL, now));
+        }
+        events
     }
 
     /// The feeds to receive changed.

@@ -302,6 +302,10 @@ pub struct Sfu {
     streams: Vec<SubscribedStream>,
     /// Preferred simulcast (substream, temporal) per feed.
     layers: LiteMap<u64, (u8, u8)>,
+    /// The layer Janus was last told per feed (in a subscription or a `configure`): a
+    /// preference asked again is sent only if it differs, and one made while the feed's
+    /// subscription was under way is sent once its streams are known.
+    told_layers: LiteMap<u64, (u8, u8)>,
     ignored: u64,
 }
 
@@ -352,6 +356,7 @@ impl Sfu {
             offer_owed_since: None,
             streams: Vec::new(),
             layers: LiteMap::new(),
+            told_layers: LiteMap::new(),
             ignored: 0,
         }
     }
@@ -403,7 +408,8 @@ impl Sfu {
     }
 
     /// Receive `feed`'s video at simulcast layer `substream` (0 lowest … 2 highest) and
-    /// temporal layer `temporal` (0 … 2): a weak receiver asks for less.
+    /// temporal layer `temporal` (0 … 2): a weak receiver, or a small tile, asks for less.
+    /// Asked again for the layer it has, nothing is sent.
     pub fn prefer_layer(
         &mut self,
         feed: u64,
@@ -414,6 +420,9 @@ impl Sfu {
         let layer = (substream.min(2), temporal.min(2));
         self.layers.insert(feed, layer);
         let mut out = Vec::new();
+        if self.told_layers.get(&feed) == Some(&layer) {
+            return out;
+        }
         let mids: Vec<String> = self
             .streams
             .iter()
@@ -424,6 +433,7 @@ impl Sfu {
             (self.phase, self.session, self.subscriber, mids.is_empty())
         {
             let tx = self.transaction();
+            self.told_layers.insert(feed, layer);
             let body = janus::configure_layers(&mids, layer.0, layer.1);
             let text = janus::message(&tx, &self.token, session, handle, body, None);
             self.send(&mut out, tx, Req::Configure, text, now_ms);
@@ -878,10 +888,14 @@ impl Sfu {
         if add.is_empty() && remove.is_empty() {
             return;
         }
-        let entries = add
-            .iter()
-            .map(|&f| janus::subscribe_entry(f, self.layers.get(&f).copied()))
-            .collect();
+        let mut entries = Vec::new();
+        for &f in &add {
+            let layer = self.layers.get(&f).copied();
+            if let Some(layer) = layer {
+                self.told_layers.insert(f, layer);
+            }
+            entries.push(janus::subscribe_entry(f, layer));
+        }
         let first = !self.subscriber_joined;
         let body = if first {
             janus::join_subscriber(self.room, entries)

@@ -999,6 +999,37 @@ fn a_weak_receiver_asks_for_a_lower_layer() {
     assert!(s.is_running());
 }
 
+/// The session asks for every feed's layer once a second: only a change reaches Janus, and a
+/// change made while the feed's subscription was under way reaches it once its streams are
+/// known.
+#[test]
+fn a_layer_asked_again_is_not_sent_again_and_one_asked_too_early_is_sent_later() {
+    let (mut s, _) = joined(&[42, 43]);
+    let join = one(&s.subscribe(&[42, 43], 40));
+    // Subscribed, streams not known yet: nothing to configure.
+    assert!(s.prefer_layer(42, 1, 2, 41).is_empty());
+    s.handle(
+        &event(
+            Some(&tx(&join)),
+            SUB,
+            json!({ "videoroom": "attached", "room": ROOM, "streams": [
+                sub_stream(0, "audio", 42), sub_stream(1, "video", 42),
+                sub_stream(2, "audio", 43), sub_stream(3, "video", 43)
+            ] }),
+            Some(offer("v=0")),
+        ),
+        45,
+    );
+    let configure = one(&s.prefer_layer(42, 1, 2, 50));
+    assert_eq!(
+        configure["body"]["streams"],
+        json!([{ "mid": "1", "substream": 1, "temporal": 2 }])
+    );
+    assert!(s.prefer_layer(42, 1, 2, 51).is_empty(), "told already");
+    assert!(!s.prefer_layer(42, 2, 2, 52).is_empty(), "a change is sent");
+    assert!(s.prefer_layer(42, 2, 2, 53).is_empty());
+}
+
 #[test]
 fn leaving_before_the_session_exists_destroys_it_when_it_comes() {
     let mut s = sfu();

@@ -1,0 +1,42 @@
+//! How big each member's picture is on screen, read from the tiles (`data-peer` on each
+//! member's tile, its `<video>` inside): the SFU then sends no more of a feed than its tile
+//! shows. Read once a second, with the downlink's loss, rather than followed with a
+//! `ResizeObserver`: a layer change takes Janus a key frame anyway.
+
+use wasm_bindgen::JsCast;
+use web_sys::Element;
+
+use super::window;
+
+/// Each member's picture: (peer id, width, height) in CSS pixels; 0 × 0 when not laid out.
+pub fn shown_pictures() -> Vec<(String, f64, f64)> {
+    let Some(tiles) = window()
+        .document()
+        .and_then(|d| d.query_selector_all(".tile[data-peer]").ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in 0..tiles.length() {
+        let Some(tile) = tiles.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+            continue;
+        };
+        let (Some(peer), Ok(Some(video))) = (
+            tile.get_attribute("data-peer"),
+            tile.query_selector("video"),
+        ) else {
+            continue;
+        };
+        out.push((
+            peer,
+            f64::from(video.client_width()),
+            f64::from(video.client_height()),
+        ));
+    }
+    out
+}
+
+/// Device pixels per CSS pixel.
+pub fn pixel_ratio() -> f64 {
+    window().device_pixel_ratio()
+}
