@@ -131,6 +131,41 @@ impl JanusCall {
             net,
         }
     }
+
+    /// Ada and Bob publishing, two watchers (camera and mic denied, the second through
+    /// `second`) watching, in room `room`; returns once both watchers show Ada and Bob.
+    async fn two_watch_two(
+        &self,
+        room: &str,
+        first: &Driver,
+        second: &Driver,
+        watchers: [&str; 2],
+    ) -> [Member; 4] {
+        let options = Options {
+            trust_spki: Some(self.cert.spki.clone()),
+            ..Options::default()
+        };
+        let watcher = Options {
+            deny_media: true,
+            ..options.clone()
+        };
+        let link = format!("{}/r/{room}#{}", self.server.url, random_fragment());
+        let all = [
+            Member::launch(first, "Ada", options.clone()).await,
+            Member::launch(first, "Bob", options).await,
+            Member::launch(first, watchers[0], watcher.clone()).await,
+            Member::launch(second, watchers[1], watcher).await,
+        ];
+        for m in &all {
+            m.goto(&link).await;
+            m.join().await;
+        }
+        for m in &all[2..] {
+            m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+                .await;
+        }
+        all
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,27 +390,9 @@ async fn small_tiles_get_a_lower_layer_than_the_big_one() {
     let _turn = exclusive().await;
     let call = JanusCall::start(1);
     let driver = Driver::start_in(&call.net.hosts[0]).await;
-    let options = Options {
-        trust_spki: Some(call.cert.spki.clone()),
-        ..Options::default()
-    };
-    let watcher = Options {
-        deny_media: true,
-        ..options.clone()
-    };
-    let link = format!("{}/r/sfu-views-1#{}", call.server.url, random_fragment());
-    let ada = Member::launch(&driver, "Ada", options.clone()).await;
-    let bob = Member::launch(&driver, "Bob", options).await;
-    let cyd = Member::launch(&driver, "Cyd", watcher.clone()).await;
-    let dee = Member::launch(&driver, "Dee", watcher).await;
-    for m in [&ada, &bob, &cyd, &dee] {
-        m.goto(&link).await;
-        m.join().await;
-    }
-    for m in [&cyd, &dee] {
-        m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
-            .await;
-    }
+    let [ada, bob, cyd, dee] = call
+        .two_watch_two("sfu-views-1", &driver, &driver, ["Cyd", "Dee"])
+        .await;
     pin(&cyd, "Ada").await;
     pin(&dee, "Bob").await;
     cyd.wait_until(
@@ -430,26 +447,10 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
         Driver::start_in(&call.net.hosts[0]).await,
         Driver::start_in(&call.net.hosts[1]).await,
     );
-    let options = Options {
-        trust_spki: Some(call.cert.spki.clone()),
-        ..Options::default()
-    };
-    let watcher = Options {
-        deny_media: true,
-        ..options.clone()
-    };
-    let link = format!("{}/r/sfu-layers-1#{}", call.server.url, random_fragment());
-    let ada = Member::launch(&healthy, "Ada", options.clone()).await;
-    let bob = Member::launch(&healthy, "Bob", options).await;
-    let dee = Member::launch(&healthy, "Dee", watcher.clone()).await;
-    let weak = Member::launch(&weak_host, "Wes", watcher).await;
-    for m in [&ada, &bob, &dee, &weak] {
-        m.goto(&link).await;
-        m.join().await;
-    }
+    let [ada, bob, dee, weak] = call
+        .two_watch_two("sfu-layers-1", &healthy, &weak_host, ["Dee", "Wes"])
+        .await;
     for m in [&dee, &weak] {
-        m.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
-            .await;
         // Ada in the big place: her tile asks for the full layer, so only loss moves it.
         pin(m, "Ada").await;
     }

@@ -956,6 +956,22 @@ fn a_create_reply_without_an_id_is_a_bad_reply() {
     );
 }
 
+/// Janus answers `join`, a subscription to feeds 42 and 43: audio and video of each (mids 0-3).
+fn attach_42_and_43(s: &mut Sfu, join: &Value) {
+    s.handle(
+        &event(
+            Some(&tx(join)),
+            SUB,
+            json!({ "videoroom": "attached", "room": ROOM, "streams": [
+                sub_stream(0, "audio", 42), sub_stream(1, "video", 42),
+                sub_stream(2, "audio", 43), sub_stream(3, "video", 43)
+            ] }),
+            Some(offer("v=0")),
+        ),
+        45,
+    );
+}
+
 #[test]
 fn a_weak_receiver_asks_for_a_lower_layer() {
     let (mut s, _) = joined(&[42, 43]);
@@ -966,18 +982,7 @@ fn a_weak_receiver_asks_for_a_lower_layer() {
         join["body"]["streams"],
         json!([{ "feed": 42 }, { "feed": 43, "substream": 0, "temporal": 1 }])
     );
-    s.handle(
-        &event(
-            Some(&tx(&join)),
-            SUB,
-            json!({ "videoroom": "attached", "room": ROOM, "streams": [
-                sub_stream(0, "audio", 42), sub_stream(1, "video", 42),
-                sub_stream(2, "audio", 43), sub_stream(3, "video", 43)
-            ] }),
-            Some(offer("v=0")),
-        ),
-        45,
-    );
+    attach_42_and_43(&mut s, &join);
     // Once received, a `configure` on the subscriber handle for that feed's video mid.
     let configure = one(&s.prefer_layer(42, 1, 5, 50));
     assert_eq!(configure["handle_id"], SUB);
@@ -1008,18 +1013,7 @@ fn a_layer_asked_again_is_not_sent_again_and_one_asked_too_early_is_sent_later()
     let join = one(&s.subscribe(&[42, 43], 40));
     // Subscribed, streams not known yet: nothing to configure.
     assert!(s.prefer_layer(42, 1, 2, 41).is_empty());
-    s.handle(
-        &event(
-            Some(&tx(&join)),
-            SUB,
-            json!({ "videoroom": "attached", "room": ROOM, "streams": [
-                sub_stream(0, "audio", 42), sub_stream(1, "video", 42),
-                sub_stream(2, "audio", 43), sub_stream(3, "video", 43)
-            ] }),
-            Some(offer("v=0")),
-        ),
-        45,
-    );
+    attach_42_and_43(&mut s, &join);
     let configure = one(&s.prefer_layer(42, 1, 2, 50));
     assert_eq!(
         configure["body"]["streams"],
