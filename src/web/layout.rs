@@ -1,11 +1,14 @@
 //! How big each member's picture is on screen, read from the tiles (`data-peer` on each
-//! member's tile, its `<video>` inside): the SFU then sends no more of a feed than its tile
-//! shows. Read once a second, with the downlink's loss, rather than followed with a
-//! `ResizeObserver`: a layer change takes Janus a key frame anyway.
+//! member's tile, its `<video>` inside), and whether the page is seen at all: the SFU then
+//! sends no more of a feed than its tile shows. Sizes are read once a second, with the
+//! downlink's loss, rather than followed with a `ResizeObserver` (a layer change takes Janus
+//! a key frame anyway); the page's visibility is followed, so a person coming back to the tab
+//! gets full pictures at once.
 
 use wasm_bindgen::JsCast;
 use web_sys::Element;
 
+use super::events::{Listener, on};
 use super::window;
 
 /// Each member's picture: (peer id, width, height) in CSS pixels; 0 × 0 when not laid out.
@@ -39,4 +42,15 @@ pub fn shown_pictures() -> Vec<(String, f64, f64)> {
 /// Device pixels per CSS pixel.
 pub fn pixel_ratio() -> f64 {
     window().device_pixel_ratio()
+}
+
+/// Whether the page is out of sight (another tab in front, a minimised window).
+pub fn page_hidden() -> bool {
+    window().document().is_some_and(|d| d.hidden())
+}
+
+/// Calls `changed` when the page comes into or goes out of sight.
+pub fn on_visibility(changed: impl Fn() + 'static) -> Option<Listener> {
+    let document: web_sys::EventTarget = window().document()?.into();
+    Some(on(document, "visibilitychange", changed))
 }

@@ -181,6 +181,10 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             None => false,
         }
     }));
+    listeners.extend(super::layout::on_visibility({
+        let inbox = inbox.clone();
+        move || inbox.post(Input::Visibility)
+    }));
     actor.session.borrow_mut()._listeners = listeners;
     // The server connection opens while the lobby shows (TLS and the WebSocket upgrade are
     // round trips a person would otherwise wait for after clicking Join); nothing is said on
@@ -271,6 +275,7 @@ impl Session {
             Input::ShareEnded => self.stop_share(),
             Input::Copied(true) => self.model.notify(notice::LINK_COPIED),
             Input::Copied(false) => self.model.notify(notice::LINK_NOT_COPIED),
+            Input::Visibility => self.sfu_layers_now(),
             Input::Network => {
                 if let Some(call) = self.call.as_mut() {
                     let events = call.network_changed(now_ms());

@@ -422,6 +422,49 @@ async fn small_tiles_get_a_lower_layer_than_the_big_one() {
         Duration::from_secs(40),
     )
     .await;
+
+    // Another tab in front: nobody sees Cyd's page, so every feed comes at the lower layer,
+    // pinned Bob's too. Back in front, Bob at full again.
+    cyd.js(
+        "window.__seen = []; setInterval(async () => { let w = 0, d = 0, b = 0; \
+           for (const pc of window.__conclaveTest.pcs) (await pc.getStats()).forEach((r) => { \
+             if (r.type === 'inbound-rtp' && r.kind === 'video' && r.frameWidth) { w = Math.max(w, r.frameWidth); d += r.framesDecoded; b += r.bytesReceived; } }); \
+           window.__seen.push([document.hidden, w, d, b, Math.round(performance.now())]); }, 250)",
+    )
+    .await;
+    let page = cyd.client.window().await.expect("Cyd's page");
+    let tab = cyd.client.new_window(true).await.expect("a new tab");
+    cyd.client
+        .switch_to_window(tab.handle)
+        .await
+        .expect("the new tab in front");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    cyd.client.close_window().await.expect("close the new tab");
+    cyd.client
+        .switch_to_window(page)
+        .await
+        .expect("Cyd's page in front");
+    let seen = cyd.js("return window.__seen").await;
+    let hidden: Vec<f64> = seen
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|s| s[0] == true)
+        .map(|s| s[1].as_f64().unwrap_or(0.0))
+        .collect();
+    println!("MEASURE Cyd's widest picture while hidden, each look: {hidden:?}");
+    assert!(!hidden.is_empty(), "the page was never hidden: {seen}");
+    let last = *hidden.last().unwrap();
+    assert!(
+        last > 0.0 && last <= 320.0,
+        "hidden, pinned Bob should come at the lower layer: {seen}"
+    );
+    cyd.wait_until(
+        "Bob pinned at a higher layer again",
+        &smaller("Ada", "Bob"),
+        Duration::from_secs(20),
+    )
+    .await;
     for m in [&cyd, &dee] {
         m.wait_until(
             "Ada and Bob",

@@ -1,19 +1,26 @@
-//! Which simulcast layer a member receives through the SFU. Every publisher sends three (full,
-//! half and quarter resolution); the SFU forwards one of them to each receiver. A receiver whose
-//! downlink loses packets steps down a layer, and steps back up once it has been clean for a
-//! while: a picture that is smaller but smooth beats one that freezes.
+//! Which simulcast layer a member receives through the SFU. Every publisher offers three (full,
+//! half and quarter resolution), of which a 640×360 camera's browser encodes two ([`LOWEST`]);
+//! the SFU forwards one of them to each receiver. A receiver whose downlink loses packets
+//! steps down a layer, and steps back up once it has been clean for a while: a picture that is
+//! smaller but smooth beats one that freezes.
 //!
 //! Loss, not bandwidth estimates, because it is what the receiving browser can measure for
 //! sure (`inbound-rtp` packets lost and received); a congested link shows it within a second.
 //!
 //! Each feed also gets no more than its tile shows ([`for_view`]): in the spotlight layout
-//! the small tiles need a half or a quarter of the picture.
+//! the small tiles need half the picture.
 
 /// The highest layer (Janus's substream 2, full resolution), where everyone starts.
 pub const TOP: u8 = 2;
 
 /// The picture size cameras are asked for, the top layer's.
 pub const CAMERA: (u32, u32) = (640, 360);
+
+/// The lowest layer there is to ask for. libwebrtc (Chromium, Safari) encodes at most two
+/// simulcast layers of a 640×360 picture (its simulcast table), so the quarter one never
+/// comes (its `outbound-rtp` encodes no frame), and Janus, asked for it, may keep sending
+/// the top layer for want of a key frame of a lower one.
+pub const LOWEST: u8 = 1;
 
 /// How many times smaller than the camera's picture `layer` is, on each side.
 pub fn scale_down(layer: u8) -> u32 {
@@ -22,7 +29,7 @@ pub fn scale_down(layer: u8) -> u32 {
 
 /// The lowest layer that fills a picture of `width` × `height` CSS pixels, shown cropped to
 /// fill it (`object-fit: cover`), on a screen of `device_pixel_ratio`: a small tile needs no
-/// more, and each layer down is a quarter of the pixels to carry and decode. Pixels count at
+/// more, and a layer down is a quarter of the pixels to carry and decode. Pixels count at
 /// one per CSS pixel, two on screens of three and more (phones), as LiveKit's adaptive
 /// stream does: a phone's 200-pixel tile at its full density would ask for the top layer.
 pub fn for_view(width: f64, height: f64, device_pixel_ratio: f64) -> u8 {
@@ -30,7 +37,7 @@ pub fn for_view(width: f64, height: f64, device_pixel_ratio: f64) -> u8 {
     let (w, h) = (f64::from(CAMERA.0), f64::from(CAMERA.1));
     // Cover scales the picture by the larger of the two ratios.
     let needed = (width / w).max(height / h) * w * density;
-    (0..TOP)
+    (LOWEST..TOP)
         .find(|&layer| f64::from(CAMERA.0 / scale_down(layer)) >= needed)
         .unwrap_or(TOP)
 }
@@ -87,7 +94,7 @@ impl Layers {
         if loss > BAD_LOSS {
             self.clean_since = None;
             let since = *self.bad_since.get_or_insert(now_ms);
-            if now_ms - since >= DOWN_AFTER_MS && self.layer > 0 {
+            if now_ms - since >= DOWN_AFTER_MS && self.layer > LOWEST {
                 self.layer -= 1;
                 // The lower layer gets its own chance before the next step.
                 self.bad_since = Some(now_ms);
@@ -135,33 +142,35 @@ mod tests {
             vec![1],
             "2 s of 10 % loss: one down"
         );
-        assert_eq!(run(&mut l, 13, 2, 10), vec![0], "still lossy: down again");
-        assert!(run(&mut l, 15, 5, 10).is_empty(), "no lower layer");
-        assert_eq!(l.layer(), 0);
-        assert!(run(&mut l, 20, 12, 0).is_empty(), "not before 12 s clean");
-        assert_eq!(run(&mut l, 32, 1, 0), vec![1]);
-        assert_eq!(run(&mut l, 33, 12, 0), vec![2]);
+        assert!(
+            run(&mut l, 13, 5, 10).is_empty(),
+            "no lower layer is encoded"
+        );
+        assert_eq!(l.layer(), LOWEST);
+        assert!(run(&mut l, 18, 12, 0).is_empty(), "not before 12 s clean");
+        assert_eq!(run(&mut l, 30, 1, 0), vec![2]);
         assert_eq!(l.layer(), TOP);
     }
 
     #[test]
     fn a_view_gets_the_lowest_layer_that_fills_it() {
         assert_eq!((scale_down(2), scale_down(1), scale_down(0)), (1, 2, 4));
-        // Spotlight's side column, 9 to 14 rem wide at 16:9.
+        // Spotlight's side column, 9 to 14 rem wide at 16:9: the half picture (the quarter
+        // one would do for the narrowest, but is not encoded).
         assert_eq!(for_view(224.0, 126.0, 1.0), 1);
-        assert_eq!(for_view(144.0, 81.0, 1.0), 0);
-        assert_eq!(for_view(160.0, 90.0, 1.0), 0);
-        assert_eq!(for_view(161.0, 90.0, 1.0), 1);
+        assert_eq!(for_view(144.0, 81.0, 1.0), LOWEST);
+        assert_eq!(for_view(320.0, 180.0, 1.0), 1);
+        assert_eq!(for_view(321.0, 180.0, 1.0), TOP);
         // The big place, and a full screen.
         assert_eq!(for_view(1000.0, 528.0, 1.0), TOP);
         assert_eq!(for_view(1920.0, 1080.0, 2.0), TOP);
         // Cropped to fill: a tall narrow box needs the picture's height.
         assert_eq!(for_view(100.0, 300.0, 1.0), TOP);
         // A phone (3x) counts twice the CSS pixels, a 2x laptop once.
-        assert_eq!(for_view(150.0, 84.0, 3.0), 1);
-        assert_eq!(for_view(150.0, 84.0, 2.0), 0);
-        // Not shown at all (hidden, or not laid out): the lowest.
-        assert_eq!(for_view(0.0, 0.0, 1.0), 0);
+        assert_eq!(for_view(200.0, 112.0, 3.0), TOP);
+        assert_eq!(for_view(200.0, 112.0, 2.0), 1);
+        // Not shown at all (not laid out): the lowest.
+        assert_eq!(for_view(0.0, 0.0, 1.0), LOWEST);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum Input {
     Sampled(PeerId, crate::web::stats::Report),
     /// The SFU's socket and connections (a large call).
     Sfu(crate::web::sfu::SfuInput),
+    /// The page came into or went out of sight.
+    Visibility,
     Tick,
 }
 

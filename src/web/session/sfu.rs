@@ -154,12 +154,24 @@ impl Session {
         }
     }
 
-    /// Each feed at the layer the downlink takes, and no more than its tile shows.
+    /// The page came into or went out of sight: its layers follow at once.
+    pub(super) fn sfu_layers_now(&mut self) {
+        let events = self.sfu_layer_per_feed(now_ms());
+        self.run_sfu(events);
+    }
+
+    /// Each feed at the layer the downlink takes, and no more than its tile shows: the lowest
+    /// while nobody sees the page (its sound plays on, and a smaller picture is ready to show
+    /// while the full one comes back).
     fn sfu_layer_per_feed(&mut self, now: u64) -> Vec<SfuEvent> {
         let (Some(call), Some(sfu)) = (self.call.as_ref(), self.sfu.as_mut()) else {
             return Vec::new();
         };
-        let downlink = self.sfu_layers.layer();
+        let downlink = if layout::page_hidden() {
+            layers::LOWEST
+        } else {
+            self.sfu_layers.layer()
+        };
         let (pictures, ratio) = (layout::shown_pictures(), layout::pixel_ratio());
         let mut events = Vec::new();
         for feed in call.sfu_feeds() {
