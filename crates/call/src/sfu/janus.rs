@@ -230,6 +230,8 @@ pub enum Plugin {
         kicked: bool,
         configured: bool,
         started: bool,
+        /// `mid` and `substream`: the simulcast layer Janus now forwards on that stream.
+        substream: Option<(String, u8)>,
     },
     Attached {
         streams: Vec<StreamInfo>,
@@ -352,6 +354,9 @@ fn plugin(data: &Value) -> Plugin {
                 kicked: ok("leaving") && str_of(data, "reason") == Some("kicked"),
                 configured: ok("configured"),
                 started: ok("started"),
+                substream: str_of(data, "mid")
+                    .zip(id_of(data, "substream"))
+                    .map(|(mid, layer)| (mid.to_owned(), u8::try_from(layer).unwrap_or(u8::MAX))),
             }
         }
         Some("attached") => Plugin::Attached {

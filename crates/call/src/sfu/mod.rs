@@ -49,6 +49,12 @@ pub const KEEPALIVE_MS: u64 = 25_000;
 /// A request whose reply has not come after this long fails the session.
 pub const REPLY_TIMEOUT_MS: u64 = 10_000;
 
+/// A layer change Janus has not carried out after this long is asked for again …
+const LAYER_CONFIRM_MS: u64 = 2_000;
+
+/// … up to this many `configure`s in all.
+const LAYER_SENDS: u8 = 3;
+
 /// What our server hands out for reaching Janus (the WebSocket URL is the page's business).
 #[derive(Clone, PartialEq, Eq)]
 pub struct SfuAccess {
@@ -306,6 +312,11 @@ pub struct Sfu {
     /// preference asked again is sent only if it differs, and one made while the feed's
     /// subscription was under way is sent once its streams are known.
     told_layers: LiteMap<u64, (u8, u8)>,
+    /// Feeds whose last `configure` Janus has not carried out yet: when it was sent, and how
+    /// many times it has been.
+    unconfirmed: LiteMap<u64, (u64, u8)>,
+    /// The simulcast layer Janus says it forwards, by subscribed mid.
+    forwarded: LiteMap<String, u8>,
     ignored: u64,
 }
 
@@ -357,6 +368,8 @@ impl Sfu {
             streams: Vec::new(),
             layers: LiteMap::new(),
             told_layers: LiteMap::new(),
+            unconfirmed: LiteMap::new(),
+            forwarded: LiteMap::new(),
             ignored: 0,
         }
     }
@@ -420,26 +433,68 @@ impl Sfu {
         let layer = (substream.min(2), temporal.min(2));
         self.layers.insert(feed, layer);
         let mut out = Vec::new();
-        if self.told_layers.get(&feed) == Some(&layer) {
-            return out;
-        }
-        let mids: Vec<String> = self
-            .streams
-            .iter()
-            .filter(|s| s.feed == feed && s.kind == Kind::Video)
-            .map(|s| s.mid.clone())
-            .collect();
-        if let (Phase::Running, Some(session), Some(handle), false) =
-            (self.phase, self.session, self.subscriber, mids.is_empty())
+        if self.told_layers.get(&feed) != Some(&layer)
+            && self.configure(feed, layer, now_ms, &mut out)
         {
-            let tx = self.transaction();
-            self.told_layers.insert(feed, layer);
-            let body = janus::configure_layers(&mids, layer.0, layer.1);
-            let text = janus::message(&tx, &self.token, session, handle, body, None);
-            self.send(&mut out, tx, Req::Configure, text, now_ms);
+            self.unconfirmed.insert(feed, (now_ms, 1));
         }
         // Otherwise the layer goes with the feed's next subscription.
         out
+    }
+
+    fn video_mids(&self, feed: u64) -> Vec<String> {
+        self.streams
+            .iter()
+            .filter(|s| s.feed == feed && s.kind == Kind::Video)
+            .map(|s| s.mid.clone())
+            .collect()
+    }
+
+    /// Tells Janus `feed`'s layer, if its streams are known. Whether it was sent.
+    fn configure(
+        &mut self,
+        feed: u64,
+        layer: (u8, u8),
+        now_ms: u64,
+        out: &mut Vec<SfuEvent>,
+    ) -> bool {
+        let mids = self.video_mids(feed);
+        let (Phase::Running, Some(session), Some(handle), false) =
+            (self.phase, self.session, self.subscriber, mids.is_empty())
+        else {
+            return false;
+        };
+        let tx = self.transaction();
+        self.told_layers.insert(feed, layer);
+        let body = janus::configure_layers(&mids, layer.0, layer.1);
+        let text = janus::message(&tx, &self.token, session, handle, body, None);
+        self.send(out, tx, Req::Configure, text, now_ms);
+        true
+    }
+
+    /// Layer changes Janus has not carried out: it switches on the new layer's next key frame
+    /// and asks the publisher for one, but drops such a request within a second of the last
+    /// one to the same stream (anyone's switch), and a feed can then stay on the old layer
+    /// until some later key frame. Asked again after [`LAYER_CONFIRM_MS`], at most
+    /// [`LAYER_SENDS`] times in all: a layer the publisher does not send never comes.
+    fn confirm_layers(&mut self, now_ms: u64, out: &mut Vec<SfuEvent>) {
+        let feeds: Vec<u64> = self.unconfirmed.keys().copied().collect();
+        for feed in feeds {
+            let (Some(&layer), Some(&(at, sends))) =
+                (self.told_layers.get(&feed), self.unconfirmed.get(&feed))
+            else {
+                self.unconfirmed.remove(&feed);
+                continue;
+            };
+            let mids = self.video_mids(feed);
+            let done =
+                !mids.is_empty() && mids.iter().all(|m| self.forwarded.get(m) == Some(&layer.0));
+            if done || (now_ms >= at + LAYER_CONFIRM_MS && sends >= LAYER_SENDS) {
+                self.unconfirmed.remove(&feed);
+            } else if now_ms >= at + LAYER_CONFIRM_MS && self.configure(feed, layer, now_ms, out) {
+                self.unconfirmed.insert(feed, (now_ms, sends + 1));
+            }
+        }
     }
 
     /// The browser's offer for the publisher connection.
@@ -504,6 +559,7 @@ impl Sfu {
             self.fail(&mut out, SfuFailure::Timeout { request: "update" });
             return out;
         }
+        self.confirm_layers(now_ms, &mut out);
         if let Some(session) = self.session
             && now_ms >= self.last_sent_ms + KEEPALIVE_MS
         {
@@ -743,6 +799,7 @@ impl Sfu {
                 kicked,
                 configured,
                 started: _,
+                substream: _,
             } => {
                 if we_left || kicked {
                     // We never ask to leave the room: someone made us.
@@ -809,6 +866,12 @@ impl Sfu {
                 self.sync_subscription(out, now_ms);
             }
             Plugin::Destroyed => self.fail(out, SfuFailure::RoomDestroyed),
+            Plugin::Event {
+                substream: Some((mid, layer)),
+                ..
+            } => {
+                self.forwarded.insert(mid, layer);
+            }
             _ => {}
         }
     }

@@ -1024,6 +1024,53 @@ fn a_layer_asked_again_is_not_sent_again_and_one_asked_too_early_is_sent_later()
     assert!(s.prefer_layer(42, 2, 2, 53).is_empty());
 }
 
+/// Janus drops a key frame request within a second of the last one to the same stream, and
+/// a switch then waits for some later key frame: a change it has not reported carried out is
+/// asked for again, a bounded number of times.
+#[test]
+fn a_layer_change_janus_does_not_carry_out_is_asked_again_up_to_three_times() {
+    let (mut s, _) = joined(&[42, 43]);
+    let join = one(&s.subscribe(&[42, 43], 40));
+    attach_42_and_43(&mut s, &join);
+    // Janus acknowledges each `configure` (which says nothing of the switch itself).
+    let acked = |s: &mut Sfu, sent: Value, now: u64| {
+        let ok = json!({ "videoroom": "event", "room": ROOM, "configured": "ok" });
+        assert!(
+            s.handle(&event(Some(&tx(&sent)), SUB, ok, None), now)
+                .is_empty()
+        );
+        sent
+    };
+    let sent = one(&s.prefer_layer(42, 1, 2, 100));
+    let first = acked(&mut s, sent, 150);
+    assert!(s.tick(1_000).is_empty(), "not yet");
+    let sent = one(&s.tick(2_100));
+    let again = acked(&mut s, sent, 2_150);
+    assert_eq!(again["body"], first["body"]);
+    // Janus reports the switch: no more asking.
+    s.handle(
+        &event(
+            None,
+            SUB,
+            json!({ "videoroom": "event", "room": ROOM, "mid": "1", "substream": 1 }),
+            None,
+        ),
+        2_500,
+    );
+    assert!(s.tick(4_200).is_empty());
+    assert!(s.tick(6_300).is_empty());
+
+    // A layer that never comes (the publisher does not send it): three times, then no more.
+    let sent = one(&s.prefer_layer(43, 2, 2, 7_000));
+    let first = acked(&mut s, sent, 7_050);
+    for t in [9_000, 11_000] {
+        let sent = one(&s.tick(t));
+        assert_eq!(acked(&mut s, sent, t + 50)["body"], first["body"]);
+    }
+    assert!(s.tick(13_000).is_empty());
+    assert!(s.tick(15_000).is_empty());
+}
+
 #[test]
 fn leaving_before_the_session_exists_destroys_it_when_it_comes() {
     let mut s = sfu();
