@@ -489,10 +489,15 @@ impl Sfu {
             let mids = self.video_mids(feed);
             let done =
                 !mids.is_empty() && mids.iter().all(|m| self.forwarded.get(m) == Some(&layer.0));
-            if done || (now_ms >= at + LAYER_CONFIRM_MS && sends >= LAYER_SENDS) {
-                self.unconfirmed.remove(&feed);
-            } else if now_ms >= at + LAYER_CONFIRM_MS && self.configure(feed, layer, now_ms, out) {
+            if !done && now_ms < at + LAYER_CONFIRM_MS {
+                continue;
+            }
+            // Carried out, asked often enough, or its streams gone (a new subscription of the
+            // feed carries the layer): nothing more to follow.
+            if !done && sends < LAYER_SENDS && self.configure(feed, layer, now_ms, out) {
                 self.unconfirmed.insert(feed, (now_ms, sends + 1));
+            } else {
+                self.unconfirmed.remove(&feed);
             }
         }
     }
