@@ -509,7 +509,8 @@ async fn member(
         .write_buffer_size(0);
     let mut ws = match timeout(
         STEP_TIMEOUT,
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
+        // Nagle off, as browsers have it.
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true),
     )
     .await
     {

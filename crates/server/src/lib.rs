@@ -32,7 +32,7 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::Listener;
+use axum::serve::{Listener, ListenerExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -218,7 +218,7 @@ impl Server {
                 tls.watch_for_renewal(Duration::from_secs(shared.config.tls_reload_secs), shutdown);
                 serve(tls.listener(listener), app, stop).await?;
             }
-            None => serve(listener, app, stop).await?,
+            None => serve(listener.tap_io(no_delay), app, stop).await?,
         }
 
         let remaining = *open.borrow();
@@ -228,6 +228,16 @@ impl Server {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, open.wait_for(|n| *n == 0)).await;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// Every reply goes out the moment it is written. With Nagle's algorithm a second message
+/// written while the first is unacknowledged waits for the browser's ACK, which it may delay
+/// by 40 ms: the second of every burst (a commitment and a presence, a description and its
+/// candidates) came that much late, on loopback and over the internet alike.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(err) = tcp.set_nodelay(true) {
+        warn!(%err, "cannot turn off Nagle's algorithm on a connection");
     }
 }
 

@@ -421,7 +421,9 @@ async fn connect(url: &str, protocol: &str) -> SfuResult<JanusSocket> {
         "Sec-WebSocket-Protocol",
         protocol.parse().expect("a valid header value"),
     );
-    let (ws, _) = tokio_tungstenite::connect_async(request)
+    // Nagle's algorithm off, as towards the browsers (`no_delay`): a page's requests to Janus
+    // come in bursts too (a description, then its candidates).
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .map_err(|e| format!("cannot connect to the SFU: {e}"))?;
     Ok(ws)

@@ -323,7 +323,8 @@ impl Listener for TlsListener {
             let room = self.handshakes.len() < MAX_HANDSHAKES;
             tokio::select! {
                 accepted = self.tcp.accept(), if room => match accepted {
-                    Ok((stream, addr)) => {
+                    Ok((mut stream, addr)) => {
+                        crate::no_delay(&mut stream);
                         let acceptor = self.acceptor.clone();
                         self.handshakes.spawn(async move {
                             let shake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
