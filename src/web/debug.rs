@@ -60,6 +60,13 @@ pub fn slow_worker_ms() -> Option<u32> {
     value_of("slow-worker")?.parse().ok()
 }
 
+/// `?debug=late-keys=MS`: hand the frame worker each member's keys this many ms late, as when
+/// a connection is up before the round that agrees keys is done: frames arrive that cannot
+/// be decrypted yet.
+pub fn late_keys_ms() -> Option<u32> {
+    value_of("late-keys")?.parse().ok()
+}
+
 /// Appends frames the worker reports under `record-frames` to `window.__conclaveSentFrames`.
 pub fn expose_sent_frames(frames: &[SentFrame]) {
     let window: JsValue = super::window().into();

@@ -581,10 +581,9 @@ impl Session {
             match event {
                 Event::Send(msg) => self.send(&msg),
                 Event::Connect => self.connect(),
+                Event::OpenConnection(peer) => self.open_peer(peer),
                 Event::MemberReady(peer) => {
-                    if self.call.as_ref().map(Call::route) == Some(Route::Mesh) {
-                        self.open_peer(peer);
-                    }
+                    self.open_peer(peer);
                     self.refresh_tiles();
                 }
                 Event::UseSendKey { key_id, key } => self.post_worker(&ToWorker::SendKey {
@@ -592,13 +591,23 @@ impl Session {
                     key: key.as_bytes().to_vec(),
                 }),
                 Event::ReceiveKeys { peer, keys } => {
-                    self.post_worker(&ToWorker::ReceiveKeys {
+                    let msg = ToWorker::ReceiveKeys {
                         peer: peer.to_string(),
                         keys: keys
                             .iter()
                             .map(|(kid, key)| (*kid, key.as_bytes().to_vec()))
                             .collect(),
-                    });
+                    };
+                    #[cfg(feature = "test-hooks")]
+                    if let (Some(ms), Some(worker)) =
+                        (super::debug::late_keys_ms(), self.worker.clone())
+                    {
+                        // Equal delays keep the keys in order.
+                        gloo_timers::callback::Timeout::new(ms, move || worker.post(&msg)).forget();
+                        self.refresh_tiles();
+                        continue;
+                    }
+                    self.post_worker(&msg);
                     self.refresh_tiles();
                 }
                 Event::RequestKeyFrame => self.post_worker(&ToWorker::KeyFrame),
@@ -754,7 +763,13 @@ impl Session {
         }
     }
 
+    /// Opens a connection to `peer` unless one is open or the call goes through the SFU.
     fn open_peer(&mut self, peer: PeerId) {
+        if self.peers.contains_key(&peer)
+            || self.call.as_ref().map(Call::route) != Some(Route::Mesh)
+        {
+            return;
+        }
         let Some((me, ice_servers)) = self
             .call
             .as_ref()
@@ -765,7 +780,6 @@ impl Session {
         let Some(worker) = self.worker.clone() else {
             return;
         };
-        self.close_peer(&peer);
         match PeerLink::open(
             &me,
             peer.clone(),

@@ -11,7 +11,7 @@ use crate::harness::{
 
 /// Every switch the test build has; each would show if the release build obeyed it.
 const EVERY_SWITCH: &str = "skip-decrypt,foreign-send-key,record-frames,portable-crypto,\
-     simd-crypto,codec=h264,slow-worker=600000";
+     simd-crypto,codec=h264,slow-worker=600000,late-keys=600000";
 
 /// What members compare to check nobody sits in between. Read in this one place: the safety
 /// check's markup is being reworked.

@@ -172,3 +172,50 @@ async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
         m.quit().await;
     }
 }
+
+/// A connection opens while the round that agrees keys is still under way, so a member's
+/// frames can come before its keys. Here Bob's frame worker gets every key 8 s late: Ada's
+/// frames arrive and cannot be decrypted yet (her tile says so), and once the keys are there
+/// her picture comes without anyone doing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_come_before_their_keys_give_way_to_a_picture_once_the_keys_arrive() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let fragment = random_fragment();
+    let base = format!("{}/r/late-keys-room", server.url);
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    ada.goto(&format!("{base}#{fragment}")).await;
+    ada.join().await;
+    ada.wait_for("alone").await;
+
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    bob.goto(&format!("{base}?debug=late-keys=8000#{fragment}"))
+        .await;
+    bob.join().await;
+    let tile = |state: &str| {
+        format!("document.querySelector('[data-testid=tile]')?.dataset.state === '{state}'")
+    };
+    bob.wait_until(
+        "Ada's frames, not decryptable yet",
+        &tile("cant-decrypt"),
+        Duration::from_secs(30),
+    )
+    .await;
+    let before = bob.inbound().await;
+    assert!(
+        before.iter().all(|i| i.frames_decoded == 0.0),
+        "decoded before the keys came: {before:?}"
+    );
+    bob.wait_until("Ada's picture", &tile("encrypted"), Duration::from_secs(30))
+        .await;
+    let before = bob.inbound().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_decoding(&bob, &before, &bob.inbound().await, 1);
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    println!("late keys (8 s): {marks}");
+    wait_for_encrypted_tiles(&ada, 1).await;
+    for m in [ada, bob] {
+        m.quit().await;
+    }
+}

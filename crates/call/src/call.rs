@@ -48,8 +48,12 @@ pub const FROZEN_MS: u64 = LIVENESS_MS - HEARTBEAT_MS - 1_000;
 pub enum Event {
     /// Send this to the server.
     Send(ClientMessage),
-    /// A member proved it holds the room key and we agreed on a pairwise key: open a peer
-    /// connection to it.
+    /// A member introduced itself (a presence or a round message of its opened, so it holds
+    /// the link): open a peer connection to it now. Its setup then runs alongside the round
+    /// that agrees keys, not after it; media flows sealed under keys the member gets only once
+    /// it is ready.
+    OpenConnection(PeerId),
+    /// We agreed keys with a member: show it (and open a connection to it if none is open).
     MemberReady(PeerId),
     /// Encrypt our frames under this key from now on.
     UseSendKey { key_id: u64, key: MediaKey },
@@ -111,6 +115,7 @@ pub struct Member {
     /// Its session's public key, once revealed as committed.
     pub public_key: Option<conclave_protocol::Bytes32>,
     ready: bool,
+    connection: Connection,
     /// Everything it sent so far failed to open: it does not hold the link, so rounds go on
     /// without it.
     outsider: bool,
@@ -125,6 +130,17 @@ pub struct Member {
     pub link_quality: Option<LinkSample>,
 }
 
+/// Where our peer connection to a member stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    /// It has not introduced itself.
+    NotYet,
+    /// [`Event::OpenConnection`] (or [`Event::MemberReady`]) was said for it.
+    Open,
+    /// Closed when it broke its commitment before it was ready; only readiness opens it again.
+    Refused,
+}
+
 impl Member {
     fn new(id: PeerId, was_here_first: bool, now_ms: u64) -> Self {
         Self {
@@ -134,6 +150,7 @@ impl Member {
             presence: None,
             public_key: None,
             ready: false,
+            connection: Connection::NotYet,
             outsider: false,
             media: MediaHealth::default(),
             reach: Reachability::default(),
@@ -514,12 +531,14 @@ impl Call {
         if self.topology.forget(peer) {
             out.push(Event::SfuFeeds);
         }
-        if member.is_ready() {
+        if member.connection == Connection::Open {
             out.push(Event::MemberLeft(peer.clone()));
-            if let Some(me) = self.me.clone() {
-                let keys = self.keys.member_left(&me, peer, now_ms);
-                self.carry_out(keys, out);
-            }
+        }
+        if member.is_ready()
+            && let Some(me) = self.me.clone()
+        {
+            let keys = self.keys.member_left(&me, peer, now_ms);
+            self.carry_out(keys, out);
         }
         self.membership_changed(now_ms, out);
     }
@@ -527,7 +546,7 @@ impl Call {
     /// Closes every connection and forgets every member (we are somebody new to them).
     fn forget_everyone(&mut self, _now_ms: u64, out: &mut Vec<Event>) {
         for (peer, member) in std::mem::take(&mut self.members) {
-            if member.is_ready() {
+            if member.connection == Connection::Open {
                 out.push(Event::MemberLeft(peer));
             }
         }
@@ -622,6 +641,7 @@ impl Call {
             Some(keys) => {
                 if let Some(member) = self.members.get_mut(peer) {
                     member.ready = true;
+                    member.connection = Connection::Open;
                 }
                 out.push(Event::MemberReady(peer.clone()));
                 self.carry_out(keys, out);
@@ -716,6 +736,19 @@ impl Call {
             out.push(Event::StatusChanged);
         }
         let ready = self.members.get(&from).is_some_and(Member::is_ready);
+        // Negotiation is in order once the member introduced itself.
+        let introduces = matches!(
+            envelope.msg,
+            PeerMessage::Presence(_) | PeerMessage::Commit { .. } | PeerMessage::Reveal { .. }
+        );
+        let mut connection = Connection::NotYet;
+        if let Some(member) = self.members.get_mut(&from) {
+            connection = member.connection;
+            if connection == Connection::NotYet && introduces {
+                member.connection = Connection::Open;
+                out.push(Event::OpenConnection(from.clone()));
+            }
+        }
         match envelope.msg {
             PeerMessage::Presence(mut presence) => {
                 presence.name = clean_name(&presence.name);
@@ -745,6 +778,15 @@ impl Call {
                     self.drop_from(&from);
                     if refusal == Refusal::Mismatch {
                         out.push(Event::VerificationChanged);
+                        // Whoever sent a reveal that breaks its commitment gets no connection
+                        // before it is ready.
+                        if let Some(member) = self.members.get_mut(&from)
+                            && member.connection == Connection::Open
+                            && !member.ready
+                        {
+                            member.connection = Connection::Refused;
+                            out.push(Event::MemberLeft(from.clone()));
+                        }
                     }
                 }
             },
@@ -775,7 +817,9 @@ impl Call {
                     out.push(Event::SfuFeeds);
                 }
             }
-            msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. }) if ready => {
+            msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. })
+                if connection == Connection::Open =>
+            {
                 if let PeerMessage::Candidate { candidate, .. } = &msg
                     && let Some(member) = self.members.get_mut(&from)
                 {
@@ -783,7 +827,8 @@ impl Call {
                 }
                 out.push(Event::Negotiate { peer: from, msg });
             }
-            // Anything but a presence before we know the member's key is out of order.
+            // Anything but an introduction (and then negotiation) before we know the member's
+            // key is out of order.
             _ => self.drop_from(&from),
         }
     }

@@ -295,6 +295,27 @@ fn a_key_swapped_after_the_commitment_is_refused_and_said() {
         "Bob agreed keys with a key nobody committed to"
     );
     assert!(!relay.call(&b).has_key_from(&a));
+    // The connection Bob opened when Ada introduced herself closes.
+    let events = &relay.member(&b).events;
+    let opened = events
+        .iter()
+        .position(|e| matches!(e, Event::OpenConnection(p) if *p == a));
+    let closed = events
+        .iter()
+        .position(|e| matches!(e, Event::MemberLeft(p) if *p == a));
+    assert!(
+        matches!((opened, closed), (Some(o), Some(c)) if o < c),
+        "{events:?}"
+    );
+    // And stays closed while her messages keep coming.
+    relay.advance(7_000);
+    let opened = relay
+        .member(&b)
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::OpenConnection(p) if *p == a))
+        .count();
+    assert_eq!(opened, 1);
 }
 
 /// A relay holding the link that puts `instead(message)` in place of each message from

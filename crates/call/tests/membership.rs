@@ -259,3 +259,92 @@ fn nothing_before_the_first_presence_is_acted_on() {
             .all(|e| !matches!(e, Event::Negotiate { .. }))
     );
 }
+
+/// A connection opens as soon as a member introduces itself, so its setup runs alongside the
+/// round that agrees keys; the member shows, and gets keys, only once that round is done.
+#[test]
+fn a_connection_opens_at_a_members_introduction_before_keys_are_agreed() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let b = relay.join(&secret, "Bob");
+    for (me, them) in [(&a, &b), (&b, &a)] {
+        let events = &relay.member(me).events;
+        let at = |wanted: &dyn Fn(&Event) -> bool| events.iter().position(wanted);
+        let open = at(&|e| matches!(e, Event::OpenConnection(p) if p == them));
+        let ready = at(&|e| matches!(e, Event::MemberReady(p) if p == them));
+        let keys = at(&|e| matches!(e, Event::ReceiveKeys { peer, .. } if peer == them));
+        let (Some(open), Some(ready), Some(keys)) = (open, ready, keys) else {
+            panic!("{me}: {events:?}");
+        };
+        assert!(open < ready && open < keys, "{me}: {events:?}");
+        let opened = events
+            .iter()
+            .filter(|e| matches!(e, Event::OpenConnection(_)))
+            .count();
+        assert_eq!(opened, 1);
+    }
+}
+
+/// Someone holding the link who introduced itself but whose round has not completed (here:
+/// it never will) may negotiate its connection; when it goes, the connection closes.
+#[test]
+fn a_member_not_ready_yet_negotiates_and_its_connection_closes_when_it_goes() {
+    let secret = RoomSecret::generate();
+    let mut relay = Relay::new();
+    let a = relay.join(&secret, "Ada");
+    let zed = PeerId::new("p99").unwrap();
+    relay.deliver(&a, ServerMessage::PeerJoined { peer: zed.clone() });
+    let mut stranger = conclave_call::Call::new(room(), secret.clone(), "Zed", true, true);
+    let mut said = stranger.handle(
+        ServerMessage::Welcome {
+            you: zed.clone(),
+            peers: vec![a.clone()],
+            max_peers: 8,
+            ice_servers: vec![],
+            resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
+            resumed: false,
+            sfu_above: None,
+        },
+        0,
+    );
+    let offer = PeerMessage::Description {
+        kind: SdpKind::Offer,
+        sdp: "v=0".into(),
+    };
+    said.push(Event::Send(stranger.seal(&a, offer.clone()).unwrap()));
+    relay.take_events(&a);
+    for event in said {
+        if let Event::Send(ClientMessage::Signal { blob, .. }) = event {
+            relay.deliver(
+                &a,
+                ServerMessage::Signal {
+                    from: zed.clone(),
+                    blob,
+                },
+            );
+        }
+    }
+    let events = relay.take_events(&a);
+    let opened = events
+        .iter()
+        .position(|e| matches!(e, Event::OpenConnection(p) if *p == zed));
+    let negotiated = events
+        .iter()
+        .position(|e| matches!(e, Event::Negotiate { peer, msg } if *peer == zed && *msg == offer));
+    assert!(
+        matches!((opened, negotiated), (Some(o), Some(n)) if o < n),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::MemberReady(_))));
+    assert!(!relay.call(&a).member(&zed).unwrap().is_ready());
+
+    relay.deliver(&a, ServerMessage::PeerLeft { peer: zed.clone() });
+    let events = relay.take_events(&a);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::MemberLeft(p) if *p == zed)),
+        "{events:?}"
+    );
+}
