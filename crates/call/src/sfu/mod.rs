@@ -899,6 +899,7 @@ impl Sfu {
             }
         };
         self.offer_owed_since = None;
+        let before = std::mem::take(&mut self.streams);
         self.streams = streams
             .into_iter()
             .filter(|s| s.active)
@@ -915,6 +916,14 @@ impl Sfu {
                 })
             })
             .collect();
+        // Janus reuses a freed m-line for the next feed: what it forwarded on that mid says
+        // nothing about the new feed's layer.
+        let feed_of = |streams: &[SubscribedStream], mid: &str| {
+            streams.iter().find(|s| s.mid == mid).map(|s| s.feed)
+        };
+        let now = &self.streams;
+        self.forwarded
+            .retain(|mid, _| feed_of(&before, mid).is_some_and(|f| feed_of(now, mid) == Some(f)));
         self.sub_offer = SubOffer::AwaitingAnswer;
         out.push(SfuEvent::SubscriberOffer {
             sdp,

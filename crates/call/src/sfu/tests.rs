@@ -1093,3 +1093,47 @@ fn no_such_feed_is_read_from_janus_words() {
     assert_eq!(janus::feed_in_reason("No such mid '1' in feed (43)"), None);
     assert_eq!(janus::feed_in_reason("No such feed (x"), None);
 }
+
+/// Janus gives a feed that replaces another the m-line the other had: the layer Janus said it
+/// forwarded there was the old feed's, so a change for the new one is still followed.
+#[test]
+fn a_reused_mid_does_not_count_as_switched_for_its_new_feed() {
+    let (mut s, _) = joined(&[42, 43, 44]);
+    attached(&mut s, &[42, 43], 40);
+    answer_and_start(&mut s, 50);
+    // Janus forwards 43's video (mid 3) at layer 1.
+    s.handle(
+        &event(
+            None,
+            SUB,
+            json!({ "videoroom": "event", "room": ROOM, "mid": "3", "substream": 1 }),
+            None,
+        ),
+        55,
+    );
+    // 43 goes, 44 comes, and Janus puts 44 on 43's m-lines.
+    let update = one(&s.subscribe(&[42, 44], 60));
+    let streams = json!([
+        sub_stream(0, "audio", 42),
+        sub_stream(1, "video", 42),
+        sub_stream(2, "audio", 44),
+        sub_stream(3, "video", 44)
+    ]);
+    s.handle(
+        &event(
+            Some(&tx(&update)),
+            SUB,
+            json!({ "videoroom": "updated", "room": ROOM, "streams": streams }),
+            Some(offer("v=0 o2")),
+        ),
+        65,
+    );
+    answer_and_start(&mut s, 70);
+    let sent = one(&s.prefer_layer(44, 1, 2, 100));
+    assert_eq!(
+        sent["body"]["streams"],
+        json!([{ "mid": "3", "substream": 1, "temporal": 2 }])
+    );
+    // No report for 44 yet: asked again.
+    assert_eq!(one(&s.tick(2_200))["body"], sent["body"]);
+}
