@@ -30,6 +30,16 @@ fn display() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The layer every feed may take at most: what the downlink carries, and the lowest while
+/// nobody sees the page.
+fn downlink_layer(measured: &Layers) -> u8 {
+    if layout::page_hidden() {
+        layers::LOWEST
+    } else {
+        measured.layer()
+    }
+}
+
 impl Session {
     /// The call goes through the SFU from now on: its members' media will come from there.
     pub(super) fn use_sfu(&mut self) {
@@ -167,11 +177,7 @@ impl Session {
         let (Some(call), Some(sfu)) = (self.call.as_ref(), self.sfu.as_mut()) else {
             return Vec::new();
         };
-        let downlink = if layout::page_hidden() {
-            layers::LOWEST
-        } else {
-            self.sfu_layers.layer()
-        };
+        let downlink = downlink_layer(&self.sfu_layers);
         let (pictures, ratio) = (layout::shown_pictures(), layout::pixel_ratio());
         let mut events = Vec::new();
         for feed in call.sfu_feeds() {
@@ -193,11 +199,13 @@ impl Session {
             return;
         };
         let (feeds, now) = (call.sfu_feeds(), now_ms());
+        // Feeds new to us come in at the layer our downlink takes now (the lowest while the
+        // page is out of sight); each is capped by its tile from the next look on.
+        let layer = downlink_layer(&self.sfu_layers);
         let mut events = Vec::new();
-        // Feeds new to us come in at the layer our downlink takes now.
-        if self.sfu_layers.layer() != layers::TOP {
+        if layer != layers::TOP {
             for &feed in &feeds {
-                events.extend(sfu.prefer_layer(feed, self.sfu_layers.layer(), TEMPORAL, now));
+                events.extend(sfu.prefer_layer(feed, layer, TEMPORAL, now));
             }
         }
         events.extend(sfu.subscribe(&feeds, now));
