@@ -43,9 +43,30 @@ const RATIO_GOAL: f64 = 3.0;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run with `cargo xtask measure`"]
 async fn time_to_first_remote_frame() {
+    first_remote_frames(None).await;
+}
+
+/// The same with the server [`FAR_MS`] away (each way) and the members next to each other, as
+/// on a LAN with a server in another country: every page fetch and every relayed message pays
+/// the distance, the media path does not. Loopback alone hides what a relay hop costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with `cargo xtask measure`"]
+async fn time_to_first_remote_frame_with_a_distant_server() {
+    first_remote_frames(Some(Duration::from_millis(FAR_MS))).await;
+}
+
+/// How far the distant server is, each way.
+const FAR_MS: u64 = 40;
+
+async fn first_remote_frames(distance: Option<Duration>) {
     let _turn = exclusive().await;
     let server = Server::start(&[]);
     let driver = Driver::start().await;
+    let far = match distance {
+        Some(one_way) => Some(Distance::start(&server.addr, one_way).await),
+        None => None,
+    };
+    let base = far.as_ref().map_or(server.url.clone(), |f| f.url.clone());
     // A page of our origin (loopback: a secure context) that runs none of the app: the style
     // sheet, as a document.
     let css = std::fs::read_dir(crate::harness::dist_dir())
@@ -73,11 +94,7 @@ async fn time_to_first_remote_frame() {
         bare.quit().await;
         floor.push(ms);
 
-        let link = format!(
-            "{}/r/measure-room-{round}#{}",
-            server.url,
-            random_fragment()
-        );
+        let link = format!("{base}/r/measure-room-{round}#{}", random_fragment());
         let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
         ada.goto(&link).await;
         ada.join().await;
@@ -125,7 +142,7 @@ async fn time_to_first_remote_frame() {
     }
     let floor = summary("of bare WebRTC (the floor)", floor);
     let ours = summary("from opening the link", samples);
-    summary("from clicking Join", from_click);
+    summary("from clicking Join", from_click.clone());
     let mut timeline: Vec<(f64, String)> = phases
         .into_iter()
         .map(|(phase, mut at)| {
@@ -139,6 +156,14 @@ async fn time_to_first_remote_frame() {
         println!("  {at:>7.0}  {phase}");
     }
 
+    if let Some(one_way) = distance {
+        println!(
+            "MEASURE with the server {} ms away each way: Join clicked to first remote frame {:.0} ms",
+            one_way.as_millis(),
+            summary_quiet(from_click)
+        );
+        return;
+    }
     let rows = download.unwrap();
     println!("first visit, as the server sends it (Chromium, fresh profile):");
     let (mut wire, mut worker) = (0.0, 0.0);
@@ -157,6 +182,82 @@ async fn time_to_first_remote_frame() {
         wire / 1000.0,
         worker / 1000.0
     );
+}
+
+fn summary_quiet(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// A TCP forwarder on loopback that holds every chunk `one_way` before passing it on, in each
+/// direction: a server that far away, with the bandwidth of loopback. Stopped when dropped.
+struct Distance {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Distance {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Distance {
+    async fn start(to: &str, one_way: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let to = to.to_owned();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&to).await else {
+                    continue;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let (r1, w1) = inbound.into_split();
+                let (r2, w2) = outbound.into_split();
+                tokio::spawn(Self::pump(r1, w2, one_way));
+                tokio::spawn(Self::pump(r2, w1, one_way));
+            }
+        });
+        Self { url, task }
+    }
+
+    /// Reads as it comes and writes each chunk `delay` after it was read, in order.
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        delay: Duration,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+        let writer = tokio::spawn(async move {
+            while let Some((due, bytes)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if to.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown().await;
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
 }
 
 /// Prints and returns the median.

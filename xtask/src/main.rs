@@ -32,6 +32,7 @@ commands:
   build --test-hooks         the same for the test build, into dist-test/ (what single
                              browser tests run on: CONCLAVE_DIST=dist-test)
   measure                    build, then report wasm sizes and time to first remote frame
+                             (on loopback, and with the server 40 ms away each way)
   bench                      frame crypto in headless Chromium: ours against WebCrypto, per
                              frame size and over a recorded call (ratio on the last line);
                              measures the relaxed-SIMD worker's cipher (Chromium's)
@@ -336,7 +337,12 @@ fn measure() -> Result {
     build_app()?;
     sizes::report(&dist())?;
     // What users get, without hooks.
-    run_ignored_browser_test("measure::time_to_first_remote_frame", &dist(), &[])
+    run_ignored_browser_test("measure::time_to_first_remote_frame", &dist(), &[])?;
+    run_ignored_browser_test(
+        "measure::time_to_first_remote_frame_with_a_distant_server",
+        &dist(),
+        &[],
+    )
 }
 
 /// Runs one of the browser "tests" that measure or record rather than check (they are
