@@ -9,6 +9,29 @@ use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{Blob, PeerId};
 use sim::{Relay, room};
 
+/// A member the relay does not run, welcomed as `id` with `peers` there: what it says is
+/// delivered by hand.
+fn welcomed_outside_the_relay(
+    secret: &RoomSecret,
+    id: &str,
+    peers: Vec<PeerId>,
+) -> (conclave_call::Call, Vec<Event>) {
+    let mut call = conclave_call::Call::new(room(), secret.clone(), "Zed", true, true);
+    let said = call.handle(
+        ServerMessage::Welcome {
+            you: PeerId::new(id).unwrap(),
+            peers,
+            max_peers: 8,
+            ice_servers: vec![],
+            resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
+            resumed: false,
+            sfu_above: None,
+        },
+        0,
+    );
+    (call, said)
+}
+
 fn ready_events(events: &[Event]) -> Vec<PeerId> {
     events
         .iter()
@@ -219,19 +242,7 @@ fn nothing_before_the_first_presence_is_acted_on() {
             peer: PeerId::new("p99").unwrap(),
         },
     );
-    let mut stranger = conclave_call::Call::new(room(), secret.clone(), "Zed", true, true);
-    stranger.handle(
-        ServerMessage::Welcome {
-            you: PeerId::new("p99").unwrap(),
-            peers: vec![],
-            max_peers: 8,
-            ice_servers: vec![],
-            resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
-            resumed: false,
-            sfu_above: None,
-        },
-        0,
-    );
+    let (mut stranger, _) = welcomed_outside_the_relay(&secret, "p99", vec![]);
     let offer = stranger
         .seal(
             &a,
@@ -295,19 +306,7 @@ fn a_member_not_ready_yet_negotiates_and_its_connection_closes_when_it_goes() {
     let a = relay.join(&secret, "Ada");
     let zed = PeerId::new("p99").unwrap();
     relay.deliver(&a, ServerMessage::PeerJoined { peer: zed.clone() });
-    let mut stranger = conclave_call::Call::new(room(), secret.clone(), "Zed", true, true);
-    let mut said = stranger.handle(
-        ServerMessage::Welcome {
-            you: zed.clone(),
-            peers: vec![a.clone()],
-            max_peers: 8,
-            ice_servers: vec![],
-            resume: conclave_protocol::ResumeToken::new("resume-token-for-zed").unwrap(),
-            resumed: false,
-            sfu_above: None,
-        },
-        0,
-    );
+    let (mut stranger, mut said) = welcomed_outside_the_relay(&secret, "p99", vec![a.clone()]);
     let offer = PeerMessage::Description {
         kind: SdpKind::Offer,
         sdp: "v=0".into(),
