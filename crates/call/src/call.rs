@@ -48,10 +48,10 @@ pub const FROZEN_MS: u64 = LIVENESS_MS - HEARTBEAT_MS - 1_000;
 pub enum Event {
     /// Send this to the server.
     Send(ClientMessage),
-    /// A member introduced itself (a presence or a round message of its opened, so it holds
-    /// the link): open a peer connection to it now. Its setup then runs alongside the round
-    /// that agrees keys, not after it; media flows sealed under keys the member gets only once
-    /// it is ready.
+    /// The server announced a member: open a peer connection to it now, so its setup runs
+    /// alongside the round that agrees keys, not after it. What goes over it is sealed: the
+    /// description under the link's key (its answer is taken only once the member introduced
+    /// itself), media under keys the member gets only once it is ready.
     OpenConnection(PeerId),
     /// We agreed keys with a member: show it (and open a connection to it if none is open).
     MemberReady(PeerId),
@@ -115,6 +115,8 @@ pub struct Member {
     /// Its session's public key, once revealed as committed.
     pub public_key: Option<conclave_protocol::Bytes32>,
     ready: bool,
+    /// A presence or round message of its opened: it holds the link, and may negotiate.
+    introduced: bool,
     connection: Connection,
     /// Everything it sent so far failed to open: it does not hold the link, so rounds go on
     /// without it.
@@ -133,11 +135,11 @@ pub struct Member {
 /// Where our peer connection to a member stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Connection {
-    /// It has not introduced itself.
     NotYet,
     /// [`Event::OpenConnection`] (or [`Event::MemberReady`]) was said for it.
     Open,
-    /// Closed when it broke its commitment before it was ready; only readiness opens it again.
+    /// Closed before it was ready: nothing it sent opened (it lacks the link), or it broke its
+    /// commitment. Only readiness opens it again.
     Refused,
 }
 
@@ -150,6 +152,7 @@ impl Member {
             presence: None,
             public_key: None,
             ready: false,
+            introduced: false,
             connection: Connection::NotYet,
             outsider: false,
             media: MediaHealth::default(),
@@ -457,6 +460,7 @@ impl Call {
                     self.members
                         .insert(peer.clone(), Member::new(peer.clone(), true, now_ms));
                     out.extend(self.seal_presence(&peer));
+                    self.open_connection(&peer, &mut out);
                 }
                 self.membership_changed(now_ms, &mut out);
             }
@@ -518,7 +522,19 @@ impl Call {
             Member::new(peer.clone(), was_here_first, now_ms),
         );
         out.extend(self.seal_presence(&peer));
+        self.open_connection(&peer, out);
         self.membership_changed(now_ms, out);
+    }
+
+    /// Says [`Event::OpenConnection`] for a member just met, after our presence to it: the
+    /// relay keeps our messages to it in order, so it hears who we are before our offer.
+    fn open_connection(&mut self, peer: &PeerId, out: &mut Vec<Event>) {
+        if let Some(member) = self.members.get_mut(peer)
+            && member.connection == Connection::NotYet
+        {
+            member.connection = Connection::Open;
+            out.push(Event::OpenConnection(peer.clone()));
+        }
     }
 
     /// `peer` is gone: its connection closes, and our key moves on without it.
@@ -697,6 +713,11 @@ impl Call {
                 // without it.
                 if member.last_seq.is_none() && !member.outsider {
                     member.outsider = true;
+                    // The connection opened when it was announced is of no use to it.
+                    if member.connection == Connection::Open && !member.ready {
+                        member.connection = Connection::Refused;
+                        out.push(Event::MemberLeft(from.clone()));
+                    }
                     self.membership_changed(now_ms, out);
                 }
                 let Some(member) = self.members.get_mut(&from) else {
@@ -741,14 +762,11 @@ impl Call {
             envelope.msg,
             PeerMessage::Presence(_) | PeerMessage::Commit { .. } | PeerMessage::Reveal { .. }
         );
-        let mut connection = Connection::NotYet;
-        if let Some(member) = self.members.get_mut(&from) {
-            connection = member.connection;
-            if connection == Connection::NotYet && introduces {
-                member.connection = Connection::Open;
-                out.push(Event::OpenConnection(from.clone()));
-            }
-        }
+        let negotiates = self.members.get_mut(&from).is_some_and(|member| {
+            let introduced = member.introduced;
+            member.introduced |= introduces;
+            introduced && member.connection == Connection::Open
+        });
         match envelope.msg {
             PeerMessage::Presence(mut presence) => {
                 presence.name = clean_name(&presence.name);
@@ -818,7 +836,7 @@ impl Call {
                 }
             }
             msg @ (PeerMessage::Description { .. } | PeerMessage::Candidate { .. })
-                if connection == Connection::Open =>
+                if negotiates =>
             {
                 if let PeerMessage::Candidate { candidate, .. } = &msg
                     && let Some(member) = self.members.get_mut(&from)

@@ -109,13 +109,19 @@ fn a_newcomer_with_the_wrong_key_is_told_and_the_others_notice_nothing() {
     for id in [&a, &b] {
         assert_eq!(relay.status(id), CallStatus::InCall);
         assert_eq!(relay.ready_names(id).len(), 1, "intruder became visible");
-        // They offered Eve a round (sealed, so she learned nothing), and once her messages
-        // failed to open went back to the words they had.
+        // They offered Eve a round and a connection (sealed, so she learned nothing), and once
+        // her messages failed to open closed the connection and went back to the words they
+        // had.
         let events = relay.take_events(id);
+        let connection: Vec<&Event> = events
+            .iter()
+            .filter(|e| !matches!(e, Event::Send(_) | Event::VerificationChanged))
+            .collect();
         assert!(
-            events
-                .iter()
-                .all(|e| matches!(e, Event::Send(_) | Event::VerificationChanged)),
+            matches!(
+                connection.as_slice(),
+                [Event::OpenConnection(o), Event::MemberLeft(l)] if *o == intruder && *l == intruder
+            ),
             "the others got events: {events:?}"
         );
         assert_eq!(relay.words(id), words);
@@ -271,10 +277,10 @@ fn nothing_before_the_first_presence_is_acted_on() {
     );
 }
 
-/// A connection opens as soon as a member introduces itself, so its setup runs alongside the
-/// round that agrees keys; the member shows, and gets keys, only once that round is done.
+/// A connection opens as soon as the server announces a member, so its setup runs alongside
+/// the round that agrees keys; the member shows, and gets keys, only once that round is done.
 #[test]
-fn a_connection_opens_at_a_members_introduction_before_keys_are_agreed() {
+fn a_connection_opens_when_a_member_is_announced_before_keys_are_agreed() {
     let secret = RoomSecret::generate();
     let mut relay = Relay::new();
     let a = relay.join(&secret, "Ada");
@@ -306,6 +312,13 @@ fn a_member_not_ready_yet_negotiates_and_its_connection_closes_when_it_goes() {
     let a = relay.join(&secret, "Ada");
     let zed = PeerId::new("p99").unwrap();
     relay.deliver(&a, ServerMessage::PeerJoined { peer: zed.clone() });
+    let announced = relay.take_events(&a);
+    assert!(
+        announced
+            .iter()
+            .any(|e| matches!(e, Event::OpenConnection(p) if *p == zed)),
+        "{announced:?}"
+    );
     let (mut stranger, mut said) = welcomed_outside_the_relay(&secret, "p99", vec![a.clone()]);
     let offer = PeerMessage::Description {
         kind: SdpKind::Offer,
@@ -325,16 +338,13 @@ fn a_member_not_ready_yet_negotiates_and_its_connection_closes_when_it_goes() {
         }
     }
     let events = relay.take_events(&a);
-    let opened = events
-        .iter()
-        .position(|e| matches!(e, Event::OpenConnection(p) if *p == zed));
-    let negotiated = events
-        .iter()
-        .position(|e| matches!(e, Event::Negotiate { peer, msg } if *peer == zed && *msg == offer));
     assert!(
-        matches!((opened, negotiated), (Some(o), Some(n)) if o < n),
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Negotiate { peer, msg } if *peer == zed && *msg == offer)),
         "{events:?}"
     );
+    assert!(!events.iter().any(|e| matches!(e, Event::OpenConnection(_))));
     assert!(!events.iter().any(|e| matches!(e, Event::MemberReady(_))));
     assert!(!relay.call(&a).member(&zed).unwrap().is_ready());
 
