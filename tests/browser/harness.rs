@@ -564,9 +564,20 @@ impl Bidi {
     async fn preload(url: &str, scripts: &[&str]) -> Self {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect to geckodriver's BiDi socket");
+        // Firefox's remote agent can refuse the first connect of a session it has only just
+        // started (once in a full run: connection reset on a loaded machine).
+        let mut tries = 0;
+        let mut ws = loop {
+            match tokio_tungstenite::connect_async(url).await {
+                Ok((ws, _)) => break ws,
+                Err(err) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("geckodriver's BiDi socket, try {tries}: {err}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => panic!("connect to geckodriver's BiDi socket: {err}"),
+            }
+        };
         for (id, script) in scripts.iter().enumerate() {
             let command = json!({
                 "id": id,
