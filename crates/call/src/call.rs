@@ -537,6 +537,17 @@ impl Call {
         }
     }
 
+    /// Closes the connection to a member not ready yet, until it is.
+    fn refuse_connection(&mut self, peer: &PeerId, out: &mut Vec<Event>) {
+        if let Some(member) = self.members.get_mut(peer)
+            && member.connection == Connection::Open
+            && !member.ready
+        {
+            member.connection = Connection::Refused;
+            out.push(Event::MemberLeft(peer.clone()));
+        }
+    }
+
     /// `peer` is gone: its connection closes, and our key moves on without it.
     fn remove(&mut self, peer: &PeerId, now_ms: u64, out: &mut Vec<Event>) {
         let Some(member) = self.members.remove(peer) else {
@@ -714,10 +725,7 @@ impl Call {
                 if member.last_seq.is_none() && !member.outsider {
                     member.outsider = true;
                     // The connection opened when it was announced is of no use to it.
-                    if member.connection == Connection::Open && !member.ready {
-                        member.connection = Connection::Refused;
-                        out.push(Event::MemberLeft(from.clone()));
-                    }
+                    self.refuse_connection(&from, out);
                     self.membership_changed(now_ms, out);
                 }
                 let Some(member) = self.members.get_mut(&from) else {
@@ -798,13 +806,7 @@ impl Call {
                         out.push(Event::VerificationChanged);
                         // Whoever sent a reveal that breaks its commitment gets no connection
                         // before it is ready.
-                        if let Some(member) = self.members.get_mut(&from)
-                            && member.connection == Connection::Open
-                            && !member.ready
-                        {
-                            member.connection = Connection::Refused;
-                            out.push(Event::MemberLeft(from.clone()));
-                        }
+                        self.refuse_connection(&from, out);
                     }
                 }
             },
