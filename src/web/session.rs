@@ -598,16 +598,7 @@ impl Session {
                             .map(|(kid, key)| (*kid, key.as_bytes().to_vec()))
                             .collect(),
                     };
-                    #[cfg(feature = "test-hooks")]
-                    if let (Some(ms), Some(worker)) =
-                        (super::debug::late_keys_ms(), self.worker.clone())
-                    {
-                        // Equal delays keep the keys in order.
-                        gloo_timers::callback::Timeout::new(ms, move || worker.post(&msg)).forget();
-                        self.refresh_tiles();
-                        continue;
-                    }
-                    self.post_worker(&msg);
+                    self.post_keys(msg);
                     self.refresh_tiles();
                 }
                 Event::RequestKeyFrame => self.post_worker(&ToWorker::KeyFrame),
@@ -741,6 +732,17 @@ impl Session {
         if let Some(worker) = &self.worker {
             worker.post(msg);
         }
+    }
+
+    /// A member's keys to the worker; the test build's `?debug=late-keys=MS` holds them back.
+    fn post_keys(&self, msg: ToWorker) {
+        #[cfg(feature = "test-hooks")]
+        if let (Some(ms), Some(worker)) = (super::debug::late_keys_ms(), self.worker.clone()) {
+            // Equal delays keep the keys in order.
+            gloo_timers::callback::Timeout::new(ms, move || worker.post(&msg)).forget();
+            return;
+        }
+        self.post_worker(&msg);
     }
 
     fn on_status(&mut self) {
