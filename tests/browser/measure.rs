@@ -134,7 +134,7 @@ async fn first_remote_frames(distance: Option<Duration>) {
         }
         samples.push(ms);
         from_click.push(ms - click);
-        if download.is_none() {
+        if download.is_none() && distance.is_none() {
             download = Some(first_visit(&bob).await);
         }
         ada.quit().await;
@@ -142,7 +142,7 @@ async fn first_remote_frames(distance: Option<Duration>) {
     }
     let floor = summary("of bare WebRTC (the floor)", floor);
     let ours = summary("from opening the link", samples);
-    summary("from clicking Join", from_click.clone());
+    let click = summary("from clicking Join", from_click);
     let mut timeline: Vec<(f64, String)> = phases
         .into_iter()
         .map(|(phase, mut at)| {
@@ -160,7 +160,7 @@ async fn first_remote_frames(distance: Option<Duration>) {
         println!(
             "MEASURE with the server {} ms away each way: Join clicked to first remote frame {:.0} ms",
             one_way.as_millis(),
-            summary_quiet(from_click)
+            click
         );
         return;
     }
@@ -182,11 +182,6 @@ async fn first_remote_frames(distance: Option<Duration>) {
         wire / 1000.0,
         worker / 1000.0
     );
-}
-
-fn summary_quiet(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// A TCP forwarder on loopback that holds every chunk `one_way` before passing it on, in each
