@@ -9,18 +9,77 @@ use futures::channel::oneshot;
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessageEvent, RtcRtpScriptTransform, Worker, WorkerOptions, WorkerType};
 
 use conclave_bridge::{
     FromWorker, MediaKind, PeerStats, Role, ToWorker, TransformOptions, Unreadable,
 };
 
-/// Where trunk puts the three builds of the worker's loader (see `index.html`): they seal
-/// frames with our AES-GCM on relaxed SIMD, on SIMD, and with the portable one, and a module
-/// using an instruction the engine lacks does not even load, so the page picks by probing.
-const RELAXED_WORKER_URL: &str = "/worker-relaxed_loader.js";
-const SIMD_WORKER_URL: &str = "/worker-simd_loader.js";
-const PORTABLE_WORKER_URL: &str = "/worker_loader.js";
+/// The three builds of the worker (`index.html`): they seal frames with our AES-GCM on relaxed
+/// SIMD, on SIMD, and with the portable one, and a module using an instruction the engine lacks
+/// does not even load, so the page picks by probing.
+const RELAXED_WORKER: &str = "worker-relaxed";
+const SIMD_WORKER: &str = "worker-simd";
+const PORTABLE_WORKER: &str = "worker";
+
+/// A worker build's files: the loader a `Worker` starts, which imports the glue, which fetches
+/// the wasm.
+struct WorkerFiles {
+    loader: String,
+    glue: String,
+    wasm: String,
+}
+
+impl WorkerFiles {
+    /// The names `cargo xtask build` gave them, with their content's hash, from `index.html`
+    /// (`xtask/src/worker_names.rs`); trunk's own names in a build it did not touch.
+    fn of(build: &str) -> Self {
+        let named = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| {
+                d.query_selector(&format!("meta[name=conclave-{build}]"))
+                    .ok()
+                    .flatten()
+            })
+            .and_then(|meta| meta.get_attribute("content"));
+        if let Some(named) = named {
+            let mut urls = named.split(' ').map(str::to_owned);
+            if let (Some(loader), Some(glue), Some(wasm)) = (urls.next(), urls.next(), urls.next())
+            {
+                return Self { loader, glue, wasm };
+            }
+        }
+        Self {
+            loader: format!("/{build}_loader.js"),
+            glue: format!("/{build}.js"),
+            wasm: format!("/{build}_bg.wasm"),
+        }
+    }
+
+    /// Fetches the glue and the wasm now, alongside the worker's fetch of its loader, instead
+    /// of one after the other from inside it: the worker's own requests then find them in the
+    /// browser's cache, or wait for these to arrive (their names change with their content,
+    /// so the server lets browsers keep them).
+    fn prefetch(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        for url in [&self.glue, &self.wasm] {
+            let response = window.fetch_with_str(url);
+            wasm_bindgen_futures::spawn_local(async move {
+                // Read to the end, so the whole file reaches the cache; a failure here is the
+                // worker's to report when it fetches the same file.
+                if let Ok(response) = JsFuture::from(response).await
+                    && let Ok(response) = response.dyn_into::<web_sys::Response>()
+                    && let Ok(body) = response.array_buffer()
+                {
+                    let _ = JsFuture::from(body).await;
+                }
+            });
+        }
+    }
+}
 
 /// The smallest module that uses a SIMD instruction: one function returning
 /// `i8x16.popcnt(i8x16.splat(0))`. Engines without SIMD refuse to validate it.
@@ -48,7 +107,7 @@ fn validates(module: &[u8]) -> bool {
 }
 
 /// The fastest worker build this browser can run.
-fn worker_url() -> &'static str {
+fn worker_build() -> &'static str {
     let simd = validates(&SIMD_PROBE);
     let relaxed = simd && validates(&RELAXED_SIMD_PROBE);
     // In a test build, `portable-crypto` and `simd-crypto` pretend the browser lacks what it
@@ -62,11 +121,11 @@ fn worker_url() -> &'static str {
         )
     };
     if !simd {
-        PORTABLE_WORKER_URL
+        PORTABLE_WORKER
     } else if !relaxed {
-        SIMD_WORKER_URL
+        SIMD_WORKER
     } else {
-        RELAXED_WORKER_URL
+        RELAXED_WORKER
     }
 }
 /// A worker that has not said it is ready by then will not; we do not send media without it.
@@ -90,10 +149,12 @@ impl FrameWorker {
         if let Some(ms) = super::debug::slow_worker_ms() {
             gloo_timers::future::TimeoutFuture::new(ms).await;
         }
+        let files = WorkerFiles::of(worker_build());
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker = Worker::new_with_options(worker_url(), &options)
+        let worker = Worker::new_with_options(&files.loader, &options)
             .map_err(|_| "the browser refused to start the encryption worker".to_owned())?;
+        files.prefetch();
         let (ready_tx, ready_rx) = oneshot::channel::<String>();
         let ready_tx = RefCell::new(Some(ready_tx));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {

@@ -1118,8 +1118,9 @@ impl Member {
 
 /// What this page fetched from our server, from Resource Timing: every response's body as
 /// sent (compressed or not) and uncompressed, for the document, what it loaded, and the files
-/// of the frame worker it started (fetched again here, since a worker's own loads are not in
-/// the page's timeline; with the same Accept-Encoding, the same bytes come back).
+/// of the frame worker it started (the page fetches the glue and the wasm itself; the loader,
+/// which only the worker loads, is fetched again here: with the same Accept-Encoding, the same
+/// bytes come back).
 const FIRST_VISIT: &str = r#"
 const done = arguments[arguments.length - 1];
 (async () => {
@@ -1128,9 +1129,13 @@ const done = arguments[arguments.length - 1];
   const add = (e) => { if (!rows.has(e.name)) rows.set(e.name, { url: e.name.split('#')[0], wire: e.encodedBodySize, decoded: e.decodedBodySize }); };
   performance.getEntriesByType('navigation').forEach(add);
   performance.getEntriesByType('resource').filter((e) => e.name.startsWith(location.origin)).forEach(add);
+  // Each worker build's loader, glue and wasm, as the page names them.
+  const builds = [...document.querySelectorAll('meta[name^=conclave-worker]')]
+    .map((m) => m.content.split(' ').map((u) => new URL(u, location.href).href));
   for (const loader of rec.workers) {
-    const base = loader.replace(/_loader\.js$/, '');
-    for (const url of [loader, base + '.js', base + '_bg.wasm']) {
+    const files = builds.find((urls) => urls[0] === loader);
+    if (!files) throw new Error('no files named for the worker ' + loader);
+    for (const url of files) {
       if (rows.has(url)) continue;
       await (await fetch(url, { cache: 'no-store' })).arrayBuffer();
       add(performance.getEntriesByName(url).pop());

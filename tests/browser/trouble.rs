@@ -173,6 +173,87 @@ async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
     }
 }
 
+/// The frame worker's files, as the page names them (`<meta name="conclave-worker…">`) for
+/// the build it started, each with what this page's Resource Timing says of its loads: who
+/// loaded it (`fetch`: the page itself; the worker's own script loads show here too) and the
+/// bytes that crossed the network for it, 0 when the cache answered without the server.
+const WORKER_LOADS: &str = r#"
+const rec = window.__conclaveTest;
+const builds = [...document.querySelectorAll('meta[name^=conclave-worker]')]
+  .map((m) => m.content.split(' ').map((u) => new URL(u, location.href).href));
+const files = builds.find((urls) => urls[0] === rec.workers[rec.workers.length - 1]);
+if (!files) return { error: 'no files named for ' + rec.workers };
+return files.map((url) => [url, performance.getEntriesByName(url).map((e) => [e.initiatorType, e.transferSize])]);
+"#;
+
+/// A file of the worker and its loads: (url, [(initiator, bytes over the network)]).
+type Loads = (String, Vec<(String, f64)>);
+
+async fn worker_loads(m: &Member) -> Vec<Loads> {
+    let v = m.js(WORKER_LOADS).await;
+    let rows = v.as_array().unwrap_or_else(|| panic!("{v}"));
+    rows.iter()
+        .map(|r| {
+            let loads = r[1].as_array().unwrap().iter();
+            let loads = loads.map(|l| (l[0].as_str().unwrap().to_owned(), l[1].as_f64().unwrap()));
+            (r[0].as_str().unwrap().to_owned(), loads.collect())
+        })
+        .collect()
+}
+
+/// The frame worker's files carry their content's hash in their names, so a browser keeps
+/// them. The page fetches the glue and the wasm while the worker loads its loader (not one
+/// after the other from inside it), and the worker's own load of the glue then comes from
+/// the cache; a second visit asks the server for none of the three, and still gets a working
+/// worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_visit_starts_the_frame_worker_from_the_browser_cache() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    for (visit, room) in ["first", "second"]
+        .into_iter()
+        .zip(["cache-room-1", "cache-room-2"])
+    {
+        ada.goto(&format!("{}/r/{room}#{}", server.url, random_fragment()))
+            .await;
+        ada.join().await;
+        // Alone in the call means the worker said it is ready.
+        ada.wait_for("alone").await;
+        let files = worker_loads(&ada).await;
+        println!("{visit} visit: {files:?}");
+        let [loader, glue, wasm] = files.as_slice() else {
+            panic!("{files:?}");
+        };
+        for (url, loads) in [glue, wasm] {
+            let by_page = loads.iter().filter(|(by, _)| by == "fetch");
+            assert_eq!(by_page.clone().count(), 1, "{url}: {loads:?}");
+            for (by, sent) in loads {
+                let from_server = visit == "first" && by == "fetch";
+                assert_eq!(
+                    *sent > 0.0,
+                    from_server,
+                    "{visit} visit, {url} loaded by {by}"
+                );
+            }
+        }
+        let (url, loads) = loader;
+        assert!(
+            !loads.is_empty(),
+            "the loader's load is not in the timeline"
+        );
+        for (by, sent) in loads {
+            assert_eq!(
+                *sent > 0.0,
+                visit == "first",
+                "{visit} visit, {url} loaded by {by}"
+            );
+        }
+    }
+    ada.quit().await;
+}
+
 /// A connection opens while the round that agrees keys is still under way, so a member's
 /// frames can come before its keys. Here Bob's frame worker gets every key 8 s late: Ada's
 /// frames arrive and cannot be decrypted yet (her tile says so), and once the keys are there

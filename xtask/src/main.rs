@@ -12,6 +12,7 @@ mod sizes;
 mod test_app;
 mod tools;
 mod wasm_flags;
+mod worker_names;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -174,6 +175,7 @@ pub fn build_app() -> Result {
         .env("PATH", tools::tool_path())
         .env("CARGO_ENCODED_RUSTFLAGS", wasm_flags::encoded()))?;
     minify::minify_js(&dist())?;
+    worker_names::fingerprint(&dist())?;
     compress::precompress(&dist())
 }
 

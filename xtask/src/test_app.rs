@@ -35,6 +35,7 @@ pub fn build() -> Result {
         .env("PATH", tools::tool_path())
         .env("CARGO_ENCODED_RUSTFLAGS", crate::wasm_flags::encoded()))?;
     drop(page);
+    crate::worker_names::fingerprint(&dist())?;
     compress::precompress(&dist())
 }
 

@@ -99,8 +99,9 @@ async fn cache_control(req: Request, next: Next) -> Response {
 }
 
 /// Whether the last segment of `path` looks like trunk's `name-<hex hash>.ext` or
-/// `name-<hex hash>_bg.wasm`. The hash needs at least 8 hex characters and one digit, so that
-/// ordinary words such as `face` or `decade` do not count.
+/// `name-<hex hash>_bg.wasm` (`cargo xtask build` names the frame worker's files so too). The
+/// hash needs at least 8 hex characters and one digit, so that ordinary words such as `face`
+/// or `decade` do not count.
 fn is_hashed_asset(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or("");
     name.split('-').skip(1).any(|part| {
@@ -123,6 +124,9 @@ mod tests {
             "/conclave-8c2a1f5e3b7d9a04_bg.wasm",
             "/style-0123456789abcdef.css",
             "/assets/worker-c2a1f5e3b7d9a04.js",
+            "/worker-relaxed_loader-3f0c9a1e2b4d6587.js",
+            "/worker-simd-3f0c9a1e2b4d6587_bg.wasm",
+            "/worker_loader-3f0c9a1e2b4d6587.js",
         ] {
             assert!(is_hashed_asset(path), "{path}");
         }
