@@ -79,16 +79,18 @@ impl Layers {
     }
 
     /// The receiving connection's video counters so far (`packetsLost`, `packetsReceived`,
-    /// summed over its video streams). Returns the layer to ask for when it changes.
-    pub fn sample(&mut self, lost: u64, received: u64, now_ms: u64) -> Option<u8> {
-        let (lost0, received0) = self.last.replace((lost, received))?;
+    /// summed over its video streams); [`Layers::layer`] then says which layer to ask for.
+    pub fn sample(&mut self, lost: u64, received: u64, now_ms: u64) {
+        let Some((lost0, received0)) = self.last.replace((lost, received)) else {
+            return;
+        };
         let (lost, received) = (
             lost.saturating_sub(lost0),
             received.saturating_sub(received0),
         );
         if lost + received == 0 {
             // Nothing came (a pause, or a receiver that just changed streams): no verdict.
-            return None;
+            return;
         }
         let loss = lost as f64 / (lost + received) as f64;
         if loss > BAD_LOSS {
@@ -98,7 +100,6 @@ impl Layers {
                 self.layer -= 1;
                 // The lower layer gets its own chance before the next step.
                 self.bad_since = Some(now_ms);
-                return Some(self.layer);
             }
         } else if loss < CLEAN_LOSS {
             self.bad_since = None;
@@ -106,14 +107,12 @@ impl Layers {
             if now_ms - since >= UP_AFTER_MS && self.layer < TOP {
                 self.layer += 1;
                 self.clean_since = Some(now_ms);
-                return Some(self.layer);
             }
         } else {
             // In between: neither verdict grows.
             self.bad_since = None;
             self.clean_since = None;
         }
-        None
     }
 }
 
@@ -128,7 +127,11 @@ mod tests {
         for s in from_s..from_s + seconds {
             lost += lost_per_100;
             received += 100 - lost_per_100;
-            changes.extend(l.sample(lost, received, s * 1000));
+            let before = l.layer();
+            l.sample(lost, received, s * 1000);
+            if l.layer() != before {
+                changes.push(l.layer());
+            }
         }
         changes
     }
@@ -179,7 +182,7 @@ mod tests {
         assert!(run(&mut l, 0, 30, 2).is_empty());
         // Counters that do not move: no verdict either way.
         l.sample(5, 500, 100_000);
-        assert_eq!(l.sample(5, 500, 200_000), None);
+        l.sample(5, 500, 200_000);
         assert_eq!(l.layer(), TOP);
     }
 }
