@@ -42,7 +42,7 @@ pub fn Lobby() -> impl IntoView {
                     type="submit"
                     class="primary big"
                     data-testid="join"
-                    disabled=move || joining() || !model.media_ready.get()
+                    disabled=joining
                 >
                     {move || if joining() { "Joining…" } else { "Join call" }}
                 </button>

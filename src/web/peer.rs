@@ -47,10 +47,22 @@ fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
     pc.unchecked_ref()
 }
 
+/// Whether `addTrack` may put a track on a transceiver already there. Only before the
+/// connection's first offer and answer: Chromium runs a track through the sender's transform
+/// when it comes onto a transceiver that is new or was made by the first offer, but sends it
+/// in clear (transform set or not) on one that was negotiated receive-only before.
+#[derive(Clone, Copy)]
+enum Reuse {
+    Yes,
+    No,
+}
+
 pub struct PeerLink {
     id: PeerId,
     pc: RtcPeerConnection,
-    local: MediaStream,
+    /// Our camera and microphone: empty until the browser opened them (a person may join
+    /// before it has), then the session's stream.
+    local: RefCell<MediaStream>,
     /// Whether our tracks are on this connection yet (the polite side waits for the first
     /// offer, see [`PeerLink::open`]).
     sending: Cell<bool>,
@@ -196,7 +208,7 @@ impl PeerLink {
             pc,
             // `Clone::clone`: web-sys's `MediaStream::clone` is JavaScript's, which copies the
             // tracks, and a copy would not follow the mute switches.
-            local: Clone::clone(local),
+            local: RefCell::new(Clone::clone(local)),
             sending: Cell::new(false),
             remote: MediaStream::new()?,
             share_id: RefCell::new(None),
@@ -239,16 +251,54 @@ impl PeerLink {
         if self.sending.replace(true) {
             return Ok(());
         }
-        for track in self.local.get_tracks().iter() {
+        self.add_tracks(Reuse::Yes)
+    }
+
+    /// Our camera and microphone, opened after this connection was (the person joined before
+    /// the browser had opened them), or a camera or microphone we had none of: they go on the
+    /// connection now, which renegotiates (the polite side's waits for its first offer).
+    pub fn send(&self, local: &MediaStream) -> Result<(), JsValue> {
+        *self.local.borrow_mut() = Clone::clone(local);
+        if self.sending.get() {
+            self.add_tracks(Reuse::No)?;
+        }
+        Ok(())
+    }
+
+    /// Each of our tracks not on the connection yet, each with its encrypting transform
+    /// attached before it can send a frame.
+    fn add_tracks(&self, reuse: Reuse) -> Result<(), JsValue> {
+        // `Clone::clone`, as in `open`: not JavaScript's `clone()`, which copies the tracks.
+        let local = Clone::clone(&*self.local.borrow());
+        let sent: Vec<MediaStreamTrack> = self
+            .transceivers()
+            .filter_map(|t| t.sender().track())
+            .collect();
+        for track in local.get_tracks().iter() {
             let track: MediaStreamTrack = track.unchecked_into();
+            if sent.contains(&track) {
+                continue;
+            }
             let kind = kind_of(&track);
             let transform = self.worker.transform(kind, None)?;
-            let sender = self.pc.add_track_0(&track, &self.local);
-            sender.set_transform_opt_rtc_rtp_script_transform(Some(&transform));
-            let transceiver = self
-                .transceivers()
-                .find(|t| t.sender() == sender)
-                .ok_or_else(|| JsValue::from_str("addTrack made no transceiver"))?;
+            let transceiver = match reuse {
+                Reuse::Yes => {
+                    let sender = self.pc.add_track_0(&track, &local);
+                    self.transceivers()
+                        .find(|t| t.sender() == sender)
+                        .ok_or_else(|| JsValue::from_str("addTrack made no transceiver"))?
+                }
+                Reuse::No => {
+                    let init = RtcRtpTransceiverInit::new();
+                    init.set_direction(RtcRtpTransceiverDirection::Sendrecv);
+                    init.set_streams(&Array::of1(&local));
+                    self.pc
+                        .add_transceiver_with_media_stream_track_and_init(&track, &init)
+                }
+            };
+            transceiver
+                .sender()
+                .set_transform_opt_rtc_rtp_script_transform(Some(&transform));
             // The same transceiver carries the member's media of this kind back to us: give
             // its receiver the decrypting transform now, before any frame can arrive.
             self.attach_receive_transform(&transceiver.receiver(), kind)?;
@@ -440,7 +490,7 @@ impl PeerLink {
     /// What the connection measures now: the member's voice level, the path's quality and our
     /// sending's.
     pub async fn sample(&self) -> Option<Report> {
-        let camera = super::media::video_track(&self.local).map(|t| t.id());
+        let camera = super::media::video_track(&self.local.borrow()).map(|t| t.id());
         let theirs = super::media::video_track(&self.remote).map(|t| t.id());
         let stats = Stats::of(&self.pc).await?;
         Some(self.sampler.read(&Sources {

@@ -113,6 +113,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             signaling: None,
             sfu_link: None,
             sfu: None,
+            sfu_waiting: None,
             sfu_layers: Default::default(),
             sfu_sampled_ms: 0,
             peers: LiteMap::new(),
@@ -213,6 +214,9 @@ pub(crate) struct Session {
     /// A large call's way to the SFU, and what to say there.
     sfu_link: Option<Rc<super::sfu::SfuLink>>,
     sfu: Option<conclave_call::sfu::Sfu>,
+    /// Access to the SFU that came before our camera and microphone: we publish on it once
+    /// the browser has opened them (url, token, Janus room).
+    sfu_waiting: Option<(String, String, u64)>,
     /// The simulcast layer our downlink takes, and when it was last measured.
     sfu_layers: conclave_call::layers::Layers,
     sfu_sampled_ms: u64,
@@ -413,6 +417,22 @@ impl Session {
         self.watch_tracks();
         self.start_meter();
         self.list_devices();
+        // Joined before the browser opened them: the call has been going without them.
+        self.send_local();
+        self.presence_changed();
+        if let Some((url, token, room)) = self.sfu_waiting.take() {
+            self.sfu_access(url, token, room);
+        }
+    }
+
+    /// Our camera and microphone onto every connection that lacks them.
+    pub(super) fn send_local(&self) {
+        for link in self.peers.values() {
+            if let Err(err) = link.send(&self.local) {
+                web_sys::console::error_2(&"could not send on a connection".into(), &err);
+                self.model.notify(notice::MEDIA_NOT_SENT);
+            }
+        }
     }
 
     /// Makes the local tracks follow the mic and camera switches.

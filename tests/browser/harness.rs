@@ -337,8 +337,12 @@ const RECORDER: &str = r#"
   const gum = md.getUserMedia.bind(md);
   const enumerate = md.enumerateDevices.bind(md);
   const asks = (c, id) => ['audio', 'video'].some((k) => c && c[k] && c[k].deviceId && c[k].deviceId.exact === id);
+  // `?harness-slow-media=MS` in a page's URL: the browser takes that long to open camera and
+  // microphone, as while a person reads the permission prompt.
+  const slowMedia = Number(new URLSearchParams(location.search).get('harness-slow-media')) || 0;
   md.getUserMedia = async (c) => {
     mark('getUserMedia asked');
+    if (slowMedia) await new Promise((r) => setTimeout(r, slowMedia));
     for (const id of unplugged) if (asks(c, id)) throw new DOMException('unplugged', 'NotFoundError');
     const s = await gum(c);
     mark('getUserMedia answered');

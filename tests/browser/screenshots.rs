@@ -125,8 +125,8 @@ async fn the_pictures_in_the_readme() {
     let link = ada.url().await;
     ada.wait_for("name").await.send_keys("Ada").await.unwrap();
     ada.wait_until(
-        "the join button",
-        "!document.querySelector('[data-testid=join]').disabled",
+        "the camera's preview",
+        "document.querySelector('[data-testid=local-video]').videoWidth > 0",
         Duration::from_secs(30),
     )
     .await;

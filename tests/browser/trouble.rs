@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
-    wait_for_encrypted_tiles,
+    Driver, Member, Options, Server, assert_decoding, assert_only_ciphertext, exclusive,
+    random_fragment, wait_for_encrypted_tiles,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,6 +169,90 @@ async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
     let marks = bob.js("return window.__conclaveTest.marks").await;
     println!("early join: {marks}");
     for m in [ada, bob] {
+        m.quit().await;
+    }
+}
+
+/// Join is there before the browser has opened camera and microphone (while a person reads
+/// its permission prompt, or a camera takes a second to start): Bob joins with his still
+/// opening and gets the others' pictures meanwhile; once they open, his connections
+/// renegotiate and the others get his picture and voice, encrypted from the first frame: Tap,
+/// who hands what arrives to the decoders as it came, never decodes a frame of his.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_before_the_camera_opens_gets_the_others_at_once_and_sends_once_it_opens() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/camera-late-room#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    ada.goto(&link).await;
+    ada.join().await;
+    ada.wait_for("alone").await;
+    let tap = Member::launch(&driver, "Tap", Options::tapping()).await;
+    tap.goto(&link).await;
+    tap.join().await;
+    wait_for_encrypted_tiles(&ada, 1).await;
+
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    let (path, fragment) = link.split_once('#').unwrap();
+    bob.goto(&format!("{path}?harness-slow-media=8000#{fragment}"))
+        .await;
+    bob.join().await;
+    bob.wait_until(
+        "a picture of the others",
+        "window.__conclaveTest.firstFrameAt !== undefined",
+        Duration::from_secs(30),
+    )
+    .await;
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    assert!(
+        marks["getUserMedia answered"].is_null(),
+        "the camera opened before the first picture came: {marks}"
+    );
+    // Once his camera and microphone open, they go on both connections.
+    wait_for_encrypted_tiles(&bob, 2).await;
+    wait_for_encrypted_tiles(&ada, 2).await;
+    let tile = |name: &str| {
+        format!(
+            "[...document.querySelectorAll('[data-testid=tile]')].find(t => t.innerText.includes('{name}'))"
+        )
+    };
+    ada.wait_until(
+        "Bob's picture",
+        &format!(
+            "(() => {{ const v = {}?.querySelector('video'); return v && v.videoWidth > 0; }})()",
+            tile("Bob Kahn")
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    let text = ada
+        .js(&format!("return {}.innerText", tile("Bob Kahn")))
+        .await;
+    assert!(
+        !text.as_str().unwrap().contains("Camera and mic off"),
+        "Ada shows Bob without camera and mic: {text}"
+    );
+    let before = [
+        ada.inbound().await,
+        bob.inbound().await,
+        tap.inbound().await,
+    ];
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = [
+        ada.inbound().await,
+        bob.inbound().await,
+        tap.inbound().await,
+    ];
+    assert_decoding(&ada, &before[0], &after[0], 2);
+    assert_decoding(&bob, &before[1], &after[1], 2);
+    // Tap's second connection is Bob's: ciphertext only, and never a decoded frame.
+    println!("what the tap got from Bob: {:?}", after[2][1]);
+    assert_only_ciphertext(&before[2][1], &after[2][1]);
+    assert_eq!(after[2][1].frames_decoded, 0.0, "Tap decoded Bob's frames");
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    println!("camera late: {marks}");
+    for m in [ada, bob, tap] {
         m.quit().await;
     }
 }

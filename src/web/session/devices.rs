@@ -92,23 +92,29 @@ impl Session {
     }
 
     /// Puts `track` where the old one of its kind was: in our stream (so connections opened
-    /// later send it) and on every sender that sent the old one.
+    /// later send it) and on every sender that sent the old one, or on every connection if
+    /// there was none.
     pub(super) fn use_track(&mut self, kind: DeviceKind, track: MediaStreamTrack) {
         if self.left {
             track.stop();
             return;
         }
-        if let Some(old) = track_of(&self.local, kind) {
+        let old = track_of(&self.local, kind);
+        if let Some(old) = &old {
             for link in self.peers.values() {
-                link.replace_track(&old, &track);
+                link.replace_track(old, &track);
             }
             if let Some(link) = &self.sfu_link {
-                link.replace_track(&old, &track);
+                link.replace_track(old, &track);
             }
-            self.local.remove_track(&old);
+            self.local.remove_track(old);
             old.stop();
         }
         self.local.add_track(&track);
+        if old.is_none() {
+            // A kind we had none of (no camera at first): the connections get a sender for it.
+            self.send_local();
+        }
         match kind {
             DeviceKind::Camera => self.model.has_camera.set(true),
             _ => self.model.has_mic.set(true),

@@ -55,6 +55,12 @@ impl Session {
             sfu.set_token(token);
             return;
         }
+        // The SFU link publishes what we send as it opens; it waits for the camera and
+        // microphone (a person may join before the browser has opened them).
+        if !self.model.media_ready.get_untracked() {
+            self.sfu_waiting = Some((url, token, room));
+            return;
+        }
         let (Some(worker), Some(call)) = (self.worker.clone(), self.call.as_ref()) else {
             return;
         };
