@@ -55,6 +55,18 @@ pub fn forced_codec() -> Option<String> {
     value_of("codec")
 }
 
+/// `?debug=broken-worker`: start the frame worker from a file that does not exist, as when
+/// the network drops it.
+pub fn broken_worker() -> bool {
+    let search = super::window().location().search().unwrap_or_default();
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("debug="))
+        .flat_map(|values| values.split(','))
+        .any(|value| value == "broken-worker")
+}
+
 /// `?debug=slow-worker=MS`: start the frame worker this many ms late.
 pub fn slow_worker_ms() -> Option<u32> {
     value_of("slow-worker")?.parse().ok()

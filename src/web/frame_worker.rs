@@ -136,6 +136,7 @@ pub struct FrameWorker {
     /// The worker's frame cipher, as it named it.
     backend: String,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl FrameWorker {
@@ -150,13 +151,33 @@ impl FrameWorker {
             gloo_timers::future::TimeoutFuture::new(ms).await;
         }
         let files = WorkerFiles::of(worker_build());
+        #[cfg(feature = "test-hooks")]
+        let files = match super::debug::broken_worker() {
+            true => WorkerFiles {
+                loader: "/no-such-worker.js".to_owned(),
+                ..files
+            },
+            false => files,
+        };
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(&files.loader, &options)
             .map_err(|_| "the browser refused to start the encryption worker".to_owned())?;
         files.prefetch();
-        let (ready_tx, ready_rx) = oneshot::channel::<String>();
-        let ready_tx = RefCell::new(Some(ready_tx));
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<String, String>>();
+        let ready_tx = Rc::new(RefCell::new(Some(ready_tx)));
+        // A worker whose files do not load (or whose module throws) fires `error` and never
+        // says it is ready: say so at once rather than at the timeout.
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new({
+            let ready_tx = Rc::clone(&ready_tx);
+            move |_: web_sys::Event| match ready_tx.borrow_mut().take() {
+                Some(tx) => {
+                    let _ = tx.send(Err("its files did not load".to_owned()));
+                }
+                None => web_sys::console::warn_1(&"frame worker: an error".into()),
+            }
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let bytes = event
                 .data()
@@ -166,7 +187,7 @@ impl FrameWorker {
             match FromWorker::decode(&bytes) {
                 Ok(FromWorker::Ready { backend }) => {
                     if let Some(tx) = ready_tx.borrow_mut().take() {
-                        let _ = tx.send(backend);
+                        let _ = tx.send(Ok(backend));
                     }
                 }
                 Ok(FromWorker::Stats { peers }) => on_stats(peers),
@@ -187,10 +208,11 @@ impl FrameWorker {
             worker,
             backend: String::new(),
             _on_message: on_message,
+            _on_error: on_error,
         };
         let timeout = gloo_timers::future::TimeoutFuture::new(READY_TIMEOUT_MS);
         let backend = futures::select! {
-            ready = ready_rx.fuse() => ready.map_err(|_| "the encryption worker stopped".to_owned())?,
+            ready = ready_rx.fuse() => ready.map_err(|_| "the encryption worker stopped".to_owned())?.map_err(|why| format!("the encryption worker did not start: {why}"))?,
             _ = timeout.fuse() => return Err("the encryption worker did not start".to_owned()),
         };
         started.backend = backend;

@@ -108,6 +108,8 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             local: MediaStream::new().expect("MediaStream constructor"),
             worker: None,
             worker_problem: None,
+            worker_backlog: Vec::new(),
+            peers_waiting: LiteMap::new(),
             join_requested: false,
             call: None,
             signaling: None,
@@ -208,6 +210,11 @@ pub(crate) struct Session {
     local: MediaStream,
     worker: Option<Rc<FrameWorker>>,
     worker_problem: Option<String>,
+    /// What the call handed the worker before it was up, in order.
+    worker_backlog: Vec<ToWorker>,
+    /// Members whose connection waits for the worker, with what they said to negotiate it
+    /// meanwhile (their offer, their candidates), in order.
+    peers_waiting: LiteMap<PeerId, Vec<PeerMessage>>,
     join_requested: bool,
     call: Option<Call>,
     signaling: Option<Signaling>,
@@ -258,12 +265,29 @@ impl Session {
             Input::Media(acquired) => self.on_media(acquired),
             Input::Worker(Ok(worker)) => {
                 self.model.cipher.set(worker.backend().to_owned());
+                for msg in self.worker_backlog.drain(..) {
+                    worker.post(&msg);
+                }
                 self.worker = Some(worker);
                 self.join_if_ready();
+                for (peer, said) in std::mem::take(&mut self.peers_waiting) {
+                    self.open_peer(peer.clone());
+                    if let Some(link) = self.peers.get(&peer) {
+                        for msg in said {
+                            link.deliver(msg);
+                        }
+                    }
+                }
+                if let Some((url, token, room)) = self.sfu_waiting.take() {
+                    self.sfu_access(url, token, room);
+                }
             }
             Input::Worker(Err(problem)) => {
                 self.worker_problem = Some(problem);
                 self.join_if_ready();
+                if self.call.is_some() {
+                    self.fail_without_encryption();
+                }
             }
             Input::Stats(stats) => self.on_stats(stats),
             Input::SocketOpen => {
@@ -462,18 +486,16 @@ impl Session {
         )
     }
 
-    /// Joins once the person asked to and encryption is ready: we never send media without it.
+    /// Joins once the person asked to, unless encryption could not start. A frame worker
+    /// still loading does not hold the join up: the round that agrees keys runs meanwhile,
+    /// what the call hands the worker waits for it, and so does every connection (we never
+    /// send media without it).
     fn join_if_ready(&mut self) {
         if !self.join_requested || self.call.is_some() {
             return;
         }
-        if let Some(problem) = &self.worker_problem {
-            self.model.phase.set(Phase::Failed(format!(
-                "Could not start end-to-end encryption ({problem}), so nothing was sent. Reload the page to try again."
-            )));
-            return;
-        }
-        if self.worker.is_none() {
+        if self.worker_problem.is_some() {
+            self.fail_without_encryption();
             return;
         }
         let Some(secret) = self.secret.take() else {
@@ -492,6 +514,19 @@ impl Session {
             Some(_) => {}
             None => self.connect(),
         }
+    }
+
+    /// The frame worker could not start: nothing was or will be sent (no connection opens
+    /// without it), so the call is left and the person told why.
+    fn fail_without_encryption(&mut self) {
+        let problem = self.worker_problem.clone().unwrap_or_default();
+        if self.call.take().is_some() {
+            self.send(&ClientMessage::Leave);
+            self.stop();
+        }
+        self.model.phase.set(Phase::Failed(format!(
+            "Could not start end-to-end encryption ({problem}), so nothing was sent. Reload the page to try again."
+        )));
     }
 
     fn connect(&mut self) {
@@ -634,6 +669,8 @@ impl Session {
                 Event::Negotiate { peer, msg } => {
                     if let Some(link) = self.peers.get(&peer) {
                         link.deliver(msg);
+                    } else if let Some(said) = self.peers_waiting.get_mut(&peer) {
+                        said.push(msg);
                     }
                 }
                 Event::RestartIce(peer) => {
@@ -748,14 +785,16 @@ impl Session {
         }
     }
 
-    fn post_worker(&self, msg: &ToWorker) {
-        if let Some(worker) = &self.worker {
-            worker.post(msg);
+    /// To the frame worker, or, while it loads, to the backlog it gets first.
+    fn post_worker(&mut self, msg: &ToWorker) {
+        match &self.worker {
+            Some(worker) => worker.post(msg),
+            None => self.worker_backlog.push(msg.clone()),
         }
     }
 
     /// A member's keys to the worker; the test build's `?debug=late-keys=MS` holds them back.
-    fn post_keys(&self, msg: ToWorker) {
+    fn post_keys(&mut self, msg: ToWorker) {
         #[cfg(feature = "test-hooks")]
         if let (Some(ms), Some(worker)) = (super::debug::late_keys_ms(), self.worker.clone()) {
             // Equal delays keep the keys in order.
@@ -800,6 +839,7 @@ impl Session {
             return;
         };
         let Some(worker) = self.worker.clone() else {
+            self.peers_waiting.entry(peer).or_default();
             return;
         };
         match PeerLink::open(
@@ -827,6 +867,7 @@ impl Session {
     }
 
     fn close_peer(&mut self, peer: &PeerId) {
+        self.peers_waiting.remove(peer);
         if let Some(link) = self.peers.remove(peer) {
             link.close();
             drop_later(link);

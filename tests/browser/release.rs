@@ -11,7 +11,7 @@ use crate::harness::{
 
 /// Every switch the test build has; each would show if the release build obeyed it.
 const EVERY_SWITCH: &str = "skip-decrypt,foreign-send-key,record-frames,portable-crypto,\
-     simd-crypto,codec=h264,slow-worker=600000,late-keys=600000";
+     simd-crypto,codec=h264,slow-worker=600000,late-keys=600000,broken-worker";
 
 /// What members compare to check nobody sits in between. Read in this one place: the safety
 /// check's markup is being reworked.
@@ -89,8 +89,8 @@ async fn the_release_build_ignores_every_debug_switch() {
     for (m, b) in members.iter().zip(&before) {
         let after = m.inbound().await;
         assert_decoding(m, b, &after, 2);
-        // codec=h264 would have made it H.264 (slow-worker would have kept everyone out
-        // of the call for ten minutes).
+        // codec=h264 would have made it H.264 (slow-worker would have kept everyone's
+        // media out of the call for ten minutes, broken-worker for good).
         for pc in &after {
             assert_eq!(pc.video_codec, "video/VP9", "{}", m.name);
         }

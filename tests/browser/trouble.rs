@@ -133,8 +133,9 @@ async fn denied_camera_and_mic_still_joins_to_watch_and_listen() {
     bob.quit().await;
 }
 
-/// On a slow network the frame worker arrives late: the lobby works meanwhile, and a Join
-/// clicked before encryption is ready is kept and carried out once it is.
+/// On a slow network the frame worker arrives late: the lobby works meanwhile, a Join
+/// clicked before encryption is ready goes out at once (the others see Bob come in), and the
+/// connection follows once the worker is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
     let _turn = exclusive().await;
@@ -157,6 +158,18 @@ async fn a_join_clicked_before_encryption_is_ready_is_never_lost() {
         marks["worker created"].is_null()
             || marks["first click"].as_f64() < marks["worker created"].as_f64(),
         "the worker was there before the click: {marks}"
+    );
+    // The join does not wait for the worker: Ada sees Bob come in while it still loads.
+    ada.wait_until(
+        "Bob's tile",
+        "document.querySelector('[data-testid=tile]')?.innerText.includes('Bob Kahn')",
+        Duration::from_secs(30),
+    )
+    .await;
+    let marks = bob.js("return window.__conclaveTest.marks").await;
+    assert!(
+        marks["worker created"].is_null(),
+        "the worker came before Ada saw Bob: {marks}"
     );
     for m in [&ada, &bob] {
         wait_for_encrypted_tiles(m, 1).await;
@@ -336,6 +349,48 @@ async fn a_second_visit_starts_the_frame_worker_from_the_browser_cache() {
         }
     }
     ada.quit().await;
+}
+
+/// A frame worker that never starts (its files do not arrive) after Bob joined: he leaves
+/// the call, his page says why, and nothing of his was sent: no connection ever opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_worker_that_fails_after_the_join_takes_the_member_out_and_says_why() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let fragment = random_fragment();
+    let base = format!("{}/r/broken-worker-room", server.url);
+    let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+    ada.goto(&format!("{base}#{fragment}")).await;
+    ada.join().await;
+    ada.wait_for("alone").await;
+
+    let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+    bob.goto(&format!(
+        "{base}?debug=slow-worker=3000,broken-worker#{fragment}"
+    ))
+    .await;
+    bob.join().await;
+    ada.wait_until(
+        "Bob's tile",
+        "document.querySelector('[data-testid=tile]')?.innerText.includes('Bob Kahn')",
+        Duration::from_secs(30),
+    )
+    .await;
+    let text = bob.text("problem").await;
+    assert!(
+        text.contains("Could not start end-to-end encryption") && text.contains("nothing was sent"),
+        "{text}"
+    );
+    ada.wait_for("alone").await;
+    assert_eq!(
+        bob.js("return window.__conclaveTest.pcs.length").await,
+        0,
+        "Bob opened a connection without encryption"
+    );
+    for m in [ada, bob] {
+        m.quit().await;
+    }
 }
 
 /// A connection opens while the round that agrees keys is still under way, so a member's

@@ -55,9 +55,10 @@ impl Session {
             sfu.set_token(token);
             return;
         }
-        // The SFU link publishes what we send as it opens; it waits for the camera and
-        // microphone (a person may join before the browser has opened them).
-        if !self.model.media_ready.get_untracked() {
+        // The SFU link publishes what we send as it opens: it waits for the camera and
+        // microphone (a person may join before the browser has opened them) and for the
+        // frame worker.
+        if !self.model.media_ready.get_untracked() || self.worker.is_none() {
             self.sfu_waiting = Some((url, token, room));
             return;
         }
