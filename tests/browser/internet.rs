@@ -13,6 +13,21 @@ use crate::harness::{
 use crate::netns::{PUBLIC_HOST, TwoHomes};
 use crate::tls::TestCert;
 
+/// TCP connections established to `addr` (`HOST:PORT`), counted at the server's end.
+fn established_to(addr: &str) -> usize {
+    let port = addr.rsplit(':').next().unwrap();
+    let out = std::process::Command::new("ss")
+        .args([
+            "-Htn",
+            "state",
+            "established",
+            &format!("( sport = :{port} )"),
+        ])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
 /// The network path each open connection of a page uses: the types of the selected
 /// candidate pair's two ends (`host`, `srflx`, `prflx`, `relay`).
 const SELECTED_PAIRS: &str = r#"
@@ -93,6 +108,22 @@ async fn over_https_with_a_trusted_certificate_two_members_decode_each_other() {
     );
     ada.join().await;
     ada.wait_for("alone").await;
+    // Over HTTP/2, the page, its files and the signaling socket (RFC 8441) share one TLS
+    // connection: the socket costs no handshake of its own. Counted at the server's port
+    // before anything else is fetched.
+    let connections = established_to(&server.addr);
+    let protocols = ada
+        .js("return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).map(e => e.nextHopProtocol)")
+        .await;
+    println!("over https: {connections} connection(s) to the server, protocols {protocols}");
+    assert!(
+        protocols.as_array().unwrap().iter().all(|p| p == "h2"),
+        "not all over HTTP/2: {protocols}"
+    );
+    assert_eq!(
+        connections, 1,
+        "the signaling socket has a connection of its own"
+    );
     let rows = first_visit(&ada).await;
     for (url, w, d) in &rows {
         println!("  {w:>9} B as sent, {d:>9} B uncompressed: {url}");

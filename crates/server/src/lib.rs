@@ -29,7 +29,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::header::{HOST, ORIGIN};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{Listener, ListenerExt};
@@ -262,8 +262,10 @@ fn router(shared: Arc<Shared>) -> Router {
         shared.config.tls(),
     ));
     Router::new()
-        .route("/ws", get(upgrade))
-        .route(sfu::PATH, get(sfu_upgrade))
+        // CONNECT too: a WebSocket over HTTP/2 (RFC 8441) opens with one, on the connection
+        // the page and its files came over, without a TCP and TLS handshake of its own.
+        .route("/ws", get(upgrade).connect(upgrade))
+        .route(sfu::PATH, get(sfu_upgrade).connect(sfu_upgrade))
         .with_state(shared)
         .fallback_service(static_files)
         .layer(axum::middleware::from_fn_with_state(headers, headers::add))
@@ -271,10 +273,11 @@ fn router(shared: Arc<Shared>) -> Router {
 
 async fn upgrade(
     ws: WebSocketUpgrade,
+    uri: Uri,
     request_headers: HeaderMap,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
-    if let Some(refusal) = refuse_other_sites(&request_headers, &shared) {
+    if let Some(refusal) = refuse_other_sites(&uri, &request_headers, &shared) {
         return refusal;
     }
     ws.read_buffer_size(READ_BUFFER_BYTES)
@@ -286,13 +289,14 @@ async fn upgrade(
 /// `/sfu`: the Janus API, relayed (see `sfu::proxy`); 404 without an SFU.
 async fn sfu_upgrade(
     ws: WebSocketUpgrade,
+    uri: Uri,
     request_headers: HeaderMap,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
     if shared.sfu.is_none() {
         return (StatusCode::NOT_FOUND, "This server has no SFU.\n").into_response();
     }
-    if let Some(refusal) = refuse_other_sites(&request_headers, &shared) {
+    if let Some(refusal) = refuse_other_sites(&uri, &request_headers, &shared) {
         return refusal;
     }
     ws.protocols(["janus-protocol"])
@@ -303,11 +307,13 @@ async fn sfu_upgrade(
 }
 
 /// The answer to a WebSocket upgrade from another site's page, `None` for ours.
-fn refuse_other_sites(request_headers: &HeaderMap, shared: &Shared) -> Option<Response> {
+fn refuse_other_sites(uri: &Uri, request_headers: &HeaderMap, shared: &Shared) -> Option<Response> {
     let header = |name| request_headers.get(name).and_then(|v| v.to_str().ok());
+    // HTTP/2 names the host in `:authority`, which hyper puts in the URI, not in `Host`.
+    let host = header(HOST).or(uri.authority().map(|a| a.as_str()));
     if !origin::allowed(
         header(ORIGIN),
-        header(HOST),
+        host,
         shared.config.tls(),
         &shared.config.allowed_origins,
     ) {

@@ -56,8 +56,9 @@ impl Tls {
             .map_err(io::Error::other)?
             .with_no_client_auth()
             .with_cert_resolver(certificate.clone());
-        // axum serves HTTP/1.1 (the WebSocket upgrade is an HTTP/1.1 affair).
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 first: the page, its files and its WebSockets (RFC 8441) share one TLS
+        // connection, so the signaling socket costs no TCP and TLS handshake of its own.
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Some(Self {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             certificate,
