@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::harness::{Driver, Member, Options, Server, exclusive, first_visit, random_fragment};
+use crate::harness::{
+    Driver, Launch, Member, Options, Server, exclusive, first_visit, random_fragment,
+};
+use crate::tls::TestCert;
 
 /// The floor: the same browser, no app. A camera frame across a bare loopback
 /// `RTCPeerConnection` pair in one page: getUserMedia, offer/answer, ICE, first decoded frame,
@@ -48,7 +51,8 @@ async fn time_to_first_remote_frame() {
 
 /// The same with the server [`FAR_MS`] away (each way) and the members next to each other, as
 /// on a LAN with a server in another country: every page fetch and every relayed message pays
-/// the distance, the media path does not. Loopback alone hides what a relay hop costs.
+/// the distance, the media path does not. Loopback alone hides what a relay hop costs. Over
+/// HTTPS, as a server anywhere but loopback must be: every connection pays its handshakes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run with `cargo xtask measure`"]
 async fn time_to_first_remote_frame_with_a_distant_server() {
@@ -60,10 +64,18 @@ const FAR_MS: u64 = 40;
 
 async fn first_remote_frames(distance: Option<Duration>) {
     let _turn = exclusive().await;
-    let server = Server::start(&[]);
+    let cert = distance.map(|_| TestCert::new(&["localhost", "127.0.0.1"]));
+    let server = Server::launch(Launch {
+        args: cert.as_ref().map(TestCert::server_args).unwrap_or_default(),
+        ..Launch::default()
+    });
+    let options = Options {
+        trust_spki: cert.as_ref().map(|c| c.spki.clone()),
+        ..Options::default()
+    };
     let driver = Driver::start().await;
     let far = match distance {
-        Some(one_way) => Some(Distance::start(&server.addr, one_way).await),
+        Some(one_way) => Some(Distance::start(&server.addr, one_way, cert.is_some()).await),
         None => None,
     };
     let base = far.as_ref().map_or(server.url.clone(), |f| f.url.clone());
@@ -81,7 +93,7 @@ async fn first_remote_frames(distance: Option<Duration>) {
     let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut download = None;
     for round in 0..5 {
-        let bare = Member::launch(&driver, "Bare", Options::default()).await;
+        let bare = Member::launch(&driver, "Bare", options.clone()).await;
         bare.goto(&format!("{}/{css}", server.url)).await;
         let ms = bare
             .client
@@ -95,11 +107,11 @@ async fn first_remote_frames(distance: Option<Duration>) {
         floor.push(ms);
 
         let link = format!("{base}/r/measure-room-{round}#{}", random_fragment());
-        let ada = Member::launch(&driver, "Ada Lovelace", Options::default()).await;
+        let ada = Member::launch(&driver, "Ada Lovelace", options.clone()).await;
         ada.goto(&link).await;
         ada.join().await;
         ada.wait_for("alone").await;
-        let bob = Member::launch(&driver, "Bob Kahn", Options::default()).await;
+        let bob = Member::launch(&driver, "Bob Kahn", options.clone()).await;
         bob.goto(&link).await;
         // Join is clicked the moment it can be (a WebDriver click after typing a name costs
         // the harness's round trips, ~300 ms, which no person's click does); the name is
@@ -198,9 +210,10 @@ impl Drop for Distance {
 }
 
 impl Distance {
-    async fn start(to: &str, one_way: Duration) -> Self {
+    async fn start(to: &str, one_way: Duration, tls: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let to = to.to_owned();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
