@@ -18,21 +18,28 @@ use conclave_bridge::{DebugFlags, SentFrame};
 /// an array of `{ms, kind, key, bytes}` that only grows.
 const SENT_FRAMES: &str = "__conclaveSentFrames";
 
-pub fn flags() -> DebugFlags {
+/// Every `?debug=` switch as written (`skip-decrypt`, `codec=vp8`).
+fn switches() -> Vec<String> {
     let search = super::window().location().search().unwrap_or_default();
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("debug="))
+        .flat_map(|values| values.split(','))
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn flags() -> DebugFlags {
     let mut flags = DebugFlags::default();
-    for pair in search.trim_start_matches('?').split('&') {
-        if let Some(values) = pair.strip_prefix("debug=") {
-            for value in values.split(',') {
-                match value {
-                    "skip-decrypt" => flags.skip_decrypt = true,
-                    "foreign-send-key" => flags.foreign_send_key = true,
-                    "portable-crypto" => flags.portable_crypto = true,
-                    "simd-crypto" => flags.simd_crypto = true,
-                    "record-frames" => flags.record_sent_frames = true,
-                    _ => {}
-                }
-            }
+    for switch in switches() {
+        match switch.as_str() {
+            "skip-decrypt" => flags.skip_decrypt = true,
+            "foreign-send-key" => flags.foreign_send_key = true,
+            "portable-crypto" => flags.portable_crypto = true,
+            "simd-crypto" => flags.simd_crypto = true,
+            "record-frames" => flags.record_sent_frames = true,
+            _ => {}
         }
     }
     flags
@@ -40,14 +47,9 @@ pub fn flags() -> DebugFlags {
 
 /// The value of `?debug=NAME=VALUE`, for the hooks that take one.
 fn value_of(name: &str) -> Option<String> {
-    let search = super::window().location().search().unwrap_or_default();
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("debug="))
-        .flat_map(|values| values.split(','))
-        .find_map(|value| value.strip_prefix(name)?.strip_prefix('='))
-        .map(str::to_owned)
+    switches()
+        .into_iter()
+        .find_map(|switch| Some(switch.strip_prefix(name)?.strip_prefix('=')?.to_owned()))
 }
 
 /// `?debug=codec=NAME` (`vp8`, `vp9`, `h264`, `av1`): offer only that video codec.
@@ -58,13 +60,7 @@ pub fn forced_codec() -> Option<String> {
 /// `?debug=broken-worker`: start the frame worker from a file that does not exist, as when
 /// the network drops it.
 pub fn broken_worker() -> bool {
-    let search = super::window().location().search().unwrap_or_default();
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("debug="))
-        .flat_map(|values| values.split(','))
-        .any(|value| value == "broken-worker")
+    switches().iter().any(|switch| switch == "broken-worker")
 }
 
 /// `?debug=slow-worker=MS`: start the frame worker this many ms late.
