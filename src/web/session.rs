@@ -517,13 +517,17 @@ impl Session {
     }
 
     /// The frame worker could not start: nothing was or will be sent (no connection opens
-    /// without it), so the call is left and the person told why.
+    /// without it), so the call is left, camera and microphone are let go, and the person is
+    /// told why.
     fn fail_without_encryption(&mut self) {
         let problem = self.worker_problem.clone().unwrap_or_default();
         if self.call.take().is_some() {
             self.send(&ClientMessage::Leave);
-            self.stop();
         }
+        self.stop();
+        media::stop(&self.local);
+        // Nothing more happens on this page: a camera that opens later is let go at once.
+        self.left = true;
         self.model.phase.set(Phase::Failed(format!(
             "Could not start end-to-end encryption ({problem}), so nothing was sent. Reload the page to try again."
         )));

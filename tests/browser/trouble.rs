@@ -388,6 +388,13 @@ async fn a_frame_worker_that_fails_after_the_join_takes_the_member_out_and_says_
         0,
         "Bob opened a connection without encryption"
     );
+    // Out of the call, his camera and microphone are let go.
+    bob.wait_until(
+        "camera and microphone stopped",
+        "window.__conclaveTest.tracks.length > 0 && window.__conclaveTest.tracks.every(t => t.readyState === 'ended')",
+        Duration::from_secs(10),
+    )
+    .await;
     for m in [ada, bob] {
         m.quit().await;
     }
