@@ -221,8 +221,8 @@ pub(crate) struct Session {
     /// A large call's way to the SFU, and what to say there.
     sfu_link: Option<Rc<super::sfu::SfuLink>>,
     sfu: Option<conclave_call::sfu::Sfu>,
-    /// Access to the SFU that came before our camera and microphone: we publish on it once
-    /// the browser has opened them (url, token, Janus room).
+    /// Access to the SFU that came before our camera and microphone or the frame worker: we
+    /// publish on it once both are there (url, token, Janus room).
     sfu_waiting: Option<(String, String, u64)>,
     /// The simulcast layer our downlink takes, and when it was last measured.
     sfu_layers: conclave_call::layers::Layers,
@@ -278,14 +278,12 @@ impl Session {
                         }
                     }
                 }
-                if let Some((url, token, room)) = self.sfu_waiting.take() {
-                    self.sfu_access(url, token, room);
-                }
+                self.sfu_access_waiting();
             }
             Input::Worker(Err(problem)) => {
                 self.worker_problem = Some(problem);
-                self.join_if_ready();
-                if self.call.is_some() {
+                // Asked to join, or joined already: no call goes on without encryption.
+                if self.join_requested {
                     self.fail_without_encryption();
                 }
             }
@@ -444,9 +442,7 @@ impl Session {
         // Joined before the browser opened them: the call has been going without them.
         self.send_local();
         self.presence_changed();
-        if let Some((url, token, room)) = self.sfu_waiting.take() {
-            self.sfu_access(url, token, room);
-        }
+        self.sfu_access_waiting();
     }
 
     /// Our camera and microphone onto every connection that lacks them.

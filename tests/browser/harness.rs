@@ -325,6 +325,11 @@ const RECORDER: &str = r#"
   document.addEventListener('securitypolicyviolation', (e) => rec.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
   // The scripts workers were started from (their own fetches are not in the page's timeline).
   rec.workers = [];
+  // A worker build's loader, glue and wasm (absolute URLs) as the page names them
+  // (`<meta name="conclave-worker…">`), found by the loader it was started from.
+  rec.workerFiles = (loader) => [...document.querySelectorAll('meta[name^=conclave-worker]')]
+    .map((m) => m.content.split(' ').map((u) => new URL(u, location.href).href))
+    .find((urls) => urls[0] === loader);
   const W = window.Worker;
   window.Worker = class extends W { constructor(url, ...rest) { rec.workers.push(String(new URL(url, location.href))); mark('worker created'); super(url, ...rest); } };
   document.addEventListener('click', () => mark('first click'), true);
@@ -1133,11 +1138,8 @@ const done = arguments[arguments.length - 1];
   const add = (e) => { if (!rows.has(e.name)) rows.set(e.name, { url: e.name.split('#')[0], wire: e.encodedBodySize, decoded: e.decodedBodySize }); };
   performance.getEntriesByType('navigation').forEach(add);
   performance.getEntriesByType('resource').filter((e) => e.name.startsWith(location.origin)).forEach(add);
-  // Each worker build's loader, glue and wasm, as the page names them.
-  const builds = [...document.querySelectorAll('meta[name^=conclave-worker]')]
-    .map((m) => m.content.split(' ').map((u) => new URL(u, location.href).href));
   for (const loader of rec.workers) {
-    const files = builds.find((urls) => urls[0] === loader);
+    const files = rec.workerFiles(loader);
     if (!files) throw new Error('no files named for the worker ' + loader);
     for (const url of files) {
       if (rows.has(url)) continue;

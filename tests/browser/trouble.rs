@@ -276,9 +276,7 @@ async fn a_join_before_the_camera_opens_gets_the_others_at_once_and_sends_once_i
 /// bytes that crossed the network for it, 0 when the cache answered without the server.
 const WORKER_LOADS: &str = r#"
 const rec = window.__conclaveTest;
-const builds = [...document.querySelectorAll('meta[name^=conclave-worker]')]
-  .map((m) => m.content.split(' ').map((u) => new URL(u, location.href).href));
-const files = builds.find((urls) => urls[0] === rec.workers[rec.workers.length - 1]);
+const files = rec.workerFiles(rec.workers[rec.workers.length - 1]);
 if (!files) return { error: 'no files named for ' + rec.workers };
 return files.map((url) => [url, performance.getEntriesByName(url).map((e) => [e.initiatorType, e.transferSize])]);
 "#;

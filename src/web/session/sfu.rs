@@ -84,6 +84,13 @@ impl Session {
         }
     }
 
+    /// Access that waited for the camera and microphone or the worker: tried again now.
+    pub(super) fn sfu_access_waiting(&mut self) {
+        if let Some((url, token, room)) = self.sfu_waiting.take() {
+            self.sfu_access(url, token, room);
+        }
+    }
+
     pub(super) fn on_sfu(&mut self, input: SfuInput) {
         let now = now_ms();
         let events = match (input, self.sfu.as_mut()) {
