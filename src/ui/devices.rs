@@ -19,16 +19,30 @@ fn Picker(kind: DeviceKind, testid: &'static str, label: &'static str) -> impl I
                 .collect::<Vec<_>>()
         })
     };
-    // None chosen: the browser's default, listed first.
-    let chosen = move || {
+    let in_use = move || {
         match kind {
             DeviceKind::Camera => model.camera_id,
             DeviceKind::Microphone => model.mic_id,
             DeviceKind::Speaker => model.speaker_id,
         }
         .get()
-        .or_else(|| options().into_iter().next().map(|(id, _)| id))
-        .unwrap_or_default()
+    };
+    // No speaker chosen: the browser's default, listed first. No camera or microphone in use
+    // (none when the call began, or none left): "none", so that picking the one plugged in
+    // since is a change.
+    let none = match kind {
+        DeviceKind::Camera => Some("No camera"),
+        DeviceKind::Microphone => Some("No microphone"),
+        DeviceKind::Speaker => None,
+    };
+    let chosen = move || {
+        in_use()
+            .or_else(|| {
+                none.is_none()
+                    .then(|| options().into_iter().next().map(|(id, _)| id))
+                    .flatten()
+            })
+            .unwrap_or_default()
     };
     let id = format!("pick-{testid}");
     view! {
@@ -40,6 +54,9 @@ fn Picker(kind: DeviceKind, testid: &'static str, label: &'static str) -> impl I
                 prop:value=chosen
                 on:change=move |ev| session.send(Intent::Choose(kind, event_target_value(&ev)))
             >
+                {move || none.filter(|_| in_use().is_none()).map(|none| view! {
+                    <option value="" disabled=true selected=true>{none}</option>
+                })}
                 {move || options().into_iter().map(|(id, name)| {
                     let selected = chosen() == id;
                     view! { <option value=id selected=selected>{name}</option> }
