@@ -18,11 +18,11 @@ pub struct Acquired {
 
 impl Acquired {
     pub fn audio(&self) -> Option<MediaStreamTrack> {
-        self.stream.get_audio_tracks().get(0).dyn_into().ok()
+        audio_track(&self.stream)
     }
 
     pub fn video(&self) -> Option<MediaStreamTrack> {
-        self.stream.get_video_tracks().get(0).dyn_into().ok()
+        video_track(&self.stream)
     }
 }
 
@@ -200,6 +200,10 @@ pub async fn display() -> Result<MediaStream, String> {
 /// The first video track of `stream`.
 pub fn video_track(stream: &MediaStream) -> Option<MediaStreamTrack> {
     stream.get_video_tracks().get(0).dyn_into().ok()
+}
+
+pub fn audio_track(stream: &MediaStream) -> Option<MediaStreamTrack> {
+    stream.get_audio_tracks().get(0).dyn_into().ok()
 }
 
 /// Shows `el` on the whole screen, or leaves full screen if it is showing.

@@ -221,8 +221,8 @@ pub(crate) struct Session {
     /// A large call's way to the SFU, and what to say there.
     sfu_link: Option<Rc<super::sfu::SfuLink>>,
     sfu: Option<conclave_call::sfu::Sfu>,
-    /// Access to the SFU that came before our camera and microphone or the frame worker: we
-    /// publish on it once both are there (url, token, Janus room).
+    /// Access to the SFU that came before the frame worker: used once it is there (url,
+    /// token, Janus room).
     sfu_waiting: Option<(String, String, u64)>,
     /// The simulcast layer our downlink takes, and when it was last measured.
     sfu_layers: conclave_call::layers::Layers,
@@ -442,16 +442,19 @@ impl Session {
         // Joined before the browser opened them: the call has been going without them.
         self.send_local();
         self.presence_changed();
-        self.sfu_access_waiting();
     }
 
-    /// Our camera and microphone onto every connection that lacks them.
+    /// Our camera and microphone onto every connection that lacks them, and onto the SFU's
+    /// publisher.
     pub(super) fn send_local(&self) {
         for link in self.peers.values() {
             if let Err(err) = link.send(&self.local) {
                 web_sys::console::error_2(&"could not send on a connection".into(), &err);
                 self.model.notify(notice::MEDIA_NOT_SENT);
             }
+        }
+        if let Some(link) = &self.sfu_link {
+            link.send(&self.local);
         }
     }
 

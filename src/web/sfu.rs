@@ -5,7 +5,7 @@
 //! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
 //! this only carries it out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use litemap::LiteMap;
@@ -27,7 +27,7 @@ use web_sys::{
 };
 
 use super::frame_worker::FrameWorker;
-use super::media::video_track;
+use super::media::{audio_track, video_track};
 use super::session::{Inbox, Input};
 use super::stats::{Report, Sampler, Sources, Stats};
 use super::window;
@@ -67,7 +67,11 @@ pub struct SfuLink {
     publisher: RtcPeerConnection,
     subscriber: RtcPeerConnection,
     worker: Rc<FrameWorker>,
-    local: MediaStream,
+    /// Our camera and microphone (the page's stream, which its owner may replace).
+    local: RefCell<MediaStream>,
+    /// Janus asked for our offer while we had nothing to publish (camera and microphone not
+    /// open yet, or denied): it is made once a track comes ([`SfuLink::send`]).
+    offer_owed: Cell<bool>,
     /// Each member's camera and microphone as they arrive through the SFU.
     streams: RefCell<LiteMap<PeerId, MediaStream>>,
     /// Whose media each receiving transceiver (by mid) carries now.
@@ -138,7 +142,8 @@ impl SfuLink {
             subscriber: connection(ice_servers)?,
             worker,
             // `Clone::clone`: the same stream, not a copy of its tracks (see `peer`).
-            local: Clone::clone(local),
+            local: RefCell::new(Clone::clone(local)),
+            offer_owed: Cell::new(false),
             streams: RefCell::new(LiteMap::new()),
             owners: RefCell::new(LiteMap::new()),
             samplers: RefCell::new(LiteMap::new()),
@@ -149,41 +154,45 @@ impl SfuLink {
 
     /// Sends one Janus request. The session starts talking only once the socket is open
     /// ([`SfuInput::Open`]), so nothing is lost to a socket still connecting.
-    pub fn send(&self, text: &str) {
+    pub fn to_janus(&self, text: &str) {
         if self.socket.ready_state() == WebSocket::OPEN {
             let _ = self.socket.send_with_str(text);
         }
     }
 
-    /// Puts our tracks on the publisher connection (each through its encrypting transform
-    /// before it can send a frame) and makes the offer. Without a camera and microphone
-    /// (denied), there is nothing to publish: the member only receives.
+    /// Puts our tracks on the publisher connection and makes the offer: one sender for audio
+    /// and one for video, each with its encrypting transform attached before it can send a
+    /// frame, the one we have no track for (no camera) empty until a track comes. With
+    /// neither (not open yet, or denied) there is nothing to publish: the member receives,
+    /// and the offer waits for a track.
     pub fn make_publisher_offer(&self) {
-        let tracks: Vec<MediaStreamTrack> = self
-            .local
-            .get_tracks()
-            .iter()
-            .map(|t| t.unchecked_into())
-            .collect();
-        if tracks.is_empty() {
+        let local = Clone::clone(&*self.local.borrow());
+        let tracks = [video_track(&local), audio_track(&local)];
+        if tracks.iter().all(Option::is_none) {
+            self.offer_owed.set(true);
             return;
         }
+        self.offer_owed.set(false);
         let result = (|| -> Result<(), JsValue> {
-            for track in &tracks {
-                let kind = if track.kind() == "video" {
-                    MediaKind::Video
-                } else {
-                    MediaKind::Audio
-                };
+            for (kind, track) in [MediaKind::Video, MediaKind::Audio].into_iter().zip(tracks) {
                 let init = RtcRtpTransceiverInit::new();
                 init.set_direction(RtcRtpTransceiverDirection::Sendonly);
-                init.set_streams(&Array::of1(&self.local));
+                init.set_streams(&Array::of1(&local));
                 if kind == MediaKind::Video {
                     init.set_send_encodings(&simulcast_layers());
                 }
-                let transceiver = self
-                    .publisher
-                    .add_transceiver_with_media_stream_track_and_init(track, &init);
+                let transceiver = match &track {
+                    Some(track) => self
+                        .publisher
+                        .add_transceiver_with_media_stream_track_and_init(track, &init),
+                    None => self.publisher.add_transceiver_with_str_and_init(
+                        match kind {
+                            MediaKind::Video => "video",
+                            MediaKind::Audio => "audio",
+                        },
+                        &init,
+                    ),
+                };
                 let transform = self.worker.transform(kind, None)?;
                 transceiver
                     .sender()
@@ -206,6 +215,36 @@ impl SfuLink {
                 SfuInput::PublisherOffer(offer.map_err(|e| describe_error(&e))),
             );
         });
+    }
+
+    /// Our camera and microphone as they are now (opened after the link was, or a device
+    /// that came back): an offer that waited for them is made; otherwise each goes on the
+    /// sender of its kind in place of what it sent (an empty sender, or a device that
+    /// stopped), through the transform that sender has, with no new negotiation.
+    pub fn send(&self, local: &MediaStream) {
+        *self.local.borrow_mut() = Clone::clone(local);
+        if self.offer_owed.get() {
+            return self.make_publisher_offer();
+        }
+        for transceiver in self.publisher.get_transceivers().iter() {
+            let transceiver: RtcRtpTransceiver = transceiver.unchecked_into();
+            // An empty sender has no kind of its own: its transceiver's receiver has.
+            let track = match transceiver.receiver().track().kind().as_str() {
+                "video" => video_track(local),
+                _ => audio_track(local),
+            };
+            let sender = transceiver.sender();
+            if let Some(track) = track
+                && sender.track().as_ref() != Some(&track)
+            {
+                let promise = sender.replace_track(Some(&track));
+                spawn_local(async move {
+                    if let Err(err) = JsFuture::from(promise).await {
+                        web_sys::console::warn_2(&"could not send a device".into(), &err);
+                    }
+                });
+            }
+        }
     }
 
     pub fn publisher_answer(&self, sdp: String) {
@@ -339,7 +378,7 @@ impl SfuLink {
             ) else {
                 return;
             };
-            let camera = video_track(&link.local).map(|t| t.id());
+            let camera = video_track(&link.local.borrow()).map(|t| t.id());
             let streams = link.streams.borrow().clone();
             let mut samplers = link.samplers.borrow_mut();
             samplers.retain(|peer, _| streams.contains_key(peer));

@@ -345,16 +345,24 @@ const RECORDER: &str = r#"
   // `?harness-slow-media=MS` in a page's URL: the browser takes that long to open camera and
   // microphone, as while a person reads the permission prompt.
   const slowMedia = Number(new URLSearchParams(location.search).get('harness-slow-media')) || 0;
+  // `?harness-no-camera=1`: the machine has no camera until `plugCamera()` plugs its cameras in.
+  let noCamera = new URLSearchParams(location.search).get('harness-no-camera') === '1';
   md.getUserMedia = async (c) => {
     mark('getUserMedia asked');
     if (slowMedia) await new Promise((r) => setTimeout(r, slowMedia));
     for (const id of unplugged) if (asks(c, id)) throw new DOMException('unplugged', 'NotFoundError');
+    if (noCamera && c && c.video) throw new DOMException('no camera', 'NotFoundError');
     const s = await gum(c);
     mark('getUserMedia answered');
     s.getTracks().forEach((t) => rec.tracks.push(t));
     return s;
   };
-  md.enumerateDevices = async () => (await enumerate()).filter((d) => !unplugged.has(d.deviceId));
+  md.enumerateDevices = async () => (await enumerate())
+    .filter((d) => !unplugged.has(d.deviceId) && !(noCamera && d.kind === 'videoinput'));
+  rec.plugCamera = () => {
+    noCamera = false;
+    md.dispatchEvent(new Event('devicechange'));
+  };
   rec.unplug = (id) => {
     unplugged.add(id);
     for (const t of rec.tracks)

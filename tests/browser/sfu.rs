@@ -541,3 +541,113 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     }
     drop(call);
 }
+
+/// The frames decoded so far for the picture on `name`'s tile.
+async fn frames_on_tile(m: &Member, name: &str) -> f64 {
+    m.js(&format!(
+        "const t = [...document.querySelectorAll('[data-testid=tile]')] \
+           .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}); \
+         const v = t?.querySelector('video'); \
+         return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0"
+    ))
+    .await
+    .as_f64()
+    .unwrap_or(0.0)
+}
+
+/// A member who joins while the browser's permission prompt is still up gets the others'
+/// pictures through the SFU at once, and publishes its microphone once the browser opens it.
+/// It has no camera: its publisher's video sender stays empty until one is plugged in and
+/// picked, and then carries it, encrypted, with no new negotiation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_what_comes() {
+    let _turn = exclusive().await;
+    let call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
+    let options = Options {
+        trust_spki: Some(call.cert.spki.clone()),
+        ..Options::default()
+    };
+    let link = format!("{}/r/sfu-late-media#{}", call.server.url, random_fragment());
+    let [ada, bob, cyd] = [
+        Member::launch(&driver, "Ada", options.clone()).await,
+        Member::launch(&driver, "Bob", options.clone()).await,
+        Member::launch(&driver, "Cyd", options).await,
+    ];
+    for m in [&ada, &bob] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    // The browser takes 20 s to open Cyd's microphone, as while a person reads the prompt;
+    // his machine has no camera.
+    let (path, fragment) = link.split_once('#').unwrap();
+    cyd.goto(&format!(
+        "{path}?harness-slow-media=20000&harness-no-camera=1#{fragment}"
+    ))
+    .await;
+    cyd.join().await;
+    cyd.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+        .await;
+    let marks = cyd.js("return window.__conclaveTest.marks").await;
+    assert!(
+        marks["getUserMedia answered"].is_null(),
+        "Cyd's pictures of the others waited for his microphone: {marks}"
+    );
+    println!("Cyd before his microphone opened: {marks}");
+
+    // His microphone opens: the others hear him, decrypted.
+    let heard = "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
+                 t.querySelector('[data-testid=tile-name]')?.textContent === 'Cyd' \
+                 && t.dataset.state === 'encrypted')";
+    for m in [&ada, &bob] {
+        m.wait_until("Cyd, decrypted", heard, Duration::from_secs(60))
+            .await;
+    }
+    assert_eq!(frames_on_tile(&ada, "Cyd").await, 0.0, "a picture of Cyd");
+
+    // A camera is plugged in and picked: it goes on the empty video sender.
+    cyd.js("window.__conclaveTest.plugCamera()").await;
+    cyd.click("devices-menu").await;
+    cyd.wait_until(
+        "a camera listed",
+        "document.querySelectorAll('[data-testid=device-camera] option:not([disabled])').length > 0",
+        Duration::from_secs(20),
+    )
+    .await;
+    let camera = cyd
+        .js("return document.querySelector('[data-testid=device-camera] option:not([disabled])').value")
+        .await;
+    cyd.wait_for("device-camera")
+        .await
+        .select_by_value(camera.as_str().unwrap())
+        .await
+        .unwrap();
+    for m in [&ada, &bob] {
+        m.wait_until("Cyd's picture", &showing(&["Cyd"]), Duration::from_secs(60))
+            .await;
+        let before = frames_on_tile(m, "Cyd").await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = frames_on_tile(m, "Cyd").await;
+        assert!(
+            after > before + 10.0,
+            "{}: Cyd's picture stopped at {before} -> {after} frames",
+            m.name
+        );
+    }
+    let senders = cyd
+        .js(
+            "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
+               .flatMap(pc => pc.getTransceivers()).filter(t => t.sender.track?.kind === 'video') \
+               .map(t => !!t.sender.transform)",
+        )
+        .await;
+    assert_eq!(
+        senders,
+        serde_json::json!([true]),
+        "Cyd's camera should go out on one sender, through its transform"
+    );
+    for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+    drop(call);
+}

@@ -8,7 +8,6 @@ use conclave_call::quality::worst_of;
 use conclave_protocol::PeerId;
 use gloo_timers::callback::Interval;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::MediaStreamTrack;
 
@@ -19,12 +18,11 @@ use crate::web::stats::Report;
 use crate::web::{drop_later, events, media, now_ms, storage};
 
 fn track_of(stream: &web_sys::MediaStream, kind: DeviceKind) -> Option<MediaStreamTrack> {
-    let tracks = match kind {
-        DeviceKind::Camera => stream.get_video_tracks(),
-        DeviceKind::Microphone => stream.get_audio_tracks(),
-        DeviceKind::Speaker => return None,
-    };
-    tracks.get(0).dyn_into().ok()
+    match kind {
+        DeviceKind::Camera => media::video_track(stream),
+        DeviceKind::Microphone => media::audio_track(stream),
+        DeviceKind::Speaker => None,
+    }
 }
 
 impl Session {

@@ -55,10 +55,10 @@ impl Session {
             sfu.set_token(token);
             return;
         }
-        // The SFU link publishes what we send as it opens: it waits for the camera and
-        // microphone (a person may join before the browser has opened them) and for the
-        // frame worker.
-        if !self.model.media_ready.get_untracked() || self.worker.is_none() {
+        // Every sender and receiver of the SFU link goes through the frame worker: it waits
+        // for it. Not for camera and microphone: the others' feeds come at once, and ours are
+        // published when the browser opens them (`SfuLink::send`).
+        if self.worker.is_none() {
             self.sfu_waiting = Some((url, token, room));
             return;
         }
@@ -84,7 +84,7 @@ impl Session {
         }
     }
 
-    /// Access that waited for the camera and microphone or the worker: tried again now.
+    /// Access that waited for the worker: tried again now.
     pub(super) fn sfu_access_waiting(&mut self) {
         if let Some((url, token, room)) = self.sfu_waiting.take() {
             self.sfu_access(url, token, room);
@@ -146,7 +146,7 @@ impl Session {
                 return;
             };
             match event {
-                SfuEvent::Send(text) => link.send(&text),
+                SfuEvent::Send(text) => link.to_janus(&text),
                 SfuEvent::MakePublisherOffer => link.make_publisher_offer(),
                 SfuEvent::PublisherAnswer { sdp } => link.publisher_answer(sdp),
                 SfuEvent::Published { feed } => {
@@ -252,7 +252,7 @@ impl Session {
         if let (Some(sfu), Some(link)) = (self.sfu.as_mut(), self.sfu_link.as_ref()) {
             for event in sfu.leave() {
                 if let SfuEvent::Send(text) = event {
-                    link.send(&text);
+                    link.to_janus(&text);
                 }
             }
         }
