@@ -132,6 +132,19 @@ impl JanusCall {
         }
     }
 
+    /// A member's options: its browser trusts the server's test certificate.
+    fn member(&self) -> Options {
+        Options {
+            trust_spki: Some(self.cert.spki.clone()),
+            ..Options::default()
+        }
+    }
+
+    /// A fresh link to `room` on this server.
+    fn link(&self, room: &str) -> String {
+        format!("{}/r/{room}#{}", self.server.url, random_fragment())
+    }
+
     /// Ada and Bob publishing, two watchers (camera and mic denied, the second through
     /// `second`) watching, in room `room`; returns once both watchers show Ada and Bob.
     async fn two_watch_two(
@@ -141,15 +154,12 @@ impl JanusCall {
         second: &Driver,
         watchers: [&str; 2],
     ) -> [Member; 4] {
-        let options = Options {
-            trust_spki: Some(self.cert.spki.clone()),
-            ..Options::default()
-        };
+        let options = self.member();
         let watcher = Options {
             deny_media: true,
             ..options.clone()
         };
-        let link = format!("{}/r/{room}#{}", self.server.url, random_fragment());
+        let link = self.link(room);
         let all = [
             Member::launch(first, "Ada", options.clone()).await,
             Member::launch(first, "Bob", options).await,
@@ -174,11 +184,8 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
     // Past two members the call moves to Janus: the first three start as a mesh and move.
     let call = JanusCall::start(1);
     let driver = Driver::start_in(&call.net.hosts[0]).await;
-    let options = Options {
-        trust_spki: Some(call.cert.spki.clone()),
-        ..Options::default()
-    };
-    let link = format!("{}/r/sfu-room-1#{}", call.server.url, random_fragment());
+    let options = call.member();
+    let link = call.link("sfu-room-1");
 
     let mut publishers = Vec::new();
     for name in PUBLISHERS {
@@ -564,11 +571,8 @@ async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_w
     let _turn = exclusive().await;
     let call = JanusCall::start(1);
     let driver = Driver::start_in(&call.net.hosts[0]).await;
-    let options = Options {
-        trust_spki: Some(call.cert.spki.clone()),
-        ..Options::default()
-    };
-    let link = format!("{}/r/sfu-late-media#{}", call.server.url, random_fragment());
+    let options = call.member();
+    let link = call.link("sfu-late-media");
     let [ada, bob, cyd] = [
         Member::launch(&driver, "Ada", options.clone()).await,
         Member::launch(&driver, "Bob", options.clone()).await,
