@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::netns::Namespace;
+use crate::netns::{Entry, Namespace};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -211,6 +211,8 @@ pub struct Driver {
     url: String,
     /// Carries WebDriver's connections into the namespace the driver runs in.
     _forward: Option<Forward>,
+    /// That namespace, where Firefox members (each with a geckodriver of its own) run too.
+    ns: Option<Entry>,
 }
 
 /// A task that accepts on loopback here and connects each connection through to an address
@@ -224,10 +226,12 @@ impl Drop for Forward {
 }
 
 impl Forward {
-    async fn start(ns: &Namespace, to: std::net::SocketAddr) -> (Self, u16) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// Listens on `port` here (0: any), and says which.
+    async fn start(ns: Entry, to: std::net::SocketAddr, port: u16) -> (Self, u16) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
-        let ns = ns.handle();
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let ns = ns.clone();
@@ -269,11 +273,12 @@ impl Driver {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (forward, port) = Forward::start(ns, inside).await;
+        let (forward, port) = Forward::start(ns.handle(), inside, 0).await;
         Self {
             _proc: proc,
             url: format!("http://127.0.0.1:{port}"),
             _forward: Some(forward),
+            ns: Some(ns.handle()),
         }
     }
 
@@ -297,6 +302,7 @@ impl Driver {
             _proc: proc,
             url,
             _forward: None,
+            ns: None,
         }
     }
 }
@@ -564,7 +570,7 @@ pub struct Member {
     pub engine: Engine,
     _browser: Browser,
     /// A Firefox member's own geckodriver and the BiDi session its preload scripts belong to.
-    _gecko: Option<(Proc, Bidi)>,
+    _gecko: Option<(Proc, Bidi, Vec<Forward>)>,
 }
 
 /// A WebDriver BiDi connection, kept open for as long as the browser: scripts it added run
@@ -733,7 +739,7 @@ fn camera_script(width: u32, height: u32) -> String {
 impl Member {
     pub async fn launch(driver: &Driver, name: &str, options: Options) -> Self {
         if options.engine == Engine::Firefox {
-            return Self::launch_firefox(name, options).await;
+            return Self::launch_firefox(name, options, driver.ns.clone()).await;
         }
         let profile = TempDir::new("chromium");
         let mut args = vec![
@@ -810,30 +816,44 @@ impl Member {
 
     /// A headless Firefox with fake camera and microphone, its own geckodriver, and the same
     /// scripts installed before every page (through WebDriver BiDi's preload scripts).
-    async fn launch_firefox(name: &str, options: Options) -> Self {
+    /// With `ns`, geckodriver and Firefox run inside that namespace, and WebDriver and BiDi
+    /// reach them through it.
+    async fn launch_firefox(name: &str, options: Options, ns: Option<Entry>) -> Self {
         assert!(
-            !options.deny_media
-                && options.camera.is_none()
-                && options.trust_spki.is_none()
-                && options.cameras.is_none(),
+            !options.deny_media && options.camera.is_none() && options.cameras.is_none(),
             "{name}: these options are Chromium's only"
         );
         let profile = TempDir::new("firefox");
         let log = profile.0.join("geckodriver.log");
-        let port = free_port();
+        let (port, bidi_port) = (free_port(), free_port());
         let proc = Proc(
-            Command::new("geckodriver")
+            ns.as_ref()
+                .map_or_else(|| Command::new("geckodriver"), |ns| ns.exec("geckodriver"))
                 .arg(format!("--port={port}"))
-                .arg(format!("--websocket-port={}", free_port()))
+                .arg(format!("--websocket-port={bidi_port}"))
                 .stdout(std::fs::File::create(&log).unwrap())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("geckodriver is installed (cargo xtask test installs it)"),
         );
+        let inside = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let up = || match &ns {
+            Some(ns) => ns.connect(inside).is_ok(),
+            None => std::net::TcpStream::connect(inside).is_ok(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !up() {
             assert!(Instant::now() < deadline, "geckodriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // geckodriver and Firefox's remote agent check the Host header, port included: each
+        // is reached here on the port it has inside (free here, as both were picked here).
+        let mut forwards = Vec::new();
+        if let Some(ns) = &ns {
+            for port in [port, bidi_port] {
+                let inside = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                forwards.push(Forward::start(ns.clone(), inside, port).await.0);
+            }
         }
         // The profile lives in a directory of ours, so dropping the member finds and kills
         // this Firefox by it, as for Chromium.
@@ -865,6 +885,11 @@ impl Member {
             }),
         );
         caps.insert("webSocketUrl".into(), json!(true));
+        if options.trust_spki.is_some() {
+            // Firefox has no switch to trust one key: the test server's certificate is
+            // accepted as any would be (only this session's, in a profile of its own).
+            caps.insert("acceptInsecureCerts".into(), json!(true));
+        }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
@@ -886,7 +911,7 @@ impl Member {
             client,
             engine: Engine::Firefox,
             _browser: Browser(profile),
-            _gecko: Some((proc, bidi)),
+            _gecko: Some((proc, bidi, forwards)),
         }
     }
 

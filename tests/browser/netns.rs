@@ -65,9 +65,7 @@ impl Namespace {
 
     /// A command that runs `program` inside this namespace.
     pub fn exec(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program]);
-        cmd
+        self.handle().exec(program)
     }
 
     /// A way in that can move to other threads and tasks (it does not own the namespace).
@@ -111,6 +109,13 @@ impl Entry {
         })
         .join()
         .expect("a thread inside a namespace panicked")
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn exec(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, program]);
+        cmd
     }
 
     /// A TCP connection from inside the namespace.
