@@ -76,11 +76,15 @@ pub fn initials(name: &str) -> String {
 }
 
 /// A device on/off button. Disabled, and saying so, where there is no such device (or no
-/// permission to use it).
+/// permission to use it). Off and enabled where one was plugged in since: turning it on
+/// opens it.
 #[component]
 fn DeviceSwitch(
     wanted: Signal<bool>,
+    /// We have a track of this kind.
     available: Signal<bool>,
+    /// The browser lists a device of this kind.
+    plugged: Signal<bool>,
     intent: Intent,
     testid: &'static str,
     device: &'static str,
@@ -98,8 +102,8 @@ fn DeviceSwitch(
             data-testid=testid
             aria-keyshortcuts=shortcut
             aria-pressed=move || on().to_string()
-            disabled=move || !available.get()
-            title=move || if available.get() { device.to_owned() } else { format!("No {device}") }
+            disabled=move || !(available.get() || plugged.get())
+            title=move || if available.get() || plugged.get() { device.to_owned() } else { format!("No {device}") }
             on:click=move |_| session.send(intent.clone())
         >
             {move || icon_label(if on() { on_label } else { off_label })}
@@ -114,6 +118,7 @@ pub fn MicSwitch() -> impl IntoView {
         <DeviceSwitch
             wanted=model.mic.into()
             available=model.has_mic.into()
+            plugged=model.mic_plugged.into()
             intent=Intent::ToggleMic
             testid="mic"
             device="microphone"
@@ -131,6 +136,7 @@ pub fn CameraSwitch() -> impl IntoView {
         <DeviceSwitch
             wanted=model.camera.into()
             available=model.has_camera.into()
+            plugged=model.camera_plugged.into()
             intent=Intent::ToggleCamera
             testid="camera"
             device="camera"

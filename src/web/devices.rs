@@ -40,8 +40,9 @@ pub async fn list() -> Vec<Device> {
                 MediaDeviceKind::Audiooutput if speakers => DeviceKind::Speaker,
                 _ => return None,
             };
-            // Before permission some browsers list one device of each kind with no id.
-            (!d.device_id().is_empty()).then(|| Device {
+            // Before permission some browsers list one device of each kind with no id: kept,
+            // as it says one is plugged in (see `Device::id`).
+            Some(Device {
                 kind,
                 id: d.device_id(),
                 label: d.label(),

@@ -131,10 +131,19 @@ pub async fn acquire(mic: Option<&str>, camera: Option<&str>) -> Acquired {
 /// Opens device `id` alone (a camera or a microphone), for a switch. `Err` holds the browser's
 /// reason.
 pub async fn open(video: bool, id: &str) -> Result<MediaStreamTrack, String> {
+    open_one(video, Want::Exactly(id)).await
+}
+
+/// Opens the browser's default camera (`video`) or microphone alone.
+pub async fn open_default(video: bool) -> Result<MediaStreamTrack, String> {
+    open_one(video, Want::Default).await
+}
+
+async fn open_one(video: bool, want: Want<'_>) -> Result<MediaStreamTrack, String> {
     let (a, v) = if video {
-        (Want::No, Want::Exactly(id))
+        (Want::No, want)
     } else {
-        (Want::Exactly(id), Want::No)
+        (want, Want::No)
     };
     let stream = get_user_media(a, v).await?;
     stream

@@ -315,6 +315,10 @@ impl Session {
                 self.model.notify(notice::device_not_switched(kind, &why));
                 self.show_devices_in_use();
             }
+            Input::TurnedOn(kind, Ok(track)) => self.use_track(kind, track),
+            Input::TurnedOn(kind, Err(why)) => {
+                self.model.notify(notice::device_not_turned_on(kind, &why));
+            }
             Input::TrackEnded(kind) => self.on_track_ended(kind),
             Input::Replace {
                 kind,
@@ -344,6 +348,14 @@ impl Session {
             Intent::Rename(name) => {
                 self.model.name.set(name);
                 self.presence_changed();
+            }
+            Intent::ToggleMic if !self.model.has_mic.get_untracked() => {
+                self.model.mic.set(true);
+                self.turn_on(DeviceKind::Microphone);
+            }
+            Intent::ToggleCamera if !self.model.has_camera.get_untracked() => {
+                self.model.camera.set(true);
+                self.turn_on(DeviceKind::Camera);
             }
             Intent::ToggleMic => {
                 self.model.mic.update(|on| *on = !*on);

@@ -129,6 +129,23 @@ async fn denied_camera_and_mic_still_joins_to_watch_and_listen() {
         Duration::from_secs(30),
     )
     .await;
+    // The browser still lists a camera, so the switch can be turned on; still denied, it
+    // says what to do, and Bob stays in the call.
+    bob.click("camera").await;
+    bob.wait_until(
+        "a word on the denied camera",
+        "[...document.querySelectorAll('[data-testid=notice]')].some(n => \
+           n.textContent.includes(\"isn't allowed to use the camera\") && n.textContent.includes('site settings'))",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        bob.js(
+            "return document.querySelector('[data-testid=camera]').getAttribute('aria-pressed')"
+        )
+        .await,
+        "false"
+    );
     ada.quit().await;
     bob.quit().await;
 }

@@ -24,7 +24,10 @@ impl DeviceKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub kind: DeviceKind,
-    /// The browser's id for it on this site; only meaningful to this browser.
+    /// The browser's id for it on this site; only meaningful to this browser. Empty for a
+    /// device of a kind the person has not allowed yet (Firefox lists such a camera, plugged
+    /// in during a call that began without one, with no id): it can only be asked for as the
+    /// default of its kind.
     pub id: String,
     /// Its name ("Built-in microphone"), empty before the person allowed the device.
     pub label: String,
@@ -49,14 +52,21 @@ pub fn pick<'a>(
     kind: DeviceKind,
     wanted: Option<&str>,
 ) -> Option<&'a Device> {
-    let mut of_kind = devices.iter().filter(move |d| d.kind == kind);
+    let mut of_kind = of_kind(devices, kind);
     let first = of_kind.clone().next();
     wanted.and_then(|id| of_kind.find(|d| d.id == id)).or(first)
 }
 
-/// The devices of `kind`, in the browser's order.
-pub fn of_kind(devices: &[Device], kind: DeviceKind) -> impl Iterator<Item = &Device> {
-    devices.iter().filter(move |d| d.kind == kind)
+/// The devices of `kind` that can be asked for by id, in the browser's order.
+pub fn of_kind(devices: &[Device], kind: DeviceKind) -> impl Iterator<Item = &Device> + Clone {
+    devices
+        .iter()
+        .filter(move |d| d.kind == kind && !d.id.is_empty())
+}
+
+/// Whether a device of `kind` is plugged in, whether or not the browser names it yet.
+pub fn plugged_in(devices: &[Device], kind: DeviceKind) -> bool {
+    devices.iter().any(|d| d.kind == kind)
 }
 
 #[cfg(test)]
@@ -113,5 +123,18 @@ mod tests {
             label: " ".into(),
         };
         assert_eq!(d.name(), "Unnamed camera");
+    }
+
+    #[test]
+    fn a_device_without_an_id_is_plugged_in_but_never_picked_by_id() {
+        let list = vec![
+            dev(DeviceKind::Microphone, "mic"),
+            dev(DeviceKind::Camera, ""),
+        ];
+        assert!(plugged_in(&list, DeviceKind::Camera));
+        assert!(!plugged_in(&list, DeviceKind::Speaker));
+        assert_eq!(of_kind(&list, DeviceKind::Camera).count(), 0);
+        assert_eq!(pick(&list, DeviceKind::Camera, None), None);
+        assert_eq!(pick(&list, DeviceKind::Camera, Some("")), None);
     }
 }

@@ -213,6 +213,21 @@ pub fn device_lost(kind: crate::devices::DeviceKind, lost: &str, now: Option<&st
 }
 
 /// A device the person picked could not be started.
+/// Why a camera or microphone we had none of could not be turned on.
+pub fn device_not_turned_on(kind: crate::devices::DeviceKind, dom_exception_name: &str) -> String {
+    let what = kind.word();
+    match dom_exception_name {
+        "NotAllowedError" | "SecurityError" => format!(
+            "This site isn't allowed to use the {what}. Allow it in the browser's site settings, then try again."
+        ),
+        "NotFoundError" | "OverconstrainedError" => format!("No {what} was found."),
+        "NotReadableError" | "AbortError" => {
+            format!("The {what} is in use by another app or could not be started.")
+        }
+        _ => format!("The {what} could not be started."),
+    }
+}
+
 pub fn device_not_switched(kind: crate::devices::DeviceKind, dom_exception_name: &str) -> String {
     let what = kind.word();
     let cause = match dom_exception_name {

@@ -54,6 +54,12 @@ impl Session {
                 .filter(|id| devices::of_kind(&list, DeviceKind::Speaker).any(|d| d.id == *id));
             self.model.speaker_id.set(saved);
         }
+        self.model
+            .camera_plugged
+            .set(devices::plugged_in(&list, DeviceKind::Camera));
+        self.model
+            .mic_plugged
+            .set(devices::plugged_in(&list, DeviceKind::Microphone));
         self.devices = list.clone();
         self.model.devices.set(list);
         self.show_devices_in_use();
@@ -89,6 +95,17 @@ impl Session {
         });
     }
 
+    /// The camera or microphone switch, turned on where we have no such device yet (none
+    /// when the call began, or none left): the browser's default of the kind is opened. A
+    /// browser that did not name the device yet asks the person now.
+    pub(super) fn turn_on(&mut self, kind: DeviceKind) {
+        let inbox = self.inbox.clone();
+        spawn_local(async move {
+            let opened = media::open_default(kind == DeviceKind::Camera).await;
+            inbox.post(Input::TurnedOn(kind, opened));
+        });
+    }
+
     /// Puts `track` where the old one of its kind was: in our stream (so connections opened
     /// later send it) and on every sender that sent the old one, or on every connection if
     /// there was none.
@@ -110,8 +127,10 @@ impl Session {
         }
         self.local.add_track(&track);
         if old.is_none() {
-            // A kind we had none of (no camera at first): the connections get a sender for it.
+            // A kind we had none of (no camera at first): the connections get a sender for it,
+            // and the browser may name the device now.
             self.send_local();
+            self.list_devices();
         }
         match kind {
             DeviceKind::Camera => self.model.has_camera.set(true),

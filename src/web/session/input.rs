@@ -78,6 +78,8 @@ pub enum Input {
     DevicesChanged,
     /// A device the person chose, or the next one after one stopped, is open (or why not).
     Opened(DeviceKind, Result<web_sys::MediaStreamTrack, String>),
+    /// The browser's default device of a kind we had none of, opened (or why not).
+    TurnedOn(DeviceKind, Result<web_sys::MediaStreamTrack, String>),
     /// Our camera or microphone stopped by itself (unplugged, or taken by the system).
     TrackEnded(DeviceKind),
     /// After a device stopped: the devices left, to pick the next from.
