@@ -549,17 +549,61 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     drop(call);
 }
 
-/// The frames decoded so far for the picture on `name`'s tile.
+/// The frames shown so far in the picture on `name`'s tile. Firefox counts none in
+/// `getVideoPlaybackQuality` for a stream from a connection: there, the frames its
+/// `requestVideoFrameCallback` saw since the first look.
 async fn frames_on_tile(m: &Member, name: &str) -> f64 {
     m.js(&format!(
         "const t = [...document.querySelectorAll('[data-testid=tile]')] \
            .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}); \
          const v = t?.querySelector('video'); \
-         return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0"
+         if (!v) return 0; \
+         if (v.__frames === undefined) {{ \
+           v.__frames = 0; \
+           const seen = () => {{ v.__frames++; v.requestVideoFrameCallback(seen); }}; \
+           v.requestVideoFrameCallback(seen); \
+         }} \
+         return v.getVideoPlaybackQuality().totalVideoFrames || v.__frames"
     ))
     .await
     .as_f64()
     .unwrap_or(0.0)
+}
+
+/// Asserts that `m` shows each of `others` with new frames coming, not the last picture of a
+/// connection that ended.
+async fn pictures_keep_coming(m: &Member, others: &[&str]) {
+    for other in others {
+        let before = frames_on_tile(m, other).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = frames_on_tile(m, other).await;
+        assert!(
+            after > before + 10.0,
+            "{}: {other}'s picture stopped at {before} -> {after} frames",
+            m.name
+        );
+    }
+}
+
+/// Plugs a camera into `m`'s machine (`?harness-no-camera=1`) and picks it in the call.
+async fn pick_plugged_camera(m: &Member) {
+    m.js("window.__conclaveTest.plugCamera()").await;
+    m.click("devices-menu").await;
+    let listed = "[data-testid=device-camera] option:not([disabled])";
+    m.wait_until(
+        "a camera listed",
+        &format!("document.querySelectorAll('{listed}').length > 0"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let camera = m
+        .js(&format!("return document.querySelector('{listed}').value"))
+        .await;
+    m.wait_for("device-camera")
+        .await
+        .select_by_value(camera.as_str().unwrap())
+        .await
+        .unwrap();
 }
 
 /// A member who joins while the browser's permission prompt is still up gets the others'
@@ -610,33 +654,11 @@ async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_w
     assert_eq!(frames_on_tile(&ada, "Cyd").await, 0.0, "a picture of Cyd");
 
     // A camera is plugged in and picked: it goes on the empty video sender.
-    cyd.js("window.__conclaveTest.plugCamera()").await;
-    cyd.click("devices-menu").await;
-    cyd.wait_until(
-        "a camera listed",
-        "document.querySelectorAll('[data-testid=device-camera] option:not([disabled])').length > 0",
-        Duration::from_secs(20),
-    )
-    .await;
-    let camera = cyd
-        .js("return document.querySelector('[data-testid=device-camera] option:not([disabled])').value")
-        .await;
-    cyd.wait_for("device-camera")
-        .await
-        .select_by_value(camera.as_str().unwrap())
-        .await
-        .unwrap();
+    pick_plugged_camera(&cyd).await;
     for m in [&ada, &bob] {
         m.wait_until("Cyd's picture", &showing(&["Cyd"]), Duration::from_secs(60))
             .await;
-        let before = frames_on_tile(m, "Cyd").await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let after = frames_on_tile(m, "Cyd").await;
-        assert!(
-            after > before + 10.0,
-            "{}: Cyd's picture stopped at {before} -> {after} frames",
-            m.name
-        );
+        pictures_keep_coming(m, &["Cyd"]).await;
     }
     let senders = cyd
         .js(
@@ -651,6 +673,67 @@ async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_w
         "Cyd's camera should go out on one sender, through its transform"
     );
     for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+    drop(call);
+}
+
+/// Firefox through Janus: its publisher (simulcast encodings, transforms, and a video sender
+/// that starts empty on a machine with no camera and gets one when a camera is plugged in and
+/// the camera switch turned on) and its subscriber's receivers interoperate with Chromium's,
+/// everyone decrypting everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firefox_member_publishes_and_receives_through_janus() {
+    let _turn = exclusive().await;
+    let call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
+    let link = call.link("sfu-firefox");
+    let fox = Options {
+        trust_spki: call.member().trust_spki,
+        ..Options::firefox()
+    };
+    let members = [
+        Member::launch(&driver, "Ada", call.member()).await,
+        Member::launch(&driver, "Bob", call.member()).await,
+        Member::launch(&driver, "Fox", fox).await,
+    ];
+    let (path, fragment) = link.split_once('#').unwrap();
+    for m in &members {
+        match m.name.as_str() {
+            "Fox" => {
+                m.goto(&format!("{path}?harness-no-camera=1#{fragment}"))
+                    .await
+            }
+            _ => m.goto(&link).await,
+        }
+        m.join().await;
+    }
+    let [ada, bob, fox] = members;
+    fox.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+        .await;
+    pictures_keep_coming(&fox, &["Ada", "Bob"]).await;
+    let heard = "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
+                 t.querySelector('[data-testid=tile-name]')?.textContent === 'Fox' \
+                 && t.dataset.state === 'encrypted')";
+    for m in [&ada, &bob] {
+        m.wait_until("Fox, decrypted", heard, SHOW_ALL).await;
+    }
+
+    // Firefox names no camera of a kind never allowed: the person turns it on with the switch.
+    fox.js("window.__conclaveTest.plugCamera()").await;
+    fox.wait_until(
+        "the camera switch to turn on",
+        "!document.querySelector('[data-testid=camera]').disabled",
+        Duration::from_secs(20),
+    )
+    .await;
+    fox.click("camera").await;
+    for m in [&ada, &bob] {
+        m.wait_until("Fox's picture", &showing(&["Fox"]), Duration::from_secs(60))
+            .await;
+        pictures_keep_coming(m, &["Fox"]).await;
+    }
+    for m in [ada, bob, fox] {
         m.quit().await;
     }
     drop(call);
