@@ -349,11 +349,13 @@ impl Session {
                 self.model.name.set(name);
                 self.presence_changed();
             }
-            Intent::ToggleMic if !self.model.has_mic.get_untracked() => {
+            // Without such a device once the browser has answered for camera and microphone
+            // (before, the switch only says what to send once they open).
+            Intent::ToggleMic if self.lacks(DeviceKind::Microphone) => {
                 self.model.mic.set(true);
                 self.turn_on(DeviceKind::Microphone);
             }
-            Intent::ToggleCamera if !self.model.has_camera.get_untracked() => {
+            Intent::ToggleCamera if self.lacks(DeviceKind::Camera) => {
                 self.model.camera.set(true);
                 self.turn_on(DeviceKind::Camera);
             }

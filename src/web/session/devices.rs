@@ -95,6 +95,11 @@ impl Session {
         });
     }
 
+    /// Whether the browser has answered for camera and microphone and gave none of `kind`.
+    pub(super) fn lacks(&self, kind: DeviceKind) -> bool {
+        self.model.media_ready.get_untracked() && track_of(&self.local, kind).is_none()
+    }
+
     /// The camera or microphone switch, turned on where we have no such device yet (none
     /// when the call began, or none left): the browser's default of the kind is opened. A
     /// browser that did not name the device yet asks the person now.
