@@ -212,7 +212,6 @@ pub fn device_lost(kind: crate::devices::DeviceKind, lost: &str, now: Option<&st
     }
 }
 
-/// A device the person picked could not be started.
 /// Why a camera or microphone we had none of could not be turned on.
 pub fn device_not_turned_on(kind: crate::devices::DeviceKind, dom_exception_name: &str) -> String {
     let what = kind.word();
@@ -228,6 +227,7 @@ pub fn device_not_turned_on(kind: crate::devices::DeviceKind, dom_exception_name
     }
 }
 
+/// A device the person picked could not be started.
 pub fn device_not_switched(kind: crate::devices::DeviceKind, dom_exception_name: &str) -> String {
     let what = kind.word();
     let cause = match dom_exception_name {
@@ -293,6 +293,18 @@ mod tests {
         assert!(text.contains("\"USB cam\" stopped") && text.contains("Now using \"Built-in\""));
         assert!(device_lost(DeviceKind::Microphone, "Headset", None).contains("can't hear you"));
         assert!(device_not_switched(DeviceKind::Camera, "NotReadableError").contains("in use"));
+    }
+
+    #[test]
+    fn a_device_that_cannot_be_turned_on_says_what_to_do() {
+        let denied = device_not_turned_on(DeviceKind::Camera, "NotAllowedError");
+        assert!(denied.contains("camera") && denied.contains("site settings"));
+        assert_eq!(
+            device_not_turned_on(DeviceKind::Microphone, "NotFoundError"),
+            "No microphone was found."
+        );
+        // Never the browser's words.
+        assert!(!device_not_turned_on(DeviceKind::Camera, "WeirdError").contains("Weird"));
     }
 
     #[test]
