@@ -107,9 +107,6 @@ pub struct CallModel {
     /// Whether we have a microphone / camera track at all (permission, hardware).
     pub has_mic: RwSignal<bool>,
     pub has_camera: RwSignal<bool>,
-    /// Whether the browser lists a microphone / camera, named or not.
-    pub mic_plugged: RwSignal<bool>,
-    pub camera_plugged: RwSignal<bool>,
     /// Bumped when the local stream changes.
     pub local_rev: RwSignal<u32>,
     /// The camera and microphone request has been answered (granted or not), so joining will
@@ -174,8 +171,6 @@ impl CallModel {
             camera: RwSignal::new(true),
             has_mic: RwSignal::new(false),
             has_camera: RwSignal::new(false),
-            mic_plugged: RwSignal::new(false),
-            camera_plugged: RwSignal::new(false),
             local_rev: RwSignal::new(0),
             media_ready: RwSignal::new(false),
             safety: RwSignal::new(Safety::None),

@@ -1,5 +1,6 @@
 //! Pieces both the lobby and the call screen show: notices, our own video, device switches.
 
+use conclave_call::devices::{DeviceKind, plugged_in};
 use conclave_call::quality::LinkSample;
 use leptos::html::Video;
 use leptos::prelude::*;
@@ -118,7 +119,7 @@ pub fn MicSwitch() -> impl IntoView {
         <DeviceSwitch
             wanted=model.mic.into()
             available=model.has_mic.into()
-            plugged=model.mic_plugged.into()
+            plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Microphone)))
             intent=Intent::ToggleMic
             testid="mic"
             device="microphone"
@@ -136,7 +137,7 @@ pub fn CameraSwitch() -> impl IntoView {
         <DeviceSwitch
             wanted=model.camera.into()
             available=model.has_camera.into()
-            plugged=model.camera_plugged.into()
+            plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Camera)))
             intent=Intent::ToggleCamera
             testid="camera"
             device="camera"

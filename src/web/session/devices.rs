@@ -54,12 +54,6 @@ impl Session {
                 .filter(|id| devices::of_kind(&list, DeviceKind::Speaker).any(|d| d.id == *id));
             self.model.speaker_id.set(saved);
         }
-        self.model
-            .camera_plugged
-            .set(devices::plugged_in(&list, DeviceKind::Camera));
-        self.model
-            .mic_plugged
-            .set(devices::plugged_in(&list, DeviceKind::Microphone));
         self.devices = list.clone();
         self.model.devices.set(list);
         self.show_devices_in_use();
