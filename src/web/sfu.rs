@@ -217,10 +217,10 @@ impl SfuLink {
         });
     }
 
-    /// Our camera and microphone as they are now (opened after the link was, or a device
-    /// that came back): an offer that waited for them is made; otherwise each goes on the
-    /// sender of its kind in place of what it sent (an empty sender, or a device that
-    /// stopped), through the transform that sender has, with no new negotiation.
+    /// Our camera and microphone as they are now (opened after the link was, switched, or a
+    /// device that came back): an offer that waited for them is made; otherwise each goes on
+    /// the sender of its kind in place of what it sent (nothing, the device before, or one
+    /// that stopped), through the transform that sender has, with no new negotiation.
     pub fn send(&self, local: &MediaStream) {
         *self.local.borrow_mut() = Clone::clone(local);
         if self.offer_owed.get() {
@@ -349,22 +349,6 @@ impl SfuLink {
     /// A member's camera and microphone, as they come through the SFU.
     pub fn remote_stream(&self, peer: &PeerId) -> Option<MediaStream> {
         self.streams.borrow().get(peer).cloned()
-    }
-
-    /// A device switch: the publisher's sender of `old` sends `new` from now on, through the
-    /// transform it has.
-    pub fn replace_track(&self, old: &MediaStreamTrack, new: &MediaStreamTrack) {
-        for sender in self.publisher.get_senders().iter() {
-            let sender: RtcRtpSender = sender.unchecked_into();
-            if sender.track().is_some_and(|t| t.id() == old.id()) {
-                let promise = sender.replace_track(Some(new));
-                spawn_local(async move {
-                    if let Err(err) = JsFuture::from(promise).await {
-                        web_sys::console::warn_2(&"could not switch a device".into(), &err);
-                    }
-                });
-            }
-        }
     }
 
     /// Reads both connections' figures and posts them ([`SfuInput::Sampled`]): how lossy our

@@ -609,7 +609,8 @@ async fn pick_plugged_camera(m: &Member) {
 /// A member who joins while the browser's permission prompt is still up gets the others'
 /// pictures through the SFU at once, and publishes its microphone once the browser opens it.
 /// It has no camera: its publisher's video sender stays empty until one is plugged in and
-/// picked, and then carries it, encrypted, with no new negotiation.
+/// picked, and then carries it, encrypted, with no new negotiation; a camera switched to later
+/// goes on the same sender.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_what_comes() {
     let _turn = exclusive().await;
@@ -620,7 +621,15 @@ async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_w
     let [ada, bob, cyd] = [
         Member::launch(&driver, "Ada", options.clone()).await,
         Member::launch(&driver, "Bob", options.clone()).await,
-        Member::launch(&driver, "Cyd", options).await,
+        Member::launch(
+            &driver,
+            "Cyd",
+            Options {
+                cameras: Some(3),
+                ..options
+            },
+        )
+        .await,
     ];
     for m in [&ada, &bob] {
         m.goto(&link).await;
@@ -660,18 +669,42 @@ async fn a_member_whose_media_comes_late_sees_the_others_at_once_and_publishes_w
             .await;
         pictures_keep_coming(m, &["Cyd"]).await;
     }
-    let senders = cyd
-        .js(
-            "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
-               .flatMap(pc => pc.getTransceivers()).filter(t => t.sender.track?.kind === 'video') \
-               .map(t => !!t.sender.transform)",
-        )
-        .await;
-    assert_eq!(
-        senders,
-        serde_json::json!([true]),
-        "Cyd's camera should go out on one sender, through its transform"
+    // Cyd's video senders: the camera each sends, and whether through a transform.
+    let senders = "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
+           .flatMap(pc => pc.getTransceivers()).filter(t => t.sender.track?.kind === 'video') \
+           .map(t => [t.sender.track.label, !!t.sender.transform])";
+    let first = cyd.js(senders).await;
+    assert!(
+        first
+            .as_array()
+            .is_some_and(|s| s.len() == 1 && s[0][1] == true),
+        "Cyd's camera should go out on one sender, through its transform: {first}"
     );
+
+    // He switches to another camera (the third: Chromium's second fake camera is a depth
+    // camera, whose frames WebRTC's encoders do not take): the same sender sends it.
+    let third = cyd
+        .js("const o = document.querySelectorAll('[data-testid=device-camera] option:not([disabled])')[2]; \
+             return [o.value, o.textContent]")
+        .await;
+    cyd.wait_for("device-camera")
+        .await
+        .select_by_value(third[0].as_str().unwrap())
+        .await
+        .unwrap();
+    cyd.wait_until(
+        "the publisher's sender on the third camera",
+        &format!(
+            "(() => {{ const s = (() => {{ {senders} }})(); \
+             return s.length === 1 && s[0][0] === {} && s[0][1]; }})()",
+            third[1]
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+    for m in [&ada, &bob] {
+        pictures_keep_coming(m, &["Cyd"]).await;
+    }
     for m in [ada, bob, cyd] {
         m.quit().await;
     }

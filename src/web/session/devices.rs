@@ -118,9 +118,6 @@ impl Session {
             for link in self.peers.values() {
                 link.replace_track(old, &track);
             }
-            if let Some(link) = &self.sfu_link {
-                link.replace_track(old, &track);
-            }
             self.local.remove_track(old);
             old.stop();
         }
@@ -130,6 +127,9 @@ impl Session {
             // and the browser may name the device now.
             self.send_local();
             self.list_devices();
+        } else if let Some(link) = &self.sfu_link {
+            // The SFU's publisher has a sender of each kind, which follows our stream.
+            link.send(&self.local);
         }
         match kind {
             DeviceKind::Camera => self.model.has_camera.set(true),
