@@ -206,6 +206,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits up to 20 s for `what` to accept connections at `addr` (inside `ns`, where given).
+async fn listening(ns: Option<&Entry>, addr: std::net::SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let up = match ns {
+            Some(ns) => ns.connect(addr).is_ok(),
+            None => std::net::TcpStream::connect(addr).is_ok(),
+        };
+        if up {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start at {addr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub struct Driver {
     _proc: Proc,
     url: String,
@@ -264,15 +280,7 @@ impl Driver {
                 .expect("chromedriver is installed (cargo xtask test installs it)"),
         );
         let inside = std::net::SocketAddr::from(([127, 0, 0, 1], PORT));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while ns.connect(inside).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start in {}",
-                ns.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        listening(Some(&ns.handle()), inside, "chromedriver").await;
         let (forward, port) = Forward::start(ns.handle(), inside, 0).await;
         Self {
             _proc: proc,
@@ -293,11 +301,7 @@ impl Driver {
                 .expect("chromedriver is installed (cargo xtask test installs it)"),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        listening(None, ([127, 0, 0, 1], port).into(), "chromedriver").await;
         Self {
             _proc: proc,
             url,
@@ -837,15 +841,7 @@ impl Member {
                 .expect("geckodriver is installed (cargo xtask test installs it)"),
         );
         let inside = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let up = || match &ns {
-            Some(ns) => ns.connect(inside).is_ok(),
-            None => std::net::TcpStream::connect(inside).is_ok(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !up() {
-            assert!(Instant::now() < deadline, "geckodriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        listening(ns.as_ref(), inside, "geckodriver").await;
         // geckodriver and Firefox's remote agent check the Host header, port included: each
         // is reached here on the port it has inside (free here, as both were picked here).
         let mut forwards = Vec::new();
