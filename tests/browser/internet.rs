@@ -28,6 +28,22 @@ fn established_to(addr: &str) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
+/// Both ends of every established TCP connection to `addr`'s port, each with its process
+/// (for a failure's message).
+fn connections_to(addr: &str) -> String {
+    let port = addr.rsplit(':').next().unwrap();
+    let out = std::process::Command::new("ss")
+        .args([
+            "-Htnpi",
+            "state",
+            "established",
+            &format!("( sport = :{port} or dport = :{port} )"),
+        ])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The network path each open connection of a page uses: the types of the selected
 /// candidate pair's two ends (`host`, `srflx`, `prflx`, `relay`).
 const SELECTED_PAIRS: &str = r#"
@@ -128,8 +144,11 @@ async fn over_https_with_a_trusted_certificate_two_members_decode_each_other() {
         "not all over HTTP/2: {protocols}"
     );
     assert_eq!(
-        connections, 1,
-        "the signaling socket has a connection of its own"
+        connections,
+        1,
+        "the signaling socket has a connection of its own; the connections, with the \
+         process at the client's end:\n{}",
+        connections_to(&server.addr)
     );
     let rows = first_visit(&ada).await;
     for (url, w, d) in &rows {
