@@ -19,7 +19,41 @@ use serde_json::{Value, json};
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 pub async fn exclusive() -> MutexGuard<'static, ()> {
+    log_failures();
     ONE_AT_A_TIME.lock().await
+}
+
+/// Appends every panic's message (a failed check, with the test's name) to the file
+/// `CONCLAVE_FAILURE_LOG` names, for `cargo xtask test` to show again at the end of its
+/// output, where a CI log that keeps only its head and tail still has it.
+fn log_failures() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Some(path) = std::env::var_os("CONCLAVE_FAILURE_LOG") else {
+        return;
+    };
+    ONCE.call_once(|| {
+        let shown = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            shown(info);
+            let thread = std::thread::current();
+            let what = info
+                .payload_as_str()
+                .unwrap_or("(a panic without a message)");
+            let place = info.location().map(|l| l.to_string()).unwrap_or_default();
+            let entry = format!(
+                "--- {} panicked at {place}:\n{what}\n",
+                thread.name().unwrap_or("a thread")
+            );
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path);
+            if let Ok(mut file) = file {
+                use std::io::Write;
+                let _ = file.write_all(entry.as_bytes());
+            }
+        }));
+    });
 }
 
 fn target_dir() -> PathBuf {
@@ -116,6 +150,7 @@ impl Server {
     }
 
     pub fn launch(spec: Launch<'_>) -> Self {
+        log_failures();
         let addr = spec.addr.as_deref().unwrap_or("127.0.0.1:0");
         let mut cmd = match spec.netns {
             Some(ns) => ns.exec(server_bin().to_str().expect("UTF-8 path")),
@@ -270,6 +305,7 @@ impl Forward {
 impl Driver {
     /// A chromedriver inside `ns` (so are the browsers it starts), driven from here.
     pub async fn start_in(ns: &Namespace) -> Self {
+        log_failures();
         const PORT: u16 = 9515;
         let proc = Proc(
             ns.exec("chromedriver")
@@ -291,6 +327,7 @@ impl Driver {
     }
 
     pub async fn start() -> Self {
+        log_failures();
         let port = free_port();
         let proc = Proc(
             Command::new("chromedriver")

@@ -322,10 +322,21 @@ fn test() -> Result {
     test_app::build()?;
     // The browser tests drive the real server binary; build it before they look for it.
     run(cargo().args(["build", "-p", "conclave-server"]))?;
-    run(cargo()
+    // With --nocapture a test's panic is printed where it happened, in the middle of twenty
+    // minutes of output; the browser tests also append it to this file, shown again last.
+    let failures = root().join("target").join("browser-test-failures.txt");
+    let _ = std::fs::remove_file(&failures);
+    let tests = run(cargo()
         .args(["test", "--workspace", "--", "--nocapture"])
         .env("CONCLAVE_DIST", test_app::dist())
-        .env("CONCLAVE_RELEASE_DIST", dist()))?;
+        .env("CONCLAVE_RELEASE_DIST", dist())
+        .env("CONCLAVE_FAILURE_LOG", &failures));
+    if tests.is_err()
+        && let Ok(text) = std::fs::read_to_string(&failures)
+    {
+        eprintln!("xtask: what the failed browser tests said when they failed:\n{text}");
+    }
+    tests?;
     eprintln!(
         "xtask: every test passed in {:.0} s",
         started.elapsed().as_secs_f64()
