@@ -390,13 +390,15 @@ const RECORDER: &str = r#"
   const enumerate = md.enumerateDevices.bind(md);
   const asks = (c, id) => ['audio', 'video'].some((k) => c && c[k] && c[k].deviceId && c[k].deviceId.exact === id);
   // `?harness-slow-media=MS` in a page's URL: the browser takes that long to open camera and
-  // microphone, as while a person reads the permission prompt.
+  // microphone, as while a person reads the permission prompt. The prompt is answered once:
+  // every request waits until then, none after.
   const slowMedia = Number(new URLSearchParams(location.search).get('harness-slow-media')) || 0;
+  let prompt = null;
   // `?harness-no-camera=1`: the machine has no camera until `plugCamera()` plugs its cameras in.
   let noCamera = new URLSearchParams(location.search).get('harness-no-camera') === '1';
   md.getUserMedia = async (c) => {
     mark('getUserMedia asked');
-    if (slowMedia) await new Promise((r) => setTimeout(r, slowMedia));
+    if (slowMedia) await (prompt ??= new Promise((r) => setTimeout(r, slowMedia)));
     for (const id of unplugged) if (asks(c, id)) throw new DOMException('unplugged', 'NotFoundError');
     if (noCamera && c && c.video) throw new DOMException('no camera', 'NotFoundError');
     const s = await gum(c);
@@ -964,12 +966,31 @@ impl Member {
     }
 
     pub async fn wait_for(&self, testid: &str) -> fantoccini::elements::Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(&format!("[data-testid='{testid}']")))
             .await
-            .unwrap_or_else(|e| panic!("{}: no [data-testid={testid}]: {e}", self.name))
+        {
+            Ok(element) => element,
+            Err(e) => panic!(
+                "{}: no [data-testid={testid}]: {e}; the page: {}",
+                self.name,
+                self.what_the_page_shows().await
+            ),
+        }
+    }
+
+    /// Where the page is (without its fragment, which holds the room key) and the start of
+    /// what it says, for a failure's message: an error page, a notice, or a page still loading.
+    pub async fn what_the_page_shows(&self) -> String {
+        let script = "return [document.readyState, location.origin + location.pathname, \
+                      (document.body?.innerText ?? '').slice(0, 400)]";
+        match self.client.execute(script, vec![]).await {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("unreadable ({e})"),
+        }
     }
 
     pub async fn js(&self, script: &str) -> Value {
