@@ -984,7 +984,7 @@ impl Member {
 
     /// Where the page is (without its fragment, which holds the room key) and the start of
     /// what it says, for a failure's message: an error page, a notice, or a page still loading.
-    pub async fn what_the_page_shows(&self) -> String {
+    async fn what_the_page_shows(&self) -> String {
         let script = "return [document.readyState, location.origin + location.pathname, \
                       (document.body?.innerText ?? '').slice(0, 400)]";
         match self.client.execute(script, vec![]).await {

@@ -26,16 +26,7 @@ struct ClientEnd {
 /// Every established TCP connection to `addr` (`HOST:PORT`), seen from the client's end.
 fn client_ends(addr: &str) -> Vec<ClientEnd> {
     let port = addr.rsplit(':').next().unwrap();
-    let out = std::process::Command::new("ss")
-        .args([
-            "-Htnpi",
-            "state",
-            "established",
-            &format!("( dport = :{port} )"),
-        ])
-        .output()
-        .expect("ss (iproute2)");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = established(&format!("( dport = :{port} )"));
     let field = |line: &str, key: &str| -> Option<u64> {
         let at = line.find(key)? + key.len();
         let digits: String = line[at..]
@@ -62,13 +53,14 @@ fn client_ends(addr: &str) -> Vec<ClientEnd> {
 /// (for a failure's message).
 fn connections_to(addr: &str) -> String {
     let port = addr.rsplit(':').next().unwrap();
+    established(&format!("( sport = :{port} or dport = :{port} )"))
+}
+
+/// `ss`'s account of the established TCP connections `filter` selects: a line for each, then
+/// an indented line of its figures (bytes each way), with the process holding it.
+fn established(filter: &str) -> String {
     let out = std::process::Command::new("ss")
-        .args([
-            "-Htnpi",
-            "state",
-            "established",
-            &format!("( sport = :{port} or dport = :{port} )"),
-        ])
+        .args(["-Htnpi", "state", "established", filter])
         .output()
         .expect("ss (iproute2)");
     String::from_utf8_lossy(&out.stdout).into_owned()
