@@ -15,7 +15,7 @@ use crate::reach::{LinkState, Reach, Reachability};
 use crate::rounds::{Refusal, RoundOutput, Rounds, Verification};
 use crate::set::Set;
 use crate::speaking::Speakers;
-use crate::topology::{Route, Topology};
+use crate::topology::{Feed, Route, Topology};
 use crate::{MediaHealth, Negotiation};
 
 /// Where this member stands.
@@ -607,14 +607,17 @@ impl Call {
         self.topology.route()
     }
 
-    /// We publish on the SFU as `feed`: every member is told, sealed, so it can receive us.
-    pub fn published(&mut self, feed: u64) -> Vec<Event> {
-        self.topology.published(feed);
+    /// We publish on the SFU as `feed`, our screen share on its stream `share`: every member
+    /// is told, sealed, so it can receive us.
+    pub fn published(&mut self, feed: u64, share: Option<String>) -> Vec<Event> {
+        let feed = Feed { id: feed, share };
         let peers: Vec<PeerId> = self.ready_members().map(|m| m.id.clone()).collect();
-        peers
+        let out = peers
             .iter()
-            .filter_map(|peer| self.seal(peer, PeerMessage::Feed { feed }).map(Event::Send))
-            .collect()
+            .filter_map(|peer| self.seal(peer, feed.message()).map(Event::Send))
+            .collect();
+        self.topology.published(feed);
+        out
     }
 
     /// Our connection to the SFU failed or closed: ask the server for access again in a
@@ -631,6 +634,12 @@ impl Call {
     /// Whose SFU feed `feed` is.
     pub fn member_of_feed(&self, feed: u64) -> Option<&PeerId> {
         self.topology.member_of(feed)
+    }
+
+    /// Which of `feed`'s streams (by its mid on the publisher's connection) is its member's
+    /// screen share.
+    pub fn share_of_feed(&self, feed: u64) -> Option<&str> {
+        self.topology.share_of(feed)
     }
 
     /// Turns the rounds' outputs into events: commitments and reveals sealed and sent, keys
@@ -672,8 +681,8 @@ impl Call {
                 }
                 out.push(Event::MemberReady(peer.clone()));
                 self.carry_out(keys, out);
-                if let Some(feed) = self.topology.own_feed() {
-                    out.extend(self.seal(peer, PeerMessage::Feed { feed }).map(Event::Send));
+                if let Some(feed) = self.topology.own_feed().map(Feed::message) {
+                    out.extend(self.seal(peer, feed).map(Event::Send));
                 }
                 if self.conversation.my_hand() {
                     out.extend(self.tell_privately(peer, &PrivateMessage::Hand { raised: true }));
@@ -832,8 +841,12 @@ impl Call {
                     None => self.drop_from(&from),
                 }
             }
-            PeerMessage::Feed { feed } if ready => {
-                if self.topology.member_feed(from.clone(), feed) {
+            PeerMessage::Feed { feed, share } if ready => {
+                let share = share.filter(|mid| is_stream_id(mid));
+                if self
+                    .topology
+                    .member_feed(from.clone(), Feed { id: feed, share })
+                {
                     out.push(Event::SfuFeeds);
                 }
             }

@@ -14,6 +14,7 @@
 use litemap::LiteMap;
 
 use conclave_protocol::PeerId;
+use conclave_protocol::peer::PeerMessage;
 
 /// How long before the server's SFU token runs out we ask for a fresh one, as a share of its
 /// lifetime: halfway, so a slow answer or a reconnect in between still leaves time.
@@ -30,15 +31,33 @@ pub enum Route {
     Sfu,
 }
 
+/// A member's feed on the SFU: its id in Janus, and the mid of the stream its screen share goes
+/// out on (every publisher sends one, empty while it shares nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    pub id: u64,
+    pub share: Option<String>,
+}
+
+impl Feed {
+    /// What tells a member about it.
+    pub fn message(&self) -> PeerMessage {
+        PeerMessage::Feed {
+            feed: self.id,
+            share: self.share.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Topology {
     /// The member count above which the call goes through the SFU; `None`: the server has none.
     above: Option<usize>,
     route: Route,
     /// Our own feed on the SFU, once we publish.
-    own_feed: Option<u64>,
+    own_feed: Option<Feed>,
     /// Each member's feed, as it told us.
-    feeds: LiteMap<PeerId, u64>,
+    feeds: LiteMap<PeerId, Feed>,
     /// When to ask the server for SFU access (again); `None`: not now.
     ask_at_ms: Option<u64>,
 }
@@ -104,22 +123,27 @@ impl Topology {
         }
     }
 
-    pub fn published(&mut self, feed: u64) {
+    pub fn published(&mut self, feed: Feed) {
         self.own_feed = Some(feed);
     }
 
-    pub fn own_feed(&self) -> Option<u64> {
-        self.own_feed
+    pub fn own_feed(&self) -> Option<&Feed> {
+        self.own_feed.as_ref()
     }
 
     /// `peer` says its feed is `feed`. True if that changes what we receive.
-    pub fn member_feed(&mut self, peer: PeerId, feed: u64) -> bool {
+    pub fn member_feed(&mut self, peer: PeerId, feed: Feed) -> bool {
         // A feed someone else already claimed stays theirs: first come, first kept. The
         // frames would not decrypt under a second claimant's key anyway.
-        if self.feeds.iter().any(|(p, f)| *f == feed && *p != peer) {
+        if self
+            .feeds
+            .iter()
+            .any(|(p, f)| f.id == feed.id && *p != peer)
+        {
             return false;
         }
-        self.feeds.insert(peer, feed) != Some(feed)
+        let id = feed.id;
+        self.feeds.insert(peer, feed).map(|f| f.id) != Some(id)
     }
 
     /// `peer` left. True if we were receiving its feed.
@@ -129,20 +153,32 @@ impl Topology {
 
     /// The feeds to receive, one per member that told us its own.
     pub fn feeds(&self) -> Vec<u64> {
-        self.feeds.values().copied().collect()
+        self.feeds.values().map(|f| f.id).collect()
     }
 
     /// Whose feed `feed` is.
     pub fn member_of(&self, feed: u64) -> Option<&PeerId> {
         self.feeds
             .iter()
-            .find_map(|(peer, f)| (*f == feed).then_some(peer))
+            .find_map(|(peer, f)| (f.id == feed).then_some(peer))
+    }
+
+    /// The mid of `feed`'s screen share stream, as its member told us.
+    pub fn share_of(&self, feed: u64) -> Option<&str> {
+        self.feeds
+            .values()
+            .find(|f| f.id == feed)
+            .and_then(|f| f.share.as_deref())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn feed(id: u64) -> Feed {
+        Feed { id, share: None }
+    }
 
     fn id(s: &str) -> PeerId {
         PeerId::new(s).unwrap()
@@ -189,15 +225,21 @@ mod tests {
     #[test]
     fn feeds_map_to_members_and_a_taken_feed_cannot_be_claimed() {
         let mut t = Topology::default();
-        assert!(t.member_feed(id("ada"), 11));
-        assert!(!t.member_feed(id("ada"), 11), "said again: nothing changes");
-        assert!(t.member_feed(id("bob"), 22));
-        assert!(!t.member_feed(id("eve"), 11), "Ada's feed stays Ada's");
+        assert!(t.member_feed(id("ada"), feed(11)));
+        assert!(
+            !t.member_feed(id("ada"), feed(11)),
+            "said again: nothing changes"
+        );
+        assert!(t.member_feed(id("bob"), feed(22)));
+        assert!(
+            !t.member_feed(id("eve"), feed(11)),
+            "Ada's feed stays Ada's"
+        );
         assert_eq!(t.member_of(11), Some(&id("ada")));
         assert_eq!(t.member_of(33), None);
         assert_eq!(t.feeds(), vec![11, 22]);
         // Ada published again (a new session on the SFU): her new feed replaces the old.
-        assert!(t.member_feed(id("ada"), 12));
+        assert!(t.member_feed(id("ada"), feed(12)));
         assert_eq!(t.feeds(), vec![12, 22]);
         assert!(t.forget(&id("bob")));
         assert!(!t.forget(&id("bob")));

@@ -39,9 +39,11 @@ fn past_the_threshold_everyone_moves_to_the_sfu_and_learns_whose_feed_is_whose()
         assert!(events.iter().any(|e| matches!(e, Event::UseSfu)), "{id}");
         assert_eq!(accesses(&events).len(), 1, "{id}: one token, {events:?}");
     }
-    // Each publishes and tells the others, sealed: the relay sees only blobs.
+    // Each publishes and tells the others, sealed: the relay sees only blobs. Which stream of
+    // its feed carries its screen goes with it (a mid that is no token is dropped).
     for (n, id) in ids.iter().enumerate() {
-        let events = relay.call_mut(id).published(100 + n as u64);
+        let share = ["2", "share 2", "{3}"][n].to_owned();
+        let events = relay.call_mut(id).published(100 + n as u64, Some(share));
         relay.route(id, events);
     }
     for id in &ids {
@@ -60,18 +62,25 @@ fn past_the_threshold_everyone_moves_to_the_sfu_and_learns_whose_feed_is_whose()
                 Some(other),
                 "{id}"
             );
+            assert_eq!(
+                relay.call(id).share_of_feed(100 + n as u64),
+                [Some("2"), None, Some("{3}")][n],
+                "{id}"
+            );
         }
     }
     // A fourth member learns everyone's feed once ready, and they learn its.
     let d = relay.join(&secret, "Dee");
     assert_eq!(relay.call(&d).route(), Route::Sfu);
-    let events = relay.call_mut(&d).published(200);
+    let events = relay.call_mut(&d).published(200, None);
     relay.route(&d, events);
     let mut feeds = relay.call(&d).sfu_feeds();
     feeds.sort();
     assert_eq!(feeds, vec![100, 101, 102]);
+    assert_eq!(relay.call(&d).share_of_feed(100), Some("2"));
     for id in &ids {
         assert_eq!(relay.call(id).member_of_feed(200), Some(&d), "{id}");
+        assert_eq!(relay.call(id).share_of_feed(200), None, "{id}");
     }
     // A leave takes the feed away.
     relay.leave(&b);

@@ -55,8 +55,13 @@ pub enum PeerMessage {
     /// A [`PrivateMessage`], sealed with the pairwise key likewise (under its own label).
     Private { sealed: Blob },
     /// My feed on the SFU (a large call): receive it as mine. The SFU itself only ever sees
-    /// the number.
-    Feed { feed: u64 },
+    /// the number, and cannot tell a camera from a screen: `share` says which of the feed's
+    /// streams (its mid on my publishing connection) carries my screen while I share one.
+    Feed {
+        feed: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share: Option<String>,
+    },
 }
 
 /// What members say to each other about the call's conversation, only ever inside a pairwise
@@ -204,6 +209,14 @@ mod tests {
                 candidate: String::new(),
                 sdp_mid: None,
                 sdp_m_line_index: None,
+            },
+            PeerMessage::Feed {
+                feed: 4_503_599_627_370_495,
+                share: Some("2".into()),
+            },
+            PeerMessage::Feed {
+                feed: 7,
+                share: None,
             },
         ];
         for (seq, msg) in all.into_iter().enumerate() {

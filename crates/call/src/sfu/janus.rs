@@ -202,7 +202,11 @@ pub struct StreamInfo {
     pub kind: String,
     /// Absent on an m-line whose publisher went away (`"active": false`).
     pub feed: Option<u64>,
+    /// The publisher's own mid for this stream.
+    pub feed_mid: Option<String>,
     pub active: bool,
+    /// The publisher sends it in simulcast layers.
+    pub simulcast: bool,
 }
 
 /// What `plugindata.data` says.
@@ -321,7 +325,9 @@ fn streams(list: &Value) -> Vec<StreamInfo> {
                         mid: str_of(s, "mid")?.to_owned(),
                         kind: str_of(s, "type")?.to_owned(),
                         feed: id_of(s, "feed_id"),
+                        feed_mid: str_of(s, "feed_mid").map(str::to_owned),
                         active: s.get("active").and_then(Value::as_bool).unwrap_or(true),
+                        simulcast: s.get("simulcast").is_some_and(Value::is_object),
                     })
                 })
                 .collect()

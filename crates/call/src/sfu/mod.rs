@@ -84,7 +84,12 @@ pub enum Kind {
 pub struct SubscribedStream {
     pub mid: String,
     pub feed: u64,
+    /// The stream's mid on its publisher's connection: which of the feed's streams this is
+    /// (its camera, or the screen its member says it shares on that mid).
+    pub feed_mid: Option<String>,
     pub kind: Kind,
+    /// Sent in simulcast layers (a camera), so a layer can be chosen; a screen share is not.
+    pub simulcast: bool,
 }
 
 /// Why the SFU session ended. Janus's error codes are kept where they say something a person
@@ -149,7 +154,8 @@ pub enum SfuEvent {
     Send(String),
     /// Session, handle and join are done: create the publisher connection's offer (send-only
     /// audio and video, video with three simulcast encodings listed high to low, as Janus
-    /// reads `a=rid` lines by default), wait for gathering, and call
+    /// reads `a=rid` lines by default, and a second video for a screen share, empty while
+    /// nothing is shared, so sharing needs no renegotiation), wait for gathering, and call
     /// [`Sfu::publisher_offer`].
     MakePublisherOffer,
     /// Janus's answer to our offer.
@@ -442,10 +448,11 @@ impl Sfu {
         out
     }
 
+    /// The mids of `feed`'s video that comes in layers (not its screen share).
     fn video_mids(&self, feed: u64) -> Vec<String> {
         self.streams
             .iter()
-            .filter(|s| s.feed == feed && s.kind == Kind::Video)
+            .filter(|s| s.feed == feed && s.kind == Kind::Video && s.simulcast)
             .map(|s| s.mid.clone())
             .collect()
     }
@@ -912,7 +919,9 @@ impl Sfu {
                 Some(SubscribedStream {
                     mid: s.mid,
                     feed: s.feed?,
+                    feed_mid: s.feed_mid,
                     kind,
+                    simulcast: s.simulcast,
                 })
             })
             .collect();

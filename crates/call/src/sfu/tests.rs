@@ -328,12 +328,16 @@ fn happy_path_publishes_and_subscribes() {
         SubscribedStream {
             mid: "0".into(),
             feed: 42,
+            feed_mid: Some("0".into()),
             kind: Kind::Audio,
+            simulcast: false,
         },
         SubscribedStream {
             mid: "1".into(),
             feed: 42,
+            feed_mid: Some("1".into()),
             kind: Kind::Video,
+            simulcast: true,
         },
     ];
     assert_eq!(
@@ -1136,4 +1140,46 @@ fn a_reused_mid_does_not_count_as_switched_for_its_new_feed() {
     );
     // No report for 44 yet: asked again.
     assert_eq!(one(&s.tick(2_200))["body"], sent["body"]);
+}
+
+/// A publisher's second video (its screen share, never in layers) comes with the feed: the page
+/// learns which publisher mid each m-line carries, and layer choices leave the share alone.
+#[test]
+fn a_feeds_screen_share_is_told_apart_and_gets_no_layer_choice() {
+    let (mut s, _) = joined(&[42]);
+    let join = one(&s.subscribe(&[42], 40));
+    let mut share = sub_stream(2, "video", 42);
+    share["feed_mid"] = json!("2");
+    share.as_object_mut().unwrap().remove("simulcast");
+    let out = s.handle(
+        &event(
+            Some(&tx(&join)),
+            SUB,
+            json!({ "videoroom": "attached", "room": ROOM, "streams": [
+                sub_stream(0, "audio", 42), sub_stream(1, "video", 42), share
+            ] }),
+            Some(offer("v=0")),
+        ),
+        45,
+    );
+    let Some(SfuEvent::SubscriberOffer { streams, .. }) = told(&out).pop() else {
+        panic!("no offer: {out:?}");
+    };
+    let seen: Vec<(&str, Option<&str>, bool)> = streams
+        .iter()
+        .map(|s| (s.mid.as_str(), s.feed_mid.as_deref(), s.simulcast))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("0", Some("0"), false),
+            ("1", Some("1"), true),
+            ("2", Some("2"), false)
+        ]
+    );
+    let configure = one(&s.prefer_layer(42, 0, 2, 50));
+    assert_eq!(
+        configure["body"]["streams"],
+        json!([{ "mid": "1", "substream": 0, "temporal": 2 }])
+    );
 }
