@@ -736,11 +736,6 @@ impl Session {
             media::stop(&stream);
             return;
         }
-        if self.call.as_ref().map(Call::route) == Some(Route::Sfu) {
-            media::stop(&stream);
-            self.model.notify(notice::SHARE_NOT_IN_LARGE_CALLS);
-            return;
-        }
         let inbox = self.inbox.clone();
         let ended = events::on(Clone::clone(&track).into(), "ended", move || {
             inbox.post(Input::ShareEnded)
@@ -749,6 +744,9 @@ impl Session {
             if let Err(err) = link.start_share(&track, &stream) {
                 web_sys::console::error_2(&"could not share on a connection".into(), &err);
             }
+        }
+        if let Some(link) = &self.sfu_link {
+            link.share(Some(&track));
         }
         self.model.own_share.set_value(Some(Clone::clone(&stream)));
         self.model.sharing.set(true);
@@ -767,6 +765,9 @@ impl Session {
         drop_later(ended);
         for link in self.peers.values() {
             link.stop_share();
+        }
+        if let Some(link) = &self.sfu_link {
+            link.share(None);
         }
         media::stop(&stream);
         self.model.own_share.set_value(None);
@@ -978,6 +979,11 @@ impl Session {
                 if let Some(stream) = link.remote_stream(&peer) {
                     self.model.streams.update_value(|s| {
                         s.insert(peer.to_string(), stream);
+                    });
+                }
+                if let Some(share) = link.remote_share(&peer) {
+                    self.model.share_streams.update_value(|s| {
+                        s.insert(peer.to_string(), share);
                     });
                 }
             }

@@ -1,7 +1,8 @@
 //! A call through the SFU (Janus): the WebSocket to the server's `/sfu` relay that carries the
 //! Janus API, one `RTCPeerConnection` that publishes our camera and microphone (VP8 in three
-//! simulcast layers, so Janus can give a weak receiver a lower one), and one that receives every
-//! member's feed. Every sender and receiver goes through the frame worker: Janus forwards
+//! simulcast layers, so Janus can give a weak receiver a lower one) and our screen share (a
+//! sender of its own, negotiated from the start and empty while nothing is shared), and one
+//! that receives every member's feed. Every sender and receiver goes through the frame worker: Janus forwards
 //! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
 //! this only carries it out.
 
@@ -72,10 +73,16 @@ pub struct SfuLink {
     /// Janus asked for our offer while we had nothing to publish (camera and microphone not
     /// open yet, or denied): it is made once a track comes ([`SfuLink::send`]).
     offer_owed: Cell<bool>,
-    /// Each member's camera and microphone as they arrive through the SFU.
+    /// The screen we share, if we do, and the sender it goes out on once the offer is made.
+    share: RefCell<Option<MediaStreamTrack>>,
+    share_sender: RefCell<Option<RtcRtpTransceiver>>,
+    /// Each member's camera and microphone as they arrive through the SFU …
     streams: RefCell<LiteMap<PeerId, MediaStream>>,
-    /// Whose media each receiving transceiver (by mid) carries now.
-    owners: RefCell<LiteMap<String, PeerId>>,
+    /// … and its screen share's stream (a track with no frames while it shares nothing).
+    shares: RefCell<LiteMap<PeerId, MediaStream>>,
+    /// Whose media each receiving transceiver (by mid) carries now, and whether it is the
+    /// member's screen share.
+    owners: RefCell<LiteMap<String, (PeerId, bool)>>,
     /// Each member's figures between two readings.
     samplers: RefCell<LiteMap<PeerId, Sampler>>,
     inbox: Inbox,
@@ -144,7 +151,10 @@ impl SfuLink {
             // `Clone::clone`: the same stream, not a copy of its tracks (see `peer`).
             local: RefCell::new(Clone::clone(local)),
             offer_owed: Cell::new(false),
+            share: RefCell::new(None),
+            share_sender: RefCell::new(None),
             streams: RefCell::new(LiteMap::new()),
+            shares: RefCell::new(LiteMap::new()),
             owners: RefCell::new(LiteMap::new()),
             samplers: RefCell::new(LiteMap::new()),
             inbox,
@@ -160,25 +170,31 @@ impl SfuLink {
         }
     }
 
-    /// Puts our tracks on the publisher connection and makes the offer: one sender for audio
-    /// and one for video, each with its encrypting transform attached before it can send a
-    /// frame, the one we have no track for (no camera) empty until a track comes. With
-    /// neither (not open yet, or denied) there is nothing to publish: the member receives,
-    /// and the offer waits for a track.
+    /// Puts our tracks on the publisher connection and makes the offer: one sender for audio,
+    /// one for video and one for a screen share, each with its encrypting transform attached
+    /// before it can send a frame, those we have no track for (no camera, nothing shared)
+    /// empty until a track comes. With nothing at all (camera and microphone not open yet, or
+    /// denied, and no share) there is nothing to publish: the member receives, and the offer
+    /// waits for a track.
     pub fn make_publisher_offer(&self) {
         let local = Clone::clone(&*self.local.borrow());
-        let tracks = [video_track(&local), audio_track(&local)];
+        let share = self.share.borrow().clone();
+        let tracks = [video_track(&local), audio_track(&local), share];
         if tracks.iter().all(Option::is_none) {
             self.offer_owed.set(true);
             return;
         }
         self.offer_owed.set(false);
         let result = (|| -> Result<(), JsValue> {
-            for (kind, track) in [MediaKind::Video, MediaKind::Audio].into_iter().zip(tracks) {
+            let kinds = [MediaKind::Video, MediaKind::Audio, MediaKind::Video];
+            for (n, (kind, track)) in kinds.into_iter().zip(tracks).enumerate() {
+                let is_share = n == 2;
                 let init = RtcRtpTransceiverInit::new();
                 init.set_direction(RtcRtpTransceiverDirection::Sendonly);
-                init.set_streams(&Array::of1(&local));
-                if kind == MediaKind::Video {
+                if !is_share {
+                    init.set_streams(&Array::of1(&local));
+                }
+                if kind == MediaKind::Video && !is_share {
                     init.set_send_encodings(&simulcast_layers());
                 }
                 let transceiver = match &track {
@@ -200,6 +216,9 @@ impl SfuLink {
                 match kind {
                     MediaKind::Video => only_vp8(&transceiver),
                     MediaKind::Audio => super::peer::no_audio_level(&transceiver),
+                }
+                if is_share {
+                    *self.share_sender.borrow_mut() = Some(transceiver);
                 }
             }
             Ok(())
@@ -228,6 +247,9 @@ impl SfuLink {
         }
         for transceiver in self.publisher.get_transceivers().iter() {
             let transceiver: RtcRtpTransceiver = transceiver.unchecked_into();
+            if self.share_sender.borrow().as_ref() == Some(&transceiver) {
+                continue;
+            }
             // An empty sender has no kind of its own: its transceiver's receiver has.
             let track = match transceiver.receiver().track().kind().as_str() {
                 "video" => video_track(local),
@@ -247,6 +269,31 @@ impl SfuLink {
         }
     }
 
+    /// Shares `screen` (or stops: `None`) on the share's sender, with no new negotiation; an
+    /// offer not made yet takes it.
+    pub fn share(&self, screen: Option<&MediaStreamTrack>) {
+        *self.share.borrow_mut() = screen.cloned();
+        if self.offer_owed.get() {
+            if screen.is_some() {
+                self.make_publisher_offer();
+            }
+            return;
+        }
+        if let Some(transceiver) = self.share_sender.borrow().as_ref() {
+            let promise = transceiver.sender().replace_track(screen);
+            spawn_local(async move {
+                if let Err(err) = JsFuture::from(promise).await {
+                    web_sys::console::warn_2(&"could not share the screen".into(), &err);
+                }
+            });
+        }
+    }
+
+    /// The mid our screen share goes out on, once the publisher's offer is made.
+    pub fn share_mid(&self) -> Option<String> {
+        self.share_sender.borrow().as_ref().and_then(|t| t.mid())
+    }
+
     pub fn publisher_answer(&self, sdp: String) {
         let pc = self.publisher.clone();
         spawn_local(async move {
@@ -259,22 +306,30 @@ impl SfuLink {
     }
 
     /// Applies Janus's offer for the subscriber connection, gives every receiving transceiver
-    /// the decrypting transform of the member whose feed it carries (`owner`), before any of
-    /// its frames can arrive, and answers.
+    /// the decrypting transform of the member whose feed it carries (`owner`: the member, and
+    /// the mid of its feed that carries its screen), before any of its frames can arrive, and
+    /// answers.
     pub fn subscriber_offer(
         self: &Rc<Self>,
         sdp: String,
         streams: Vec<SubscribedStream>,
-        owner: impl Fn(u64) -> Option<PeerId>,
+        owner: impl Fn(u64) -> Option<(PeerId, Option<String>)>,
     ) {
-        let wanted: Vec<(String, PeerId, MediaKind)> = streams
+        let wanted: Vec<Routed> = streams
             .into_iter()
             .filter_map(|s| {
                 let kind = match s.kind {
                     Kind::Audio => MediaKind::Audio,
                     Kind::Video => MediaKind::Video,
                 };
-                Some((s.mid, owner(s.feed)?, kind))
+                let (peer, share) = owner(s.feed)?;
+                let is_share = kind == MediaKind::Video && share.is_some() && s.feed_mid == share;
+                Some(Routed {
+                    mid: s.mid,
+                    peer,
+                    kind,
+                    is_share,
+                })
             })
             .collect();
         let link = Rc::clone(self);
@@ -297,8 +352,8 @@ impl SfuLink {
     }
 
     /// Each receiving transceiver in `wanted` gets the transform of the member it now carries,
-    /// and its track goes into that member's stream.
-    fn route_receivers(&self, wanted: &[(String, PeerId, MediaKind)]) {
+    /// and its track goes into that member's stream, or its share's.
+    fn route_receivers(&self, wanted: &[Routed]) {
         let transceivers: Vec<RtcRtpTransceiver> = self
             .subscriber
             .get_transceivers()
@@ -307,23 +362,32 @@ impl SfuLink {
             .collect();
         let mut owners = self.owners.borrow_mut();
         let mut streams = self.streams.borrow_mut();
+        let mut shares = self.shares.borrow_mut();
         for transceiver in transceivers {
             let Some(mid) = transceiver.mid() else {
                 continue;
             };
             let receiver = transceiver.receiver();
             let track = receiver.track();
-            let now = wanted.iter().find(|(m, _, _)| *m == mid);
+            let now = wanted.iter().find(|r| r.mid == mid);
             let before = owners.get(&mid).cloned();
-            if before.as_ref() == now.map(|(_, p, _)| p) {
+            if before.as_ref().map(|(p, s)| (p, *s)) == now.map(|r| (&r.peer, r.is_share)) {
                 continue;
             }
-            if let Some(old) = before.and_then(|p| streams.get(&p)) {
-                old.remove_track(&track);
+            if let Some((old, was_share)) = before {
+                let list = if was_share { &shares } else { &streams };
+                if let Some(old) = list.get(&old) {
+                    old.remove_track(&track);
+                }
             }
             match now {
-                Some((_, peer, kind)) => {
-                    match self.worker.transform(*kind, Some(peer.as_str())) {
+                Some(&Routed {
+                    ref peer,
+                    kind,
+                    is_share,
+                    ..
+                }) => {
+                    match self.worker.transform(kind, Some(peer.as_str())) {
                         Ok(transform) => {
                             receiver.set_transform_opt_rtc_rtp_script_transform(Some(&transform))
                         }
@@ -331,8 +395,9 @@ impl SfuLink {
                         // to the decoder: leave it out.
                         Err(_) => continue,
                     }
-                    owners.insert(mid, peer.clone());
-                    let stream = streams
+                    owners.insert(mid, (peer.clone(), is_share));
+                    let list = if is_share { &mut shares } else { &mut streams };
+                    let stream = list
                         .entry(peer.clone())
                         .or_insert_with(|| MediaStream::new().expect("MediaStream constructor"));
                     stream.add_track(&track);
@@ -342,13 +407,18 @@ impl SfuLink {
                 }
             }
         }
-        drop((owners, streams));
+        drop((owners, streams, shares));
         post(&self.inbox, SfuInput::Tracks);
     }
 
     /// A member's camera and microphone, as they come through the SFU.
     pub fn remote_stream(&self, peer: &PeerId) -> Option<MediaStream> {
         self.streams.borrow().get(peer).cloned()
+    }
+
+    /// A member's screen share, as it comes through the SFU (shown while it says it shares).
+    pub fn remote_share(&self, peer: &PeerId) -> Option<MediaStream> {
+        self.shares.borrow().get(peer).cloned()
     }
 
     /// Reads both connections' figures and posts them ([`SfuInput::Sampled`]): how lossy our
@@ -399,7 +469,8 @@ impl SfuLink {
     /// A member left: its stream goes (its transceivers are reused or dropped by Janus).
     pub fn forget(&self, peer: &PeerId) {
         self.streams.borrow_mut().remove(peer);
-        self.owners.borrow_mut().retain(|_, p| p != peer);
+        self.shares.borrow_mut().remove(peer);
+        self.owners.borrow_mut().retain(|_, (p, _)| p != peer);
     }
 
     /// The members whose media comes through the SFU.
@@ -415,6 +486,15 @@ impl SfuLink {
         self.publisher.close();
         self.subscriber.close();
     }
+}
+
+/// A receiving transceiver's place: whose feed it carries, and whether it is that member's
+/// screen share.
+struct Routed {
+    mid: String,
+    peer: PeerId,
+    kind: MediaKind,
+    is_share: bool,
 }
 
 /// Three layers, highest first as Janus numbers them from the `a=rid` order (h, m, l): full,

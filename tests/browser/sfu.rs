@@ -771,3 +771,109 @@ async fn a_firefox_member_publishes_and_receives_through_janus() {
     }
     drop(call);
 }
+
+/// The shared screen's picture is playing at `m`.
+const SHARE_SHOWN: &str =
+    "document.querySelector('[data-testid=share]')?.querySelector('video')?.videoWidth > 0";
+
+/// Asserts that `m` shows a shared screen with new frames coming.
+async fn share_keeps_coming(m: &Member) {
+    let frames = "return document.querySelector('[data-testid=share] video') \
+                  ?.getVideoPlaybackQuality().totalVideoFrames || 0";
+    let before = m.js(frames).await.as_f64().unwrap_or(0.0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = m.js(frames).await.as_f64().unwrap_or(0.0);
+    assert!(
+        after > before + 5.0,
+        "{}: the shared screen stopped at {before} -> {after} frames",
+        m.name
+    );
+}
+
+/// A screen shared in a call through Janus: every publisher negotiates a sender for a share
+/// from the start, empty until a screen goes on it, so sharing, stopping and sharing again need
+/// no renegotiation; the others tell it from the camera by the mid its sharer told them,
+/// sealed, and see it next to the sharer's camera, decrypted, a member who joins while it is
+/// shared too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_shared_through_janus_reaches_everyone_and_goes_when_stopped() {
+    let _turn = exclusive().await;
+    let call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
+    let options = call.member();
+    let watcher = Options {
+        deny_media: true,
+        ..options.clone()
+    };
+    let link = call.link("sfu-share");
+    let members = [
+        Member::launch(&driver, "Ada", options.clone()).await,
+        Member::launch(&driver, "Bob", options).await,
+        Member::launch(&driver, "Cyd", watcher.clone()).await,
+    ];
+    for m in &members {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    let [ada, bob, cyd] = members;
+    cyd.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+        .await;
+    bob.wait_until("Ada", &showing(&["Ada"]), SHOW_ALL).await;
+
+    ada.click("share-screen").await;
+    ada.wait_for("own-share").await;
+    for m in [&bob, &cyd] {
+        m.wait_until(
+            "Ada's screen, playing",
+            SHARE_SHOWN,
+            Duration::from_secs(60),
+        )
+        .await;
+        let caption = m.text("share").await;
+        assert!(caption.contains("Ada's screen"), "{}: {caption}", m.name);
+        share_keeps_coming(m).await;
+        pictures_keep_coming(m, &["Ada"]).await;
+    }
+    // Camera and screen go out on senders of their own, each through its encrypting
+    // transform.
+    let senders = ada
+        .js(
+            "return window.__conclaveTest.pcs.filter(pc => pc.connectionState !== 'closed') \
+               .flatMap(pc => pc.getTransceivers()).filter(t => t.sender.track?.kind === 'video') \
+               .map(t => !!t.sender.transform)",
+        )
+        .await;
+    assert_eq!(
+        senders,
+        serde_json::json!([true, true]),
+        "Ada's video senders"
+    );
+
+    // Stopped: gone at the others, and the camera carries on.
+    ada.click("share-screen").await;
+    for m in [&bob, &cyd] {
+        m.wait_until(
+            "the share to go",
+            "!document.querySelector('[data-testid=share]')",
+            Duration::from_secs(20),
+        )
+        .await;
+        pictures_keep_coming(m, &["Ada"]).await;
+    }
+
+    // Shared again, on the same sender, and a member who joins now sees it too.
+    ada.click("share-screen").await;
+    ada.wait_for("own-share").await;
+    let dee = Member::launch(&driver, "Dee", watcher).await;
+    dee.goto(&link).await;
+    dee.join().await;
+    for m in [&bob, &dee] {
+        m.wait_until("Ada's screen, playing", SHARE_SHOWN, SHOW_ALL)
+            .await;
+        share_keeps_coming(m).await;
+    }
+    for m in [ada, bob, cyd, dee] {
+        m.quit().await;
+    }
+    drop(call);
+}

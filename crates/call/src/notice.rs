@@ -38,8 +38,6 @@ pub const PEER_CONNECTION_FAILED: &str =
 
 pub const MEDIA_NOT_SENT: &str = "Could not send your camera and microphone to one of the others, so they can't see or hear you. Leave and join again to retry.";
 
-pub const SHARE_NOT_IN_LARGE_CALLS: &str = "Sharing a screen is not possible yet in a call this large (more people than a direct call holds). Your camera and microphone still reach everyone.";
-
 pub const SFU_LOST: &str =
     "Lost the connection to the video server of this large call. Trying again in a moment.";
 

@@ -14,6 +14,7 @@ use conclave_protocol::PeerId;
 use leptos::prelude::*;
 
 use super::Session;
+use crate::web::media::video_track;
 use crate::web::sfu::{SfuInput, SfuLink};
 use crate::web::{layout, now_ms};
 
@@ -73,6 +74,10 @@ impl Session {
             self.inbox.clone(),
         ) {
             Ok(link) => {
+                // A screen shared before the call moved here goes out with our first offer.
+                if let Some(screen) = self.sharing.as_ref().and_then(|(s, _)| video_track(s)) {
+                    link.share(Some(&screen));
+                }
                 self.sfu_link = Some(Rc::new(link));
                 self.sfu_layers = Layers::default();
                 self.sfu = Some(Sfu::new(SfuAccess { token, room }, display(), now_ms()));
@@ -151,18 +156,19 @@ impl Session {
                 SfuEvent::PublisherAnswer { sdp } => link.publisher_answer(sdp),
                 SfuEvent::Published { feed } => {
                     if let Some(call) = self.call.as_mut() {
-                        let events = call.published(feed);
+                        let events = call.published(feed, link.share_mid());
                         self.run(events);
                     }
                 }
                 SfuEvent::SubscriberOffer { sdp, streams } => {
                     // Inserted one by one: `collect` would compile a sort for the map's type.
-                    let mut owners: LiteMap<u64, PeerId> = LiteMap::new();
-                    for s in &streams {
-                        if let Some(owner) =
-                            self.call.as_ref().and_then(|c| c.member_of_feed(s.feed))
-                        {
-                            owners.insert(s.feed, owner.clone());
+                    let mut owners: LiteMap<u64, (PeerId, Option<String>)> = LiteMap::new();
+                    if let Some(call) = self.call.as_ref() {
+                        for s in &streams {
+                            if let Some(owner) = call.member_of_feed(s.feed) {
+                                let share = call.share_of_feed(s.feed).map(str::to_owned);
+                                owners.insert(s.feed, (owner.clone(), share));
+                            }
                         }
                     }
                     link.subscriber_offer(sdp, streams, move |feed| owners.get(&feed).cloned());
