@@ -116,6 +116,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             sfu_link: None,
             sfu: None,
             sfu_waiting: None,
+            sfu_trouble: None,
             sfu_layers: Default::default(),
             sfu_sampled_ms: 0,
             peers: LiteMap::new(),
@@ -224,6 +225,8 @@ pub(crate) struct Session {
     /// Access to the SFU that came before the frame worker: used once it is there (url,
     /// token, Janus room).
     sfu_waiting: Option<(String, String, u64)>,
+    /// What the page says went wrong with the SFU, until it is back.
+    sfu_trouble: Option<&'static str>,
     /// The simulcast layer our downlink takes, and when it was last measured.
     sfu_layers: conclave_call::layers::Layers,
     sfu_sampled_ms: u64,

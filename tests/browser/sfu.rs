@@ -132,6 +132,30 @@ impl JanusCall {
         }
     }
 
+    /// Janus dies at once, as in a crash: its sessions, rooms and tokens are gone.
+    fn crash_janus(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &self.janus.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "could not kill Janus");
+    }
+
+    /// Janus starts again with the same configuration, empty.
+    fn restart_janus(&mut self) {
+        let entry = self.net.public.handle();
+        let settings = self.janus.settings.clone();
+        let dir = self.janus.dir.clone();
+        // The old one is reaped as it is replaced.
+        self.janus = janus::Janus::start_via(
+            &dir,
+            settings,
+            self.net.public.exec("janus"),
+            &move |addr| entry.connect(addr),
+        )
+        .unwrap_or_else(|e| panic!("Janus did not start again: {e}"));
+    }
+
     /// A member's options: its browser trusts the server's test certificate.
     fn member(&self) -> Options {
         Options {
@@ -585,6 +609,32 @@ async fn pictures_keep_coming(m: &Member, others: &[&str]) {
     }
 }
 
+/// Waits until `m` shows each of `others` with new frames coming again (a frozen last picture
+/// still has its size, so `showing` cannot tell).
+async fn pictures_come_back(m: &Member, others: &[&str], limit: Duration) {
+    let start = Instant::now();
+    let mut before: Vec<f64> = Vec::new();
+    for other in others {
+        before.push(frames_on_tile(m, other).await);
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut now = Vec::new();
+        for other in others {
+            now.push(frames_on_tile(m, other).await);
+        }
+        if now.iter().zip(&before).all(|(n, b)| *n > b + 10.0) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{}: no new pictures of {others:?} in {limit:?}: frames {before:?} -> {now:?}",
+            m.name
+        );
+        before = now;
+    }
+}
+
 /// Plugs a camera into `m`'s machine (`?harness-no-camera=1`) and picks it in the call.
 async fn pick_plugged_camera(m: &Member) {
     m.js("window.__conclaveTest.plugCamera()").await;
@@ -873,6 +923,69 @@ async fn a_screen_shared_through_janus_reaches_everyone_and_goes_when_stopped() 
         share_keeps_coming(m).await;
     }
     for m in [ada, bob, cyd, dee] {
+        m.quit().await;
+    }
+    drop(call);
+}
+
+/// What a page says while the call's video server is away, and that it is no more.
+const TROUBLE: &str = "[...document.querySelectorAll('[data-testid=notice]')] \
+                       .some(n => n.textContent.includes('video server'))";
+
+/// Janus crashes in the middle of a call and comes back empty: every page says it lost the
+/// video server, gets a fresh pass, and the call comes back through the new Janus by itself,
+/// the screen being shared included, and the pages stop saying anything is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_janus_crashes_and_restarts_the_call_comes_back_through_it() {
+    let _turn = exclusive().await;
+    let mut call = JanusCall::start(1);
+    let driver = Driver::start_in(&call.net.hosts[0]).await;
+    let options = call.member();
+    let watcher = Options {
+        deny_media: true,
+        ..options.clone()
+    };
+    let link = call.link("sfu-restart");
+    let members = [
+        Member::launch(&driver, "Ada", options.clone()).await,
+        Member::launch(&driver, "Bob", options).await,
+        Member::launch(&driver, "Cyd", watcher).await,
+    ];
+    for m in &members {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    let [ada, bob, cyd] = members;
+    cyd.wait_until("Ada and Bob", &showing(&["Ada", "Bob"]), SHOW_ALL)
+        .await;
+    ada.click("share-screen").await;
+    bob.wait_until("Ada's screen, playing", SHARE_SHOWN, SHOW_ALL)
+        .await;
+
+    call.crash_janus();
+    for m in [&ada, &bob, &cyd] {
+        m.wait_until(
+            "a notice that the video server is lost",
+            TROUBLE,
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+    call.restart_janus();
+    pictures_come_back(&cyd, &["Ada", "Bob"], SHOW_ALL).await;
+    pictures_come_back(&ada, &["Bob"], SHOW_ALL).await;
+    bob.wait_until("Ada's screen again", SHARE_SHOWN, SHOW_ALL)
+        .await;
+    share_keeps_coming(&bob).await;
+    for m in [&ada, &bob, &cyd] {
+        m.wait_until(
+            "the notice to go",
+            &format!("!{TROUBLE}"),
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+    for m in [ada, bob, cyd] {
         m.quit().await;
     }
     drop(call);

@@ -250,7 +250,7 @@ pub fn sfu_failure(why: &crate::sfu::SfuFailure) -> &'static str {
             "The video server refused this page's pass, which may have expired. Trying again with a fresh one."
         }
         SfuFailure::NoSuchRoom | SfuFailure::RoomDestroyed => {
-            "The video server no longer has this call's room. Leave and join again."
+            "The video server lost this call's room. Reconnecting…"
         }
         SfuFailure::PublishersFull => {
             "The video server has no room for another camera in this call. Try again when someone leaves."

@@ -103,7 +103,7 @@ impl Session {
             (SfuInput::Open, Some(sfu)) => sfu.start(now),
             (SfuInput::Text(text), Some(sfu)) => sfu.handle(&text, now),
             (SfuInput::Closed, Some(_)) => {
-                self.model.notify(notice::SFU_LOST);
+                self.sfu_trouble(notice::SFU_LOST);
                 return self.sfu_lost();
             }
             (SfuInput::PublisherOffer(Ok(sdp)), Some(sfu)) => sfu.publisher_offer(sdp, now),
@@ -152,7 +152,13 @@ impl Session {
             };
             match event {
                 SfuEvent::Send(text) => link.to_janus(&text),
-                SfuEvent::MakePublisherOffer => link.make_publisher_offer(),
+                SfuEvent::MakePublisherOffer => {
+                    // In the room again: whatever went wrong is over.
+                    if let Some(trouble) = self.sfu_trouble.take() {
+                        self.model.dismiss(trouble);
+                    }
+                    link.make_publisher_offer();
+                }
                 SfuEvent::PublisherAnswer { sdp } => link.publisher_answer(sdp),
                 SfuEvent::Published { feed } => {
                     if let Some(call) = self.call.as_mut() {
@@ -177,11 +183,19 @@ impl Session {
                 SfuEvent::FeedGone { .. } => {}
                 SfuEvent::Failed { why } => {
                     web_sys::console::warn_1(&format!("SFU: {why:?}").into());
-                    self.model.notify(notice::sfu_failure(&why));
+                    self.sfu_trouble(notice::sfu_failure(&why));
                     return self.sfu_lost();
                 }
             }
         }
+    }
+
+    /// Says what went wrong with the SFU, in place of what was said before.
+    fn sfu_trouble(&mut self, trouble: &'static str) {
+        if let Some(before) = self.sfu_trouble.replace(trouble) {
+            self.model.dismiss(before);
+        }
+        self.model.notify(trouble);
     }
 
     /// The page came into or went out of sight: its layers follow at once.
