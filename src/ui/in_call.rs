@@ -5,6 +5,7 @@ use super::chat::{ChatPanel, ChatToggle};
 use super::devices::DevicesMenu;
 use super::gestures::{HandToggle, Reactions, ReactionsOf};
 use super::model::{CallModel, Phase, Safety, ServerLink};
+use super::qr::QrPanel;
 use super::share::{OwnShare, ShareToggle, Shares};
 use super::shortcuts::ShortcutHelp;
 use super::tile::RemoteTile;
@@ -36,6 +37,9 @@ pub fn InCall() -> impl IntoView {
                 {move || server().map(|s| view! { <span class="server" data-testid="server-state">{s}</span> })}
                 <span class="bar-actions">
                     <CopyLink/>
+                    <button type="button" data-testid="qr-toggle" on:click=move |_| session.send(Intent::ToggleQr)>
+                        "📱 QR code"
+                    </button>
                     <button
                         type="button"
                         data-testid="shortcuts-toggle"
@@ -101,6 +105,7 @@ pub fn InCall() -> impl IntoView {
                 </Show>
             </div>
             <ShortcutHelp/>
+            <QrPanel/>
             <footer class="controls">
                 <MicSwitch/>
                 <CameraSwitch/>

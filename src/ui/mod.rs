@@ -10,6 +10,7 @@ mod home;
 mod in_call;
 mod lobby;
 pub mod model;
+pub mod qr;
 mod share;
 pub mod shortcuts;
 mod tile;

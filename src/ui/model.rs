@@ -157,6 +157,8 @@ pub struct CallModel {
     pub uplink: RwSignal<Option<LinkSample>>,
     /// The keyboard shortcuts are listed.
     pub help_open: RwSignal<bool>,
+    /// The call's link as a QR code, while it is shown.
+    pub qr: RwSignal<Option<super::qr::Qr>>,
 }
 
 impl CallModel {
@@ -199,6 +201,7 @@ impl CallModel {
             pinned: RwSignal::new(None),
             uplink: RwSignal::new(None),
             help_open: RwSignal::new(false),
+            qr: RwSignal::new(None),
         }
     }
 

@@ -37,6 +37,7 @@ use super::peer::PeerLink;
 use super::signaling::Signaling;
 use super::{clipboard, drop_later, emoji, events, keys, link, network, now_ms, storage};
 use crate::ui::model::{CallModel, Phase};
+use crate::ui::qr::Qr;
 use conclave_bridge::{PeerStats, ToWorker};
 
 /// How often the call's clock ticks: key switches, retries, heartbeats, liveness.
@@ -431,8 +432,16 @@ impl Session {
             Intent::Choose(kind, id) => self.choose(kind, id),
             Intent::Pin(peer) => self.model.pinned.set(peer),
             Intent::ToggleHelp => self.model.help_open.update(|open| *open = !*open),
+            Intent::ToggleQr => {
+                let shown = self.model.qr.get_untracked().is_some();
+                self.model
+                    .qr
+                    .set(if shown { None } else { Qr::of(&self.link) });
+            }
             Intent::Close => {
-                if self.model.help_open.get_untracked() {
+                if self.model.qr.get_untracked().is_some() {
+                    self.model.qr.set(None);
+                } else if self.model.help_open.get_untracked() {
                     self.model.help_open.set(false);
                 } else if self.model.chat_open.get_untracked() {
                     self.model.chat_open.set(false);

@@ -11,12 +11,16 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::netns::{Entry, Namespace};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 /// Browser tests each start several Chromiums; on two cores they must take turns.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+/// WebDriver's key for Esc.
+pub const ESCAPE: char = '\u{E00C}';
 
 pub async fn exclusive() -> MutexGuard<'static, ()> {
     log_failures();
@@ -956,6 +960,14 @@ impl Member {
 
     pub async fn url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
+    }
+
+    /// Presses `key` on the page, as a person would (WebDriver key actions).
+    pub async fn press(&self, key: char) {
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client.perform_actions(keys).await.unwrap();
     }
 
     pub async fn click(&self, testid: &str) {

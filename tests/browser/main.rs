@@ -12,6 +12,7 @@ mod devices;
 mod firefox;
 mod harness;
 mod internet;
+mod invite;
 mod keys;
 mod measure;
 mod netns;

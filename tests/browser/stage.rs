@@ -4,19 +4,7 @@
 
 use std::time::Duration;
 
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-
-use crate::harness::{Driver, Member, Server, exclusive, random_fragment, three_in_a_call};
-
-/// Presses `key` on the page, as a person would (WebDriver key actions).
-async fn press(m: &Member, key: char) {
-    let keys = KeyActions::new("keyboard".to_owned())
-        .then(KeyAction::Down { value: key })
-        .then(KeyAction::Up { value: key });
-    m.client.perform_actions(keys).await.unwrap();
-}
-
-const ESCAPE: char = '\u{E00C}';
+use crate::harness::{Driver, ESCAPE, Member, Server, exclusive, random_fragment, three_in_a_call};
 
 /// The `speaking` and `quality` of the tile of `name`, as `member` shows it.
 async fn tile_of(m: &Member, name: &str) -> serde_json::Value {
@@ -86,16 +74,16 @@ async fn speaking_quality_pinning_and_shortcuts() {
     .await;
 
     // Shortcuts: ? lists them, Escape closes, c opens the chat, m mutes, h raises a hand.
-    press(&ada, '?').await;
+    ada.press('?').await;
     ada.wait_for("shortcuts").await;
-    press(&ada, ESCAPE).await;
+    ada.press(ESCAPE).await;
     ada.wait_until(
         "the shortcuts to close",
         "!document.querySelector('[data-testid=shortcuts]')",
         Duration::from_secs(5),
     )
     .await;
-    press(&ada, 'c').await;
+    ada.press('c').await;
     ada.wait_for("chat-input").await;
     // Typing in the chat is typing, not shortcuts.
     ada.wait_for("chat-input")
@@ -109,8 +97,8 @@ async fn speaking_quality_pinning_and_shortcuts() {
         "true"
     );
     ada.js("document.activeElement.blur()").await;
-    press(&ada, 'm').await;
-    press(&ada, 'h').await;
+    ada.press('m').await;
+    ada.press('h').await;
     assert_eq!(
         ada.js("return document.querySelector('[data-testid=mic]').getAttribute('aria-pressed')")
             .await,

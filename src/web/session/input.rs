@@ -37,6 +37,8 @@ pub enum Intent {
     Pin(Option<String>),
     /// Show or hide the list of keyboard shortcuts.
     ToggleHelp,
+    /// Show or hide the call's link as a QR code.
+    ToggleQr,
     /// Escape: close whatever is open on top (the shortcuts, the chat).
     Close,
 }
