@@ -1,11 +1,11 @@
 //! Screen shares: others' shown large with the sharer's name, ours as a note with a way to stop.
 
 use conclave_call::{MediaState, notice};
-use leptos::html::Video;
+use leptos::html::{Figure, Video};
 use leptos::prelude::*;
 
 use super::model::CallModel;
-use super::widgets::icon_label;
+use super::widgets::{FullscreenButton, icon_label};
 use crate::web::media;
 use crate::web::session::{Intent, SessionHandle};
 
@@ -60,6 +60,7 @@ fn ShareView(peer: String) -> impl IntoView {
             .with(|s| s.iter().find(|x| x.peer == id).cloned())
     });
     let video = NodeRef::<Video>::new();
+    let figure = NodeRef::<Figure>::new();
     {
         let peer = peer.clone();
         // Only when its tracks change: assigning the stream again restarts the video.
@@ -80,7 +81,7 @@ fn ShareView(peer: String) -> impl IntoView {
         })
     };
     view! {
-        <figure class="share" data-testid="share" data-peer=peer data-state=state>
+        <figure node_ref=figure class="share" data-testid="share" data-peer=peer data-state=state>
             // Muted: a share carries no sound of its own here; the sharer's voice comes with their tile.
             <video node_ref=video autoplay playsinline prop:muted=true></video>
             <figcaption>
@@ -88,6 +89,7 @@ fn ShareView(peer: String) -> impl IntoView {
                 <Show when=move || state() == "cant-decrypt">
                     <span class="badge state">"⚠ Can't decrypt"</span>
                 </Show>
+                <FullscreenButton of=figure testid="share-fullscreen"/>
             </figcaption>
         </figure>
     }

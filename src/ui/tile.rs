@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::gestures::ReactionsOf;
 use super::model::CallModel;
-use super::widgets::{QualityBadge, SpeakingBadge, initials};
+use super::widgets::{FullscreenButton, QualityBadge, SpeakingBadge, initials};
 use crate::web::session::{Intent, SessionHandle};
 use crate::web::{devices, media};
 
@@ -49,11 +49,6 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
     let pin = {
         let peer = peer.clone();
         move |_| session.send(Intent::Pin((!pinned.get_untracked()).then(|| peer.clone())))
-    };
-    let fullscreen = move |_| {
-        if let Some(el) = figure.get() {
-            media::toggle_fullscreen(&el);
-        }
     };
     let speaking = Signal::derive(move || tile.with(|t| t.as_ref().is_some_and(|t| t.speaking)));
     let quality = Signal::derive(move || tile.with(|t| t.as_ref().and_then(|t| t.quality)));
@@ -132,12 +127,7 @@ pub fn RemoteTile(peer: String) -> impl IntoView {
                 >
                     {move || if pinned.get() { "📍" } else { "📌" }}
                 </button>
-                <button type="button" data-testid="fullscreen" aria-label="Full screen" title="Full screen" on:click=fullscreen>
-                    // Drawn, not a character: few fonts have one for "full screen".
-                    <svg viewBox="0 0 16 16" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2">
-                        <path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/>
-                    </svg>
-                </button>
+                <FullscreenButton of=figure testid="fullscreen"/>
             </div>
             <div class="video-box" class:off=camera_off>
                 <video node_ref=video autoplay playsinline></video>

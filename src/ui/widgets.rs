@@ -2,7 +2,7 @@
 
 use conclave_call::devices::{DeviceKind, plugged_in};
 use conclave_call::quality::LinkSample;
-use leptos::html::Video;
+use leptos::html::{Figure, Video};
 use leptos::prelude::*;
 
 use super::model::CallModel;
@@ -50,6 +50,24 @@ pub fn LocalVideo() -> impl IntoView {
             <video node_ref=video autoplay playsinline prop:muted=true data-testid="local-video"></video>
             <div class="avatar">{move || initials(&model.name.get())}</div>
         </div>
+    }
+}
+
+/// Puts `of` on the whole screen, or takes it off (Esc too, the browser's way).
+#[component]
+pub fn FullscreenButton(of: NodeRef<Figure>, testid: &'static str) -> impl IntoView {
+    let toggle = move |_| {
+        if let Some(el) = of.get() {
+            media::toggle_fullscreen(&el);
+        }
+    };
+    view! {
+        <button type="button" class="fullscreen" data-testid=testid aria-label="Full screen" title="Full screen" on:click=toggle>
+            // Drawn, not a character: few fonts have one for "full screen".
+            <svg viewBox="0 0 16 16" aria-hidden="true" fill="none" stroke="currentColor" stroke-width="2">
+                <path d="M1 6V1h5M10 1h5v5M15 10v5h-5M6 15H1v-5"/>
+            </svg>
+        </button>
     }
 }
 

@@ -85,6 +85,22 @@ async fn a_shared_screen_reaches_the_others_encrypted_and_goes_when_stopped() {
     .await;
     let caption = bob.text("share").await;
     assert!(caption.contains("Ada's screen"), "{caption}");
+    // Bob puts it on his whole screen, and takes it off again with the same button.
+    bob.click("share-fullscreen").await;
+    bob.wait_until(
+        "the share on the whole screen",
+        "document.fullscreenElement?.dataset.testid === 'share' \
+         && document.querySelector('[data-testid=share] video').clientWidth === innerWidth",
+        Duration::from_secs(10),
+    )
+    .await;
+    bob.click("share-fullscreen").await;
+    bob.wait_until(
+        "full screen to end",
+        "document.fullscreenElement === null",
+        Duration::from_secs(10),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     // Bob decodes three video streams: Ada's camera, Ada's screen, Tap's camera.
     let streams = video_streams(&bob).await;

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use fantoccini::Locator;
+
 use crate::harness::{Driver, ESCAPE, Member, Server, exclusive, random_fragment, three_in_a_call};
 
 /// The `speaking` and `quality` of the tile of `name`, as `member` shows it.
@@ -72,6 +74,35 @@ async fn speaking_quality_pinning_and_shortcuts() {
         Duration::from_secs(5),
     )
     .await;
+
+    // Cyd on Ada's whole screen, and back, with the tile's button (a person's click: a script's
+    // may not go full screen).
+    let cyd_fullscreen = "//figure[@data-testid='tile'][.//*[@data-testid='tile-name' and text()='Cyd']]\
+                          //button[@data-testid='fullscreen']";
+    for on in [true, false] {
+        ada.client
+            .find(Locator::XPath(cyd_fullscreen))
+            .await
+            .expect("Cyd's full screen button")
+            .click()
+            .await
+            .expect("a click on it");
+        let shown = "document.fullscreenElement?.textContent.includes('Cyd') === true";
+        ada.wait_until(
+            if on {
+                "Cyd on the whole screen"
+            } else {
+                "full screen to end"
+            },
+            &if on {
+                shown.to_owned()
+            } else {
+                "document.fullscreenElement === null".to_owned()
+            },
+            Duration::from_secs(10),
+        )
+        .await;
+    }
 
     // Shortcuts: ? lists them, Escape closes, c opens the chat, m mutes, h raises a hand.
     ada.press('?').await;
