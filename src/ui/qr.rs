@@ -73,7 +73,8 @@ pub fn QrPanel() -> impl IntoView {
     }
 }
 
-#[cfg(test)]
+// Natively only: the reader (rqrr) is a native dev-dependency, beside the browser tests'.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 
