@@ -13,6 +13,7 @@ use crate::harness::{
     assert_pictures_unlike, common_words, exclusive, random_fragment,
 };
 use crate::netns::{Lan, PUBLIC_HOST};
+use crate::share::SHARE_SHOWN;
 use crate::tls::TestCert;
 
 #[path = "../../xtask/src/janus.rs"]
@@ -573,17 +574,21 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     drop(call);
 }
 
+/// The video element on `name`'s tile, as JavaScript.
+fn tile_video(name: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('[data-testid=tile]')] \
+           .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
+           ?.querySelector('video')"
+    )
+}
+
+/// The shared screen's video element, as JavaScript.
+const SHARE_VIDEO: &str = "document.querySelector('[data-testid=share] video')";
+
 /// The frames shown so far in the picture on `name`'s tile.
 async fn frames_on_tile(m: &Member, name: &str) -> f64 {
-    frames_in(
-        m,
-        &format!(
-            "[...document.querySelectorAll('[data-testid=tile]')] \
-               .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
-               ?.querySelector('video')"
-        ),
-    )
-    .await
+    frames_in(m, &tile_video(name)).await
 }
 
 /// The frames shown so far in the video element `video` (a JavaScript expression). Firefox
@@ -605,45 +610,56 @@ async fn frames_in(m: &Member, video: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-/// Asserts that `m` shows each of `others` with new frames coming, not the last picture of a
-/// connection that ended.
-async fn pictures_keep_coming(m: &Member, others: &[&str]) {
-    for other in others {
-        let before = frames_on_tile(m, other).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let after = frames_on_tile(m, other).await;
-        assert!(
-            after > before + 10.0,
-            "{}: {other}'s picture stopped at {before} -> {after} frames",
-            m.name
-        );
-    }
-}
-
-/// Waits until `m` shows each of `others` with new frames coming again (a frozen last picture
-/// still has its size, so `showing` cannot tell).
-async fn pictures_come_back(m: &Member, others: &[&str], limit: Duration) {
+/// Waits until each of `videos` (JavaScript expressions; `what` names them) shows more than
+/// `min` new frames in 2 s, for at most `limit`: with no time at all, one look of 2 s. A
+/// frozen last picture still has its size, so only new frames tell a picture that comes.
+async fn frames_come(m: &Member, what: &str, videos: &[String], min: f64, limit: Duration) {
     let start = Instant::now();
-    let mut before: Vec<f64> = Vec::new();
-    for other in others {
-        before.push(frames_on_tile(m, other).await);
+    let mut before = Vec::new();
+    for video in videos {
+        before.push(frames_in(m, video).await);
     }
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let mut now = Vec::new();
-        for other in others {
-            now.push(frames_on_tile(m, other).await);
+        for video in videos {
+            now.push(frames_in(m, video).await);
         }
-        if now.iter().zip(&before).all(|(n, b)| *n > b + 10.0) {
+        if now.iter().zip(&before).all(|(n, b)| *n > b + min) {
             return;
         }
         assert!(
             start.elapsed() < limit,
-            "{}: no new pictures of {others:?} in {limit:?}: frames {before:?} -> {now:?}",
+            "{}: {what} stopped (waited {limit:?}): frames {before:?} -> {now:?}",
             m.name
         );
         before = now;
     }
+}
+
+/// Asserts that `m` shows each of `others` with new frames coming, not the last picture of a
+/// connection that ended.
+async fn pictures_keep_coming(m: &Member, others: &[&str]) {
+    pictures_come_back(m, others, Duration::ZERO).await;
+}
+
+/// Waits until `m` shows each of `others` with new frames coming (again).
+async fn pictures_come_back(m: &Member, others: &[&str], limit: Duration) {
+    let videos: Vec<String> = others.iter().map(|o| tile_video(o)).collect();
+    frames_come(
+        m,
+        &format!("the pictures of {others:?}"),
+        &videos,
+        10.0,
+        limit,
+    )
+    .await;
+}
+
+/// Waits until `m` shows a shared screen with new frames coming (again).
+async fn share_comes(m: &Member, limit: Duration) {
+    let videos = [SHARE_VIDEO.to_owned()];
+    frames_come(m, "the shared screen", &videos, 5.0, limit).await;
 }
 
 /// Plugs a camera into `m`'s machine (`?harness-no-camera=1`) and picks it in the call.
@@ -837,43 +853,6 @@ async fn a_firefox_member_publishes_and_receives_through_janus() {
     drop(call);
 }
 
-/// The shared screen's picture is playing at `m`.
-const SHARE_SHOWN: &str =
-    "document.querySelector('[data-testid=share]')?.querySelector('video')?.videoWidth > 0";
-
-/// Waits until `m` shows a shared screen with new frames coming (again).
-async fn share_comes(m: &Member, limit: Duration) {
-    let video = "document.querySelector('[data-testid=share] video')";
-    let start = Instant::now();
-    let mut before = frames_in(m, video).await;
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = frames_in(m, video).await;
-        if now > before + 5.0 {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{}: no new frames of the shared screen in {limit:?}: {before} -> {now}",
-            m.name
-        );
-        before = now;
-    }
-}
-
-/// Asserts that `m` shows a shared screen with new frames coming.
-async fn share_keeps_coming(m: &Member) {
-    let video = "document.querySelector('[data-testid=share] video')";
-    let before = frames_in(m, video).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = frames_in(m, video).await;
-    assert!(
-        after > before + 5.0,
-        "{}: the shared screen stopped at {before} -> {after} frames",
-        m.name
-    );
-}
-
 /// A screen shared in a call through Janus: every publisher negotiates a sender for a share
 /// from the start, empty until a screen goes on it, so sharing, stopping and sharing again need
 /// no renegotiation; the others tell it from the camera by the mid its sharer told them,
@@ -959,7 +938,7 @@ async fn a_screen_shared_through_janus_reaches_everyone_and_goes_when_stopped() 
     for m in [&bob, &dee] {
         m.wait_until("Ada's screen, playing", SHARE_SHOWN, SHOW_ALL)
             .await;
-        share_keeps_coming(m).await;
+        share_comes(m, Duration::ZERO).await;
     }
     for m in [ada, bob, cyd, dee] {
         m.quit().await;

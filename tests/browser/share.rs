@@ -43,7 +43,8 @@ async fn video_streams(m: &Member) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
-const SHARE_SHOWN: &str =
+/// A shared screen's picture is playing.
+pub const SHARE_SHOWN: &str =
     "document.querySelector('[data-testid=share]')?.querySelector('video')?.videoWidth > 0";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
