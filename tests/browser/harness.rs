@@ -987,9 +987,10 @@ impl Member {
         {
             Ok(element) => element,
             Err(e) => panic!(
-                "{}: no [data-testid={testid}]: {e}; the page: {}",
+                "{}: no [data-testid={testid}]: {e}; the page: {}\nconsole:\n{}",
                 self.name,
-                self.what_the_page_shows().await
+                self.what_the_page_shows().await,
+                self.console().await
             ),
         }
     }
@@ -997,8 +998,12 @@ impl Member {
     /// Where the page is (without its fragment, which holds the room key) and the start of
     /// what it says, for a failure's message: an error page, a notice, or a page still loading.
     async fn what_the_page_shows(&self) -> String {
+        // With each file the page has fetched and when it had it (ms): one missing from the
+        // list (the app's wasm, say) is still coming or failed.
         let script = "return [document.readyState, location.origin + location.pathname, \
-                      (document.body?.innerText ?? '').slice(0, 400)]";
+                      (document.body?.innerText ?? '').slice(0, 400), \
+                      performance.getEntriesByType('resource') \
+                        .map(r => [r.name.split('/').pop().split('?')[0], Math.round(r.responseEnd)])]";
         match self.client.execute(script, vec![]).await {
             Ok(v) => v.to_string(),
             Err(e) => format!("unreadable ({e})"),
