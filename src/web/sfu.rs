@@ -2,9 +2,9 @@
 //! Janus API, one `RTCPeerConnection` that publishes our camera and microphone (VP8 in three
 //! simulcast layers, so Janus can give a weak receiver a lower one) and our screen share (a
 //! sender of its own, negotiated from the start and empty while nothing is shared), and one
-//! that receives every member's feed. Every sender and receiver goes through the frame worker: Janus forwards
-//! frames it cannot read. What to say to Janus and when is `conclave_call::sfu`'s to decide;
-//! this only carries it out.
+//! that receives every member's feed. Every sender and receiver goes through the frame worker:
+//! Janus forwards frames it cannot read. What to say to Janus and when is
+//! `conclave_call::sfu`'s to decide; this only carries it out.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -178,24 +178,27 @@ impl SfuLink {
     /// waits for a track.
     pub fn make_publisher_offer(&self) {
         let local = Clone::clone(&*self.local.borrow());
-        let share = self.share.borrow().clone();
-        let tracks = [video_track(&local), audio_track(&local), share];
-        if tracks.iter().all(Option::is_none) {
+        // (kind, track, whether it is the screen share)
+        let senders = [
+            (MediaKind::Video, video_track(&local), false),
+            (MediaKind::Audio, audio_track(&local), false),
+            (MediaKind::Video, self.share.borrow().clone(), true),
+        ];
+        if senders.iter().all(|(_, track, _)| track.is_none()) {
             self.offer_owed.set(true);
             return;
         }
         self.offer_owed.set(false);
         let result = (|| -> Result<(), JsValue> {
-            let kinds = [MediaKind::Video, MediaKind::Audio, MediaKind::Video];
-            for (n, (kind, track)) in kinds.into_iter().zip(tracks).enumerate() {
-                let is_share = n == 2;
+            for (kind, track, is_share) in senders {
                 let init = RtcRtpTransceiverInit::new();
                 init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+                // The camera in layers, in our stream; the share alone.
                 if !is_share {
                     init.set_streams(&Array::of1(&local));
-                }
-                if kind == MediaKind::Video && !is_share {
-                    init.set_send_encodings(&simulcast_layers());
+                    if kind == MediaKind::Video {
+                        init.set_send_encodings(&simulcast_layers());
+                    }
                 }
                 let transceiver = match &track {
                     Some(track) => self
