@@ -441,16 +441,22 @@ const RECORDER: &str = r#"
       if (rec.gapState !== state) return;
       for (const pc of rec.pcs) {
         if (pc.connectionState === 'closed') continue;
-        let frames = 0, energy = 0;
+        // Per stream (stats id): Firefox makes a receiving stream anew, its counters from
+        // zero, when the sender beside it changes its parameters; a sum over streams would
+        // read that as a freeze until the new count passed the old.
+        const frames = new Map(), energy = new Map();
         (await pc.getStats()).forEach((r) => {
           if (r.type !== 'inbound-rtp') return;
-          if (r.kind === 'video') frames += r.framesDecoded || 0; else energy += r.totalAudioEnergy || 0;
+          if (r.kind === 'video') frames.set(r.id, r.framesDecoded || 0); else energy.set(r.id, r.totalAudioEnergy || 0);
         });
+        // Something new since the last look: a count that moved, or a stream not there then.
+        const moved = (now, before) => [...now].some(([id, n]) => n > 0 && n !== before.get(id));
         const now = performance.now();
         let s = state.get(pc);
         if (!s) { s = { frames, energy, lastVideo: now, lastAudio: now, video: 0, audio: 0, seen: now }; state.set(pc, s); }
-        if (frames > s.frames) { s.video = Math.max(s.video, s.seen - s.lastVideo); s.lastVideo = now; s.frames = frames; }
-        if (energy > s.energy) { s.audio = Math.max(s.audio, s.seen - s.lastAudio); s.lastAudio = now; s.energy = energy; }
+        if (moved(frames, s.frames)) { s.video = Math.max(s.video, s.seen - s.lastVideo); s.lastVideo = now; }
+        if (moved(energy, s.energy)) { s.audio = Math.max(s.audio, s.seen - s.lastAudio); s.lastAudio = now; }
+        s.frames = frames; s.energy = energy;
         s.seen = now;
       }
       setTimeout(tick, 50);
