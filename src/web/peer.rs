@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use conclave_call::budget::SendCap;
 use conclave_call::codecs::{self, Capability};
 use conclave_call::{Negotiation, Verdict};
 use conclave_protocol::PeerId;
@@ -500,6 +501,53 @@ impl PeerLink {
             camera: camera.as_deref(),
             their_camera: theirs.as_deref(),
         }))
+    }
+
+    /// Keeps our camera's sender on this connection within `cap` (`None`: as the browser
+    /// likes). Its encoding exists only once negotiated, so the session asks again each look,
+    /// and only a change reaches the sender.
+    pub fn cap_camera(&self, cap: Option<SendCap>) {
+        let share = self.our_share.borrow().clone();
+        for transceiver in self.transceivers() {
+            let sender = transceiver.sender();
+            if share.as_ref() == Some(&transceiver)
+                || sender.track().is_none_or(|t| t.kind() != "video")
+            {
+                continue;
+            }
+            let params = sender.get_parameters();
+            let Some(encoding) = Reflect::get(&params, &"encodings".into())
+                .ok()
+                .and_then(|e| e.dyn_into::<Array>().ok())
+                .map(|e| e.get(0))
+                .filter(|e| e.is_object())
+            else {
+                continue;
+            };
+            let (bitrate, scale) = match cap {
+                Some(cap) => (Some(f64::from(cap.max_bitrate)), f64::from(cap.scale_down)),
+                None => (None, 1.0),
+            };
+            let now = |key: &str| Reflect::get(&encoding, &key.into()).ok()?.as_f64();
+            if now("maxBitrate") == bitrate && now("scaleResolutionDownBy").unwrap_or(1.0) == scale
+            {
+                continue;
+            }
+            let _ = match bitrate {
+                Some(b) => Reflect::set(&encoding, &"maxBitrate".into(), &b.into()),
+                None => Reflect::delete_property(
+                    encoding.unchecked_ref::<js_sys::Object>(),
+                    &"maxBitrate".into(),
+                ),
+            };
+            let _ = Reflect::set(&encoding, &"scaleResolutionDownBy".into(), &scale.into());
+            let promise = sender.set_parameters_with_parameters(&params);
+            spawn_local(async move {
+                if let Err(err) = JsFuture::from(promise).await {
+                    web_sys::console::warn_2(&"could not cap the camera".into(), &err);
+                }
+            });
+        }
     }
 
     /// Stops sending our share on this connection (renegotiated away).

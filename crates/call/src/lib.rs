@@ -24,6 +24,7 @@
 //! * [`layers`]: which simulcast layer to receive through the SFU, from the loss we see.
 //! * [`set`]: the sets of members and feeds, as sorted Vecs (smaller wasm than a B-tree).
 
+pub mod budget;
 mod call;
 pub mod codecs;
 pub mod conversation;

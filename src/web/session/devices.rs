@@ -2,6 +2,7 @@
 //! mid-call on the same senders, the next one when one stops, the microphone meter, and what
 //! each connection measures.
 
+use conclave_call::budget;
 use conclave_call::devices::{self, Device, DeviceKind};
 use conclave_call::notice;
 use conclave_call::quality::worst_of;
@@ -267,7 +268,10 @@ impl Session {
             return;
         }
         self.last_sample_ms = now;
+        // Our camera's share of the uplink on each connection, as many as there are now.
+        let cap = budget::per_connection(self.peers.len());
         for (peer, link) in &self.peers {
+            link.cap_camera(cap);
             let (peer, link, inbox) = (peer.clone(), link.clone(), self.inbox.clone());
             spawn_local(async move {
                 if let Some(report) = link.sample().await {
