@@ -30,7 +30,9 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 thread_local! {
     static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
     /// Our video senders, to ask for a key frame when we switch keys: receivers that just got
-    /// the new key can then start decoding at once.
+    /// the new key can then start decoding at once. Firefox makes one; Chromium (156) has no
+    /// `generateKeyFrame` on the transformer, so there a receiver's own requests
+    /// (`sendKeyFrameRequest`, see `pipe`) and its decoder's restart the picture.
     static VIDEO_SENDERS: RefCell<Vec<RtcRtpScriptTransformer>> = const { RefCell::new(Vec::new()) };
 }
 
