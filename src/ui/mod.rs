@@ -23,6 +23,7 @@ use crate::web::link;
 
 pub fn mount() {
     console_error_panic_hook::set_once();
+    crate::web::app_started();
     leptos::mount::mount_to_body(App);
 }
 

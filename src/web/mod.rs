@@ -27,6 +27,17 @@ pub fn drop_later<T: 'static>(value: T) {
     gloo_timers::callback::Timeout::new(0, move || drop(value)).forget();
 }
 
+/// Takes away what `index.html` shows until the app runs ("Starting…", or its words for a load
+/// that failed): from here on the app speaks for itself.
+pub fn app_started() {
+    if let Some(boot) = window()
+        .document()
+        .and_then(|d| d.get_element_by_id("boot"))
+    {
+        boot.remove();
+    }
+}
+
 /// The page's `window`; every page has one.
 pub fn window() -> web_sys::Window {
     web_sys::window().expect("running in a browser page")

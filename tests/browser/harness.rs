@@ -960,6 +960,15 @@ impl Member {
         }
     }
 
+    /// Runs a DevTools command in this member's Chromium: network conditions, blocked files,
+    /// scripts before the page's own.
+    pub async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("{}: {cmd}: {e}", self.name))
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }

@@ -4,6 +4,7 @@
 //! builds all three first.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod boot;
 mod budget;
 mod call;
 mod codecs;
