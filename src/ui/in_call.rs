@@ -106,6 +106,7 @@ pub fn InCall() -> impl IntoView {
             </div>
             <ShortcutHelp/>
             <QrPanel/>
+            <MutedTalkReminder/>
             <footer class="controls">
                 <MicSwitch/>
                 <CameraSwitch/>
@@ -119,6 +120,38 @@ pub fn InCall() -> impl IntoView {
                 </button>
             </footer>
         </section>
+    }
+}
+
+/// Above the controls while we talk with the microphone off: that nobody hears us, and the
+/// switch to fix it right there.
+#[component]
+fn MutedTalkReminder() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let session = expect_context::<SessionHandle>();
+    view! {
+        <Show when=move || model.muted_talk.get()>
+            <p class="muted-talk" role="status" data-testid="muted-talk">
+                <span>{notice::MUTED_TALK}</span>
+                <button
+                    type="button"
+                    class="primary"
+                    data-testid="muted-talk-unmute"
+                    aria-keyshortcuts="m"
+                    on:click=move |_| session.send(Intent::ToggleMic)
+                >
+                    "🎤 Turn it on"
+                </button>
+                <button
+                    type="button"
+                    aria-label="Close"
+                    data-testid="muted-talk-close"
+                    on:click=move |_| session.send(Intent::WaveAwayMutedTalk)
+                >
+                    "✕"
+                </button>
+            </p>
+        </Show>
     }
 }
 

@@ -149,6 +149,8 @@ pub struct CallModel {
     pub mic_level: RwSignal<f64>,
     /// Whether we are speaking (our tile shows it like the others').
     pub speaking: RwSignal<bool>,
+    /// We are talking with the microphone off: say so (`conclave_call::muted_talk`).
+    pub muted_talk: RwSignal<bool>,
     /// The member the layout follows when nobody is pinned.
     pub active: RwSignal<Option<String>>,
     /// The tile the person pinned to the big place.
@@ -197,6 +199,7 @@ impl CallModel {
             speaker_id: RwSignal::new(None),
             mic_level: RwSignal::new(0.0),
             speaking: RwSignal::new(false),
+            muted_talk: RwSignal::new(false),
             active: RwSignal::new(None),
             pinned: RwSignal::new(None),
             uplink: RwSignal::new(None),

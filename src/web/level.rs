@@ -1,5 +1,6 @@
-//! How loud our microphone is right now, for the lobby's meter and our own speaking
-//! indicator: an `AnalyserNode` on the microphone track, read on demand.
+//! How loud our microphone is right now, for the lobby's meter, our own speaking indicator
+//! and the reminder that we talk with it off: an `AnalyserNode` on the microphone, read on
+//! demand.
 
 use wasm_bindgen::JsValue;
 use web_sys::{
@@ -10,6 +11,9 @@ use web_sys::{
 const WINDOW: u32 = 512;
 
 pub struct MicMeter {
+    /// A clone of the microphone's track: the one we send is disabled while the microphone is
+    /// off, and a disabled track reads as silence. Stopped with the meter.
+    track: MediaStreamTrack,
     context: AudioContext,
     analyser: AnalyserNode,
     _source: MediaStreamAudioSourceNode,
@@ -18,9 +22,15 @@ pub struct MicMeter {
 
 impl MicMeter {
     pub fn new(track: &MediaStreamTrack) -> Result<Self, JsValue> {
+        let track = MediaStreamTrack::clone(track);
+        track.set_enabled(true);
+        Self::reading(track.clone()).inspect_err(|_| track.stop())
+    }
+
+    fn reading(track: MediaStreamTrack) -> Result<Self, JsValue> {
         let context = AudioContext::new()?;
         let stream = MediaStream::new()?;
-        stream.add_track(track);
+        stream.add_track(&track);
         let source = context.create_media_stream_source(&stream)?;
         let analyser = context.create_analyser()?;
         analyser.set_fft_size(WINDOW);
@@ -29,6 +39,7 @@ impl MicMeter {
         // while the page captures the microphone may run. Asking costs nothing.
         let _ = context.resume();
         Ok(Self {
+            track,
             context,
             analyser,
             _source: source,
@@ -57,5 +68,6 @@ impl MicMeter {
 impl Drop for MicMeter {
     fn drop(&mut self) {
         let _ = self.context.close();
+        self.track.stop();
     }
 }

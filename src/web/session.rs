@@ -15,6 +15,7 @@ use std::rc::Rc;
 use litemap::LiteMap;
 
 use conclave_call::devices::{Device, DeviceKind};
+use conclave_call::muted_talk::MutedTalk;
 use conclave_call::quality::LinkSample;
 use conclave_call::reach::LinkState;
 use conclave_call::topology::Route;
@@ -133,6 +134,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             devices: Vec::new(),
             meter: None,
             meter_ticker: None,
+            muted_talk: MutedTalk::default(),
             track_ends: Vec::new(),
             uplinks: LiteMap::new(),
             last_sample_ms: 0,
@@ -248,6 +250,7 @@ pub(crate) struct Session {
     devices: Vec<Device>,
     meter: Option<MicMeter>,
     meter_ticker: Option<Interval>,
+    muted_talk: MutedTalk,
     /// What tells us our camera or microphone stopped by itself.
     track_ends: Vec<events::Listener>,
     /// How our sending to each member fares.
@@ -384,6 +387,10 @@ impl Session {
                 self.join_if_ready();
             }
             Intent::Leave => self.leave(),
+            Intent::WaveAwayMutedTalk => {
+                self.muted_talk.wave_away();
+                self.model.muted_talk.set(false);
+            }
             Intent::CopyLink => {
                 let (link, inbox) = (self.link.clone(), self.inbox.clone());
                 spawn_local(async move { inbox.post(Input::Copied(clipboard::copy(&link).await)) });

@@ -221,3 +221,70 @@ async fn switching_the_camera_keeps_the_call_encrypted_and_an_unplugged_one_give
         m.quit().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talking_with_the_microphone_off_is_pointed_out() {
+    const SHOWN: &str = "!!document.querySelector('[data-testid=muted-talk]')";
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/muted-talk#{}", server.url, random_fragment());
+    let talks = Options {
+        talks: true,
+        ..Options::default()
+    };
+    let ada = Member::launch(&driver, "Ada", talks).await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    ada.goto(&link).await;
+    // In the lobby the switch is a setting, not a mishap: nothing said there.
+    ada.click("mic").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ada.js(&format!("return {SHOWN}")).await, Value::Bool(false));
+    ada.join().await;
+    bob.goto(&link).await;
+    bob.join().await;
+    wait_for_encrypted_tiles(&ada, 1).await;
+
+    // Ada goes on talking: in the call, she is told that nobody hears her.
+    ada.wait_until(
+        "the reminder that nobody hears Ada",
+        SHOWN,
+        Duration::from_secs(20),
+    )
+    .await;
+    let said = ada.text("muted-talk").await;
+    assert!(
+        said.contains("microphone off: nobody can hear you"),
+        "{said}"
+    );
+    // Closed, it stays away while her microphone stays off.
+    ada.click("muted-talk-close").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(ada.js(&format!("return {SHOWN}")).await, Value::Bool(false));
+    // Microphone on: nothing to say. Off again: said again, and its button turns it on.
+    ada.click("mic").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ada.js(&format!("return {SHOWN}")).await, Value::Bool(false));
+    ada.click("mic").await;
+    ada.wait_until("the reminder again", SHOWN, Duration::from_secs(20))
+        .await;
+    ada.click("muted-talk-unmute").await;
+    ada.wait_until(
+        "the reminder gone and the microphone on",
+        &format!(
+            "!{SHOWN} && !document.querySelector('[data-testid=self-tile] [data-testid=muted]')"
+        ),
+        Duration::from_secs(5),
+    )
+    .await;
+    // Bob hears her now.
+    bob.wait_until(
+        "Ada to be heard speaking",
+        "[...document.querySelectorAll('[data-testid=tile]')].some(t => t.textContent.includes('Ada') && t.querySelector('[data-testid=speaking]'))",
+        Duration::from_secs(15),
+    )
+    .await;
+    for m in [ada, bob] {
+        m.quit().await;
+    }
+}

@@ -33,6 +33,7 @@ pub mod keys;
 pub mod layers;
 pub mod link;
 mod media_health;
+pub mod muted_talk;
 mod negotiation;
 pub mod notice;
 pub mod quality;

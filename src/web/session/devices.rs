@@ -13,6 +13,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::MediaStreamTrack;
 
 use super::{Input, METER_MS, QUALITY_MS, SAMPLE_MS, Session};
+use crate::ui::model::Phase;
 use crate::web::devices as browser;
 use crate::web::level::MicMeter;
 use crate::web::stats::Report;
@@ -230,12 +231,20 @@ impl Session {
         let Some(meter) = self.meter.as_mut() else {
             return;
         };
-        let level = if self.model.mic.get_untracked() {
-            meter.level()
-        } else {
-            0.0
-        };
+        let heard = meter.level();
+        let on = self.model.mic.get_untracked();
+        let level = if on { heard } else { 0.0 };
         self.model.mic_level.set(level);
+        let remind = if on {
+            self.muted_talk.unmuted();
+            false
+        } else {
+            self.model.phase.get_untracked() == Phase::InCall
+                && self.muted_talk.observe(heard, now_ms())
+        };
+        if self.model.muted_talk.get_untracked() != remind {
+            self.model.muted_talk.set(remind);
+        }
         // Observing any level lets everyone's voice fall quiet, not only ours: the tiles too.
         if let Some(call) = self.call.as_mut()
             && call.observe_level(None, level, now_ms())

@@ -41,6 +41,8 @@ pub enum Intent {
     ToggleQr,
     /// Escape: close whatever is open on top (the shortcuts, the chat).
     Close,
+    /// Close the reminder that the microphone is off.
+    WaveAwayMutedTalk,
 }
 
 /// Something a peer connection reports about itself.
