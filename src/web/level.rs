@@ -24,7 +24,7 @@ impl MicMeter {
     pub fn new(track: &MediaStreamTrack) -> Result<Self, JsValue> {
         let track = MediaStreamTrack::clone(track);
         track.set_enabled(true);
-        Self::reading(track.clone()).inspect_err(|_| track.stop())
+        Self::reading(Clone::clone(&track)).inspect_err(|_| track.stop())
     }
 
     fn reading(track: MediaStreamTrack) -> Result<Self, JsValue> {

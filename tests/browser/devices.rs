@@ -284,6 +284,14 @@ async fn talking_with_the_microphone_off_is_pointed_out() {
         Duration::from_secs(15),
     )
     .await;
+    // Gone from the call, her microphone is let go, the meter's clone of it too.
+    ada.click("leave").await;
+    ada.wait_until(
+        "every track stopped",
+        "window.__conclaveTest.tracks.filter(t => t.kind === 'audio').length >= 2 && window.__conclaveTest.tracks.every(t => t.readyState === 'ended')",
+        Duration::from_secs(10),
+    )
+    .await;
     for m in [ada, bob] {
         m.quit().await;
     }

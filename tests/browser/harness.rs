@@ -388,6 +388,9 @@ const RECORDER: &str = r#"
   // pulling its cable does to a real one: its tracks end, it leaves the list, it cannot be
   // opened, and the page hears `devicechange`.
   rec.tracks = [];
+  // Clones too (the microphone meter reads one): a clone left running keeps the device open.
+  const cloneTrack = MediaStreamTrack.prototype.clone;
+  MediaStreamTrack.prototype.clone = function () { const t = cloneTrack.call(this); rec.tracks.push(t); return t; };
   const unplugged = new Set();
   const md = navigator.mediaDevices;
   const gum = md.getUserMedia.bind(md);
