@@ -94,6 +94,24 @@ pub fn MicLevel() -> impl IntoView {
     }
 }
 
+/// A chime on the chosen speaker, to hear that sound comes out before anyone talks.
+#[component]
+fn SpeakerTest() -> impl IntoView {
+    let model = expect_context::<CallModel>();
+    let session = expect_context::<SessionHandle>();
+    view! {
+        <button
+            type="button"
+            class="speaker-test"
+            data-testid="speaker-test"
+            disabled=move || model.chime.get()
+            on:click=move |_| session.send(Intent::TestSpeaker)
+        >
+            {move || if model.chime.get() { "🔊 Playing…" } else { "🔊 Test sound" }}
+        </button>
+    }
+}
+
 #[component]
 pub fn DevicePickers() -> impl IntoView {
     view! {
@@ -102,6 +120,7 @@ pub fn DevicePickers() -> impl IntoView {
             <Picker kind=DeviceKind::Microphone testid="device-mic" label="Microphone"/>
             <MicLevel/>
             <Picker kind=DeviceKind::Speaker testid="device-speaker" label="Speaker"/>
+            <SpeakerTest/>
         </div>
     }
 }

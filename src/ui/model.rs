@@ -151,6 +151,8 @@ pub struct CallModel {
     pub speaking: RwSignal<bool>,
     /// We are talking with the microphone off: say so (`conclave_call::muted_talk`).
     pub muted_talk: RwSignal<bool>,
+    /// The speaker's test chime is sounding.
+    pub chime: RwSignal<bool>,
     /// The member the layout follows when nobody is pinned.
     pub active: RwSignal<Option<String>>,
     /// The tile the person pinned to the big place.
@@ -200,6 +202,7 @@ impl CallModel {
             mic_level: RwSignal::new(0.0),
             speaking: RwSignal::new(false),
             muted_talk: RwSignal::new(false),
+            chime: RwSignal::new(false),
             active: RwSignal::new(None),
             pinned: RwSignal::new(None),
             uplink: RwSignal::new(None),

@@ -1,5 +1,6 @@
 //! Browser glue for the page: each module adapts one browser API to the pure crates.
 
+pub mod chime;
 pub mod clipboard;
 #[cfg(feature = "test-hooks")]
 pub mod debug;

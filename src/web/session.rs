@@ -24,13 +24,14 @@ use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{MediaStream, RtcPeerConnectionState};
 
 pub use input::{Inbox, Input, Intent, PeerEvent};
 
+use super::chime::{self, Chime};
 use super::frame_worker::FrameWorker;
 use super::level::MicMeter;
 use super::media::{self, Acquired};
@@ -135,6 +136,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             meter: None,
             meter_ticker: None,
             muted_talk: MutedTalk::default(),
+            chime: None,
             track_ends: Vec::new(),
             uplinks: LiteMap::new(),
             last_sample_ms: 0,
@@ -251,6 +253,8 @@ pub(crate) struct Session {
     meter: Option<MicMeter>,
     meter_ticker: Option<Interval>,
     muted_talk: MutedTalk,
+    /// The speaker's test chime while it sounds, and what ends it.
+    chime: Option<(Chime, Timeout)>,
     /// What tells us our camera or microphone stopped by itself.
     track_ends: Vec<events::Listener>,
     /// How our sending to each member fares.
@@ -306,6 +310,12 @@ impl Session {
             Input::Display(Ok(stream)) => self.start_share(stream),
             Input::Display(Err(why)) => self.model.notify(notice::share_error(&why)),
             Input::ShareEnded => self.stop_share(),
+            Input::ChimeDone => {
+                if let Some(chime) = self.chime.take() {
+                    drop_later(chime);
+                }
+                self.model.chime.set(false);
+            }
             Input::Copied(true) => self.model.notify(notice::LINK_COPIED),
             Input::Copied(false) => self.model.notify(notice::LINK_NOT_COPIED),
             Input::Visibility => self.sfu_layers_now(),
@@ -387,6 +397,20 @@ impl Session {
                 self.join_if_ready();
             }
             Intent::Leave => self.leave(),
+            Intent::TestSpeaker if self.chime.is_none() => {
+                let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
+                match Chime::play(&speaker) {
+                    Ok(chime) => {
+                        let inbox = self.inbox.clone();
+                        let done =
+                            Timeout::new(chime::LENGTH_MS, move || inbox.post(Input::ChimeDone));
+                        self.chime = Some((chime, done));
+                        self.model.chime.set(true);
+                    }
+                    Err(_) => self.model.notify(notice::TEST_SOUND_FAILED),
+                }
+            }
+            Intent::TestSpeaker => {}
             Intent::WaveAwayMutedTalk => {
                 self.muted_talk.wave_away();
                 self.model.muted_talk.set(false);

@@ -296,3 +296,75 @@ async fn talking_with_the_microphone_off_is_pointed_out() {
         m.quit().await;
     }
 }
+
+/// The test chime as it plays: the speaker it plays on, whether it plays, and its loudest
+/// level over 0.4 s (0 to 1), read from the element's own stream.
+const CHIME: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const el = document.querySelector('[data-testid=speaker-test-sound]');
+  if (!el) return null;
+  const context = new AudioContext();
+  await context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(el.srcObject).connect(analyser);
+  const samples = new Float32Array(512);
+  let loudest = 0;
+  for (let i = 0; i < 8; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    analyser.getFloatTimeDomainData(samples);
+    loudest = Math.max(loudest, Math.sqrt(samples.reduce((p, x) => p + x * x, 0) / samples.length));
+  }
+  context.close();
+  return { sink: el.sinkId, playing: !el.paused, loudest };
+})().then(done, (e) => done(String(e)));
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_sound_plays_on_the_chosen_speaker() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&format!(
+        "{}/r/chime-room#{}",
+        server.url,
+        random_fragment()
+    ))
+    .await;
+    ada.wait_until(
+        "the speakers listed",
+        "document.querySelectorAll('[data-testid=device-speaker] option').length > 1",
+        Duration::from_secs(20),
+    )
+    .await;
+    let speakers = options(&ada, "device-speaker").await;
+    let speaker = &speakers.last().unwrap().0;
+    ada.wait_for("device-speaker")
+        .await
+        .select_by_value(speaker)
+        .await
+        .unwrap();
+    for round in 0..2 {
+        ada.click("speaker-test").await;
+        let button = ada.wait_for("speaker-test").await;
+        assert_eq!(button.text().await.unwrap(), "🔊 Playing…");
+        assert!(!button.is_enabled().await.unwrap(), "one chime at a time");
+        let heard = ada.client.execute_async(CHIME, vec![]).await.unwrap();
+        println!("the test chime, round {round}: {heard}");
+        assert_eq!(heard["sink"].as_str(), Some(speaker.as_str()), "{heard}");
+        assert_eq!(heard["playing"], Value::Bool(true), "{heard}");
+        let loudest = heard["loudest"].as_f64().unwrap();
+        assert!(loudest > 0.05, "the chime is silent: {heard}");
+        // Over in a second, its element gone, and it can play again.
+        ada.wait_until(
+            "the chime to end",
+            "!document.querySelector('[data-testid=speaker-test-sound]') && \
+             !document.querySelector('[data-testid=speaker-test]').disabled",
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    ada.quit().await;
+}

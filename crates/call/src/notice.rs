@@ -43,6 +43,9 @@ pub const SFU_LOST: &str =
 
 pub const LINK_COPIED: &str = "Link copied. Anyone with it can join this call, so share it only with the people you want here.";
 
+pub const TEST_SOUND_FAILED: &str =
+    "Could not play a test sound in this browser. The call's sound is not affected.";
+
 pub const MUTED_TALK: &str = "You're talking with your microphone off: nobody can hear you.";
 
 pub const LINK_NOT_COPIED: &str = "Couldn't copy automatically. Copy the address from the address bar instead: it is the call link.";

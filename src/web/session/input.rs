@@ -43,6 +43,8 @@ pub enum Intent {
     Close,
     /// Close the reminder that the microphone is off.
     WaveAwayMutedTalk,
+    /// Play a chime on the chosen speaker.
+    TestSpeaker,
 }
 
 /// Something a peer connection reports about itself.
@@ -72,6 +74,8 @@ pub enum Input {
     Network,
     /// Whether putting the link on the clipboard worked.
     Copied(bool),
+    /// The speaker's test chime has sounded.
+    ChimeDone,
     /// The screen to share, or why there is none.
     Display(Result<web_sys::MediaStream, String>),
     /// The share stopped from outside the page (the browser's own "stop sharing").

@@ -1,0 +1,66 @@
+//! A short chime on the chosen speaker, so a person hears that sound comes out of it before
+//! anyone talks. Made by Web Audio, as there is no sound file to fetch; played through an
+//! audio element, as only media elements choose a speaker in every browser (`setSinkId`).
+
+use wasm_bindgen::JsValue;
+use web_sys::{AudioContext, HtmlAudioElement};
+
+use super::{devices, window};
+
+/// How long the chime sounds, from the press to the end of its last note's fade.
+pub const LENGTH_MS: u32 = 1_000;
+
+/// Two notes, a fourth apart (E5, A5), each rising in 20 ms and fading over 0.6 s: a chime,
+/// not a beep.
+const NOTES: [(f32, f64); 2] = [(659.25, 0.05), (880.0, 0.3)];
+
+/// Playing while it lives: dropping it closes its audio and takes its element away.
+pub struct Chime {
+    context: AudioContext,
+    element: HtmlAudioElement,
+}
+
+impl Chime {
+    /// Starts the chime on `speaker` (the browser's id; `""`: its default).
+    pub fn play(speaker: &str) -> Result<Self, JsValue> {
+        let context = AudioContext::new()?;
+        let chime = Self {
+            element: HtmlAudioElement::new()?,
+            context,
+        };
+        let out = chime.context.create_media_stream_destination()?;
+        let now = chime.context.current_time();
+        for (hz, at) in NOTES {
+            let start = now + at;
+            let note = chime.context.create_oscillator()?;
+            note.frequency().set_value(hz);
+            let envelope = chime.context.create_gain()?;
+            let gain = envelope.gain();
+            gain.set_value_at_time(0.0, start)?;
+            gain.linear_ramp_to_value_at_time(0.3, start + 0.02)?;
+            gain.exponential_ramp_to_value_at_time(0.001, start + 0.6)?;
+            note.connect_with_audio_node(&envelope)?;
+            envelope.connect_with_audio_node(&out)?;
+            note.start_with_when(start)?;
+            note.stop_with_when(start + 0.6)?;
+        }
+        // In the page while it plays, where a test can find it and what it plays.
+        chime
+            .element
+            .set_attribute("data-testid", "speaker-test-sound")?;
+        chime.element.set_src_object(Some(&out.stream()));
+        devices::play_on(&chime.element, speaker);
+        if let Some(body) = window().document().and_then(|d| d.body()) {
+            body.append_child(&chime.element)?;
+        }
+        let _ = chime.element.play()?;
+        Ok(chime)
+    }
+}
+
+impl Drop for Chime {
+    fn drop(&mut self) {
+        let _ = self.context.close();
+        self.element.remove();
+    }
+}
