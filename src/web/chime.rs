@@ -1,18 +1,45 @@
-//! A short chime on the chosen speaker, so a person hears that sound comes out of it before
-//! anyone talks. Made by Web Audio, as there is no sound file to fetch; played through an
-//! audio element, as only media elements choose a speaker in every browser (`setSinkId`).
+//! Short chimes on the chosen speaker: the speaker's test, so a person hears that sound comes
+//! out of it before anyone talks, and the cues of people coming and going. Made by Web Audio,
+//! as there is no sound file to fetch; played through an audio element, as only media elements
+//! choose a speaker in every browser (`setSinkId`).
 
+use conclave_call::cues::Cue;
 use wasm_bindgen::JsValue;
 use web_sys::{AudioContext, HtmlAudioElement};
 
 use super::{devices, window};
 
-/// How long the chime sounds, from the press to the end of its last note's fade.
+/// How long a chime sounds, from its start to the end of its last note's fade.
 pub const LENGTH_MS: u32 = 1_000;
 
-/// Two notes, a fourth apart (E5, A5), each rising in 20 ms and fading over 0.6 s: a chime,
-/// not a beep.
-const NOTES: [(f32, f64); 2] = [(659.25, 0.05), (880.0, 0.3)];
+/// What a chime is for.
+#[derive(Clone, Copy)]
+pub enum Sound {
+    /// The speaker's test.
+    Test,
+    Cue(Cue),
+}
+
+impl Sound {
+    /// Two notes (Hz, start in s), each rising in 20 ms and fading over 0.6 s: a chime, not a
+    /// beep. Someone coming rises, someone going falls; the test is neither.
+    fn notes(self) -> [(f32, f64); 2] {
+        match self {
+            Self::Test => [(659.25, 0.05), (880.0, 0.3)],
+            Self::Cue(Cue::Joined) => [(523.25, 0.05), (783.99, 0.2)],
+            Self::Cue(Cue::Left) => [(783.99, 0.05), (523.25, 0.2)],
+        }
+    }
+
+    /// Its name in the page, for a test.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Test => "test",
+            Self::Cue(Cue::Joined) => "joined",
+            Self::Cue(Cue::Left) => "left",
+        }
+    }
+}
 
 /// Playing while it lives: dropping it closes its audio and takes its element away.
 pub struct Chime {
@@ -21,8 +48,8 @@ pub struct Chime {
 }
 
 impl Chime {
-    /// Starts the chime on `speaker` (the browser's id; `""`: its default).
-    pub fn play(speaker: &str) -> Result<Self, JsValue> {
+    /// Starts `sound` on `speaker` (the browser's id; `""`: its default).
+    pub fn play(sound: Sound, speaker: &str) -> Result<Self, JsValue> {
         let context = AudioContext::new()?;
         let chime = Self {
             element: HtmlAudioElement::new()?,
@@ -30,7 +57,7 @@ impl Chime {
         };
         let out = chime.context.create_media_stream_destination()?;
         let now = chime.context.current_time();
-        for (hz, at) in NOTES {
+        for (hz, at) in sound.notes() {
             let start = now + at;
             let note = chime.context.create_oscillator()?;
             note.frequency().set_value(hz);
@@ -45,9 +72,8 @@ impl Chime {
             note.stop_with_when(start + 0.6)?;
         }
         // In the page while it plays, where a test can find it and what it plays.
-        chime
-            .element
-            .set_attribute("data-testid", "speaker-test-sound")?;
+        chime.element.set_attribute("data-testid", "chime")?;
+        chime.element.set_attribute("data-sound", sound.name())?;
         chime.element.set_src_object(Some(&out.stream()));
         devices::play_on(&chime.element, speaker);
         if let Some(body) = window().document().and_then(|d| d.body()) {

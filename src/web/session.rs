@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use litemap::LiteMap;
 
+use conclave_call::cues::{self, Cue};
 use conclave_call::devices::{Device, DeviceKind};
 use conclave_call::muted_talk::MutedTalk;
 use conclave_call::quality::LinkSample;
@@ -31,7 +32,7 @@ use web_sys::{MediaStream, RtcPeerConnectionState};
 
 pub use input::{Inbox, Input, Intent, PeerEvent};
 
-use super::chime::{self, Chime};
+use super::chime::{self, Chime, Sound};
 use super::frame_worker::FrameWorker;
 use super::level::MicMeter;
 use super::media::{self, Acquired};
@@ -137,6 +138,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             meter_ticker: None,
             muted_talk: MutedTalk::default(),
             chime: None,
+            cue: None,
             track_ends: Vec::new(),
             uplinks: LiteMap::new(),
             last_sample_ms: 0,
@@ -255,6 +257,8 @@ pub(crate) struct Session {
     muted_talk: MutedTalk,
     /// The speaker's test chime while it sounds, and what ends it.
     chime: Option<(Chime, Timeout)>,
+    /// The sound of someone coming or going while it sounds, and what ends it.
+    cue: Option<(Chime, Timeout)>,
     /// What tells us our camera or microphone stopped by itself.
     track_ends: Vec<events::Listener>,
     /// How our sending to each member fares.
@@ -315,6 +319,11 @@ impl Session {
                     drop_later(chime);
                 }
                 self.model.chime.set(false);
+            }
+            Input::CueDone => {
+                if let Some(cue) = self.cue.take() {
+                    drop_later(cue);
+                }
             }
             Input::Copied(true) => self.model.notify(notice::LINK_COPIED),
             Input::Copied(false) => self.model.notify(notice::LINK_NOT_COPIED),
@@ -399,7 +408,7 @@ impl Session {
             Intent::Leave => self.leave(),
             Intent::TestSpeaker if self.chime.is_none() => {
                 let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
-                match Chime::play(&speaker) {
+                match Chime::play(Sound::Test, &speaker) {
                     Ok(chime) => {
                         let inbox = self.inbox.clone();
                         let done =
@@ -1040,20 +1049,43 @@ impl Session {
             now.insert(tile.peer, tile.name);
         }
         let mut said = Vec::new();
+        let (mut came, mut went) = (0, 0);
         for (peer, name) in &now {
             if !self.names.contains_key(peer) {
                 said.push(notice::joined(name));
+                // Those in the call before us appear as we join: not news to sound.
+                came += usize::from(call.member(peer).is_some_and(|m| !m.was_here_first));
             }
         }
         for (peer, name) in &self.names {
             if !now.contains_key(peer) {
                 said.push(notice::left(name));
+                went += 1;
             }
         }
         if !said.is_empty() {
             self.model.announcement.set(said.join(" "));
         }
+        let in_call = self.model.phase.get_untracked() == Phase::InCall;
+        let cue = cues::cue(came, went, self.names.len() + 1, now.len() + 1);
         self.names = now;
+        if let Some(cue) = cue.filter(|_| in_call) {
+            self.sound(cue);
+        }
+    }
+
+    /// Sounds `cue` on the chosen speaker, in place of one still sounding.
+    fn sound(&mut self, cue: Cue) {
+        if let Some(earlier) = self.cue.take() {
+            drop_later(earlier);
+        }
+        let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
+        // A cue that cannot sound is no problem to report: the tiles show who came and went.
+        if let Ok(chime) = Chime::play(Sound::Cue(cue), &speaker) {
+            let inbox = self.inbox.clone();
+            let done = Timeout::new(chime::LENGTH_MS, move || inbox.post(Input::CueDone));
+            self.cue = Some((chime, done));
+        }
     }
 
     fn refresh_safety(&mut self) {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::harness::{
     Driver, JOIN_TIMEOUT, Member, Options, Server, assert_decoding, assert_only_ciphertext,
     assert_wrong_key_gets_nothing, exclusive, random_fragment, wait_for_encrypted_tiles,
@@ -261,4 +263,74 @@ async fn a_member_whose_frames_do_not_decrypt_is_flagged() {
     );
     ada.quit().await;
     bob.quit().await;
+}
+
+/// Records each chime the page plays, as [its sound, the speaker it plays on], once it plays.
+const RECORD_CHIMES: &str = r#"
+window.__chimes = [];
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.addedNodes) {
+    if (node.dataset && node.dataset.testid === 'chime') {
+      node.addEventListener('playing', () => window.__chimes.push([node.dataset.sound, node.sinkId]), { once: true });
+    }
+  }
+}).observe(document.body, { childList: true });
+"#;
+
+async fn chimes(m: &Member) -> Vec<Value> {
+    let heard = m.js("return window.__chimes").await;
+    heard.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_call_sounds_who_comes_and_goes() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/cue-room#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&link).await;
+    ada.js(RECORD_CHIMES).await;
+    ada.join().await;
+    ada.wait_for("alone").await;
+
+    // Bob comes: Ada, there first, hears it; Bob, finding her there, hears nothing.
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    bob.goto(&link).await;
+    bob.js(RECORD_CHIMES).await;
+    bob.join().await;
+    wait_for_encrypted_tiles(&ada, 1).await;
+    wait_for_encrypted_tiles(&bob, 1).await;
+    ada.wait_until(
+        "a chime for Bob",
+        "window.__chimes.length > 0",
+        Duration::from_secs(5),
+    )
+    .await;
+    // Long enough for a chime of Bob's to have played, were there one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(chimes(&ada).await, [json!(["joined", ""])]);
+    assert_eq!(chimes(&bob).await, Vec::<Value>::new(), "Bob joined a call");
+    ada.wait_until(
+        "the chime to end",
+        "!document.querySelector('[data-testid=chime]')",
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // Bob goes: Ada hears that too.
+    bob.click("leave").await;
+    ada.wait_until(
+        "a chime for Bob's leaving",
+        "window.__chimes.length > 1",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        chimes(&ada).await,
+        [json!(["joined", ""]), json!(["left", ""])]
+    );
+    for m in [ada, bob] {
+        m.quit().await;
+    }
 }

@@ -302,7 +302,7 @@ async fn talking_with_the_microphone_off_is_pointed_out() {
 const CHIME: &str = r#"
 const done = arguments[arguments.length - 1];
 (async () => {
-  const el = document.querySelector('[data-testid=speaker-test-sound]');
+  const el = document.querySelector('[data-testid=chime][data-sound=test]');
   if (!el) return null;
   const context = new AudioContext();
   await context.resume();
@@ -360,7 +360,7 @@ async fn a_test_sound_plays_on_the_chosen_speaker() {
         // Over in a second, its element gone, and it can play again.
         ada.wait_until(
             "the chime to end",
-            "!document.querySelector('[data-testid=speaker-test-sound]') && \
+            "!document.querySelector('[data-testid=chime][data-sound=test]') && \
              !document.querySelector('[data-testid=speaker-test]').disabled",
             Duration::from_secs(5),
         )

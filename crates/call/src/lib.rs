@@ -15,6 +15,9 @@
 //! * [`devices`]: which camera, microphone and speaker to use, and the next one when one goes.
 //! * [`quality`]: a connection's figures as good, weak or bad.
 //! * [`speaking`]: who is speaking, and whom the layout follows.
+//! * [`cues`]: when a sound says someone came or went.
+//! * [`muted_talk`]: when to say that someone talks with the microphone off.
+//! * [`budget`]: how much of the uplink each camera sender may use.
 //! * [`codecs`]: which video codecs a connection offers, best first.
 //! * [`sdp`]: repairs to other browsers' session descriptions before ours reads them.
 //! * [`sfu`]: a call through Janus's VideoRoom: session, publishing our feed, receiving the
@@ -28,6 +31,7 @@ pub mod budget;
 mod call;
 pub mod codecs;
 pub mod conversation;
+pub mod cues;
 pub mod devices;
 pub mod keys;
 pub mod layers;

@@ -76,6 +76,8 @@ pub enum Input {
     Copied(bool),
     /// The speaker's test chime has sounded.
     ChimeDone,
+    /// The sound of someone coming or going has sounded.
+    CueDone,
     /// The screen to share, or why there is none.
     Display(Result<web_sys::MediaStream, String>),
     /// The share stopped from outside the page (the browser's own "stop sharing").
