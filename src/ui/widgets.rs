@@ -96,7 +96,8 @@ pub fn initials(name: &str) -> String {
 
 /// A device on/off button. Disabled, and saying so, where there is no such device (or no
 /// permission to use it). Off and enabled where one was plugged in since: turning it on
-/// opens it.
+/// opens it. While the browser is still opening camera and microphone (the person may be
+/// reading its prompt) it sets what they will be once open: "Mic off" pressed then is kept.
 #[component]
 fn DeviceSwitch(
     wanted: Signal<bool>,
@@ -104,6 +105,8 @@ fn DeviceSwitch(
     available: Signal<bool>,
     /// The browser lists a device of this kind.
     plugged: Signal<bool>,
+    /// The browser is still opening camera and microphone.
+    pending: Signal<bool>,
     intent: Intent,
     testid: &'static str,
     device: &'static str,
@@ -112,7 +115,8 @@ fn DeviceSwitch(
     shortcut: &'static str,
 ) -> impl IntoView {
     let session = expect_context::<SessionHandle>();
-    let on = move || wanted.get() && available.get();
+    let on = move || wanted.get() && (available.get() || pending.get());
+    let usable = move || available.get() || plugged.get() || pending.get();
     view! {
         <button
             type="button"
@@ -121,8 +125,8 @@ fn DeviceSwitch(
             data-testid=testid
             aria-keyshortcuts=shortcut
             aria-pressed=move || on().to_string()
-            disabled=move || !(available.get() || plugged.get())
-            title=move || if available.get() || plugged.get() { device.to_owned() } else { format!("No {device}") }
+            disabled=move || !usable()
+            title=move || if usable() { device.to_owned() } else { format!("No {device}") }
             on:click=move |_| session.send(intent.clone())
         >
             {move || icon_label(if on() { on_label } else { off_label })}
@@ -138,6 +142,7 @@ pub fn MicSwitch() -> impl IntoView {
             wanted=model.mic.into()
             available=model.has_mic.into()
             plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Microphone)))
+            pending=Signal::derive(move || !model.media_ready.get())
             intent=Intent::ToggleMic
             testid="mic"
             device="microphone"
@@ -156,6 +161,7 @@ pub fn CameraSwitch() -> impl IntoView {
             wanted=model.camera.into()
             available=model.has_camera.into()
             plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Camera)))
+            pending=Signal::derive(move || !model.media_ready.get())
             intent=Intent::ToggleCamera
             testid="camera"
             device="camera"

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::{
     Driver, Member, Options, Server, assert_decoding, exclusive, random_fragment,
@@ -235,9 +235,27 @@ async fn talking_with_the_microphone_off_is_pointed_out() {
     };
     let ada = Member::launch(&driver, "Ada", talks).await;
     let bob = Member::launch(&driver, "Bob", Options::default()).await;
-    ada.goto(&link).await;
-    // In the lobby the switch is a setting, not a mishap: nothing said there.
+    // Her camera and microphone open 3 s after the page does, as while she reads the
+    // browser's prompt; she turns the microphone off meanwhile, and that is kept.
+    let (path, fragment) = link.split_once('#').unwrap();
+    ada.goto(&format!("{path}?harness-slow-media=3000#{fragment}"))
+        .await;
+    const SWITCH: &str = "return [window.__conclaveTest.marks['getUserMedia answered'] === undefined, \
+                          document.querySelector('[data-testid=mic]').getAttribute('aria-pressed'), \
+                          document.querySelector('[data-testid=mic]').disabled]";
+    ada.wait_for("mic").await;
+    assert_eq!(
+        ada.js(SWITCH).await,
+        json!([true, "true", false]),
+        "the switch while opening"
+    );
     ada.click("mic").await;
+    assert_eq!(
+        ada.js(SWITCH).await,
+        json!([true, "false", false]),
+        "switched off early"
+    );
+    // In the lobby the switch is a setting, not a mishap: nothing said there.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ada.js(&format!("return {SHOWN}")).await, Value::Bool(false));
     ada.join().await;
