@@ -29,6 +29,17 @@ fn Call(room: RoomId, secret: RoomSecret) -> impl IntoView {
     provide_context(model);
     // Camera, microphone and the encryption worker start now, while the person reads the lobby.
     provide_context(session::start(model, room, secret));
+    Effect::new(move |_| {
+        let title = match model.phase.get() {
+            Phase::Lobby | Phase::Joining => notice::TITLE_LOBBY.to_owned(),
+            Phase::InCall | Phase::KeyMismatch => {
+                notice::title_in_call(model.tiles.with(Vec::len) + 1, model.unread.get())
+            }
+            Phase::Refused(_) | Phase::Failed(_) => notice::TITLE_PROBLEM.to_owned(),
+            Phase::Left => notice::TITLE_LEFT.to_owned(),
+        };
+        crate::web::show_title(&title);
+    });
 
     move || match model.phase.get() {
         Phase::Lobby | Phase::Joining => view! { <Lobby/> }.into_any(),

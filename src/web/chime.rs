@@ -28,6 +28,7 @@ impl Sound {
             Self::Test => [(659.25, 0.05), (880.0, 0.3)],
             Self::Cue(Cue::Joined) => [(523.25, 0.05), (783.99, 0.2)],
             Self::Cue(Cue::Left) => [(783.99, 0.05), (523.25, 0.2)],
+            Self::Cue(Cue::Hand) => [(987.77, 0.05), (1318.51, 0.15)],
         }
     }
 
@@ -37,6 +38,7 @@ impl Sound {
             Self::Test => "test",
             Self::Cue(Cue::Joined) => "joined",
             Self::Cue(Cue::Left) => "left",
+            Self::Cue(Cue::Hand) => "hand",
         }
     }
 }

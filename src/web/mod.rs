@@ -28,6 +28,13 @@ pub fn drop_later<T: 'static>(value: T) {
     gloo_timers::callback::Timeout::new(0, move || drop(value)).forget();
 }
 
+/// Puts `title` on the page's tab.
+pub fn show_title(title: &str) {
+    if let Some(document) = window().document() {
+        document.set_title(title);
+    }
+}
+
 /// Takes away what `index.html` shows until the app runs ("Starting…", or its words for a load
 /// that failed): from here on the app speaks for itself.
 pub fn app_started() {

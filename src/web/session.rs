@@ -766,6 +766,9 @@ impl Session {
                     if let Some(name) = self.names.get(&peer) {
                         self.model.announcement.set(notice::hand(name, raised));
                     }
+                    if raised {
+                        self.sound(Cue::Hand);
+                    }
                     self.refresh_tiles();
                 }
                 Event::Reaction { from, emoji } => self.show_reaction(from, emoji),

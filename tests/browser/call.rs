@@ -5,8 +5,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Driver, JOIN_TIMEOUT, Member, Options, Server, assert_decoding, assert_only_ciphertext,
-    assert_wrong_key_gets_nothing, exclusive, random_fragment, wait_for_encrypted_tiles,
+    Driver, JOIN_TIMEOUT, Member, Options, RECORD_CHIMES, Server, assert_decoding,
+    assert_only_ciphertext, assert_wrong_key_gets_nothing, chimes, exclusive, random_fragment,
+    wait_for_encrypted_tiles,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,25 +266,8 @@ async fn a_member_whose_frames_do_not_decrypt_is_flagged() {
     bob.quit().await;
 }
 
-/// Records each chime the page plays, as [its sound, the speaker it plays on], once it plays.
-const RECORD_CHIMES: &str = r#"
-window.__chimes = [];
-new MutationObserver((changes) => {
-  for (const change of changes) for (const node of change.addedNodes) {
-    if (node.dataset && node.dataset.testid === 'chime') {
-      node.addEventListener('playing', () => window.__chimes.push([node.dataset.sound, node.sinkId]), { once: true });
-    }
-  }
-}).observe(document.body, { childList: true });
-"#;
-
-async fn chimes(m: &Member) -> Vec<Value> {
-    let heard = m.js("return window.__chimes").await;
-    heard.as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_call_sounds_who_comes_and_goes() {
+async fn a_small_call_sounds_who_comes_and_goes_and_the_tab_counts_them() {
     let _turn = exclusive().await;
     let server = Server::start(&[]);
     let driver = Driver::start().await;
@@ -291,8 +275,16 @@ async fn a_small_call_sounds_who_comes_and_goes() {
     let ada = Member::launch(&driver, "Ada", Options::default()).await;
     ada.goto(&link).await;
     ada.js(RECORD_CHIMES).await;
+    assert_eq!(
+        ada.client.title().await.unwrap(),
+        "Join the call · Conclave"
+    );
     ada.join().await;
     ada.wait_for("alone").await;
+    assert_eq!(
+        ada.client.title().await.unwrap(),
+        "In call · just you · Conclave"
+    );
 
     // Bob comes: Ada, there first, hears it; Bob, finding her there, hears nothing.
     let bob = Member::launch(&driver, "Bob", Options::default()).await;
@@ -311,6 +303,12 @@ async fn a_small_call_sounds_who_comes_and_goes() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(chimes(&ada).await, [json!(["joined", ""])]);
     assert_eq!(chimes(&bob).await, Vec::<Value>::new(), "Bob joined a call");
+    for m in [&ada, &bob] {
+        assert_eq!(
+            m.client.title().await.unwrap(),
+            "In call · 2 people · Conclave"
+        );
+    }
     ada.wait_until(
         "the chime to end",
         "!document.querySelector('[data-testid=chime]')",
@@ -329,6 +327,14 @@ async fn a_small_call_sounds_who_comes_and_goes() {
     assert_eq!(
         chimes(&ada).await,
         [json!(["joined", ""]), json!(["left", ""])]
+    );
+    assert_eq!(
+        ada.client.title().await.unwrap(),
+        "In call · just you · Conclave"
+    );
+    assert_eq!(
+        bob.client.title().await.unwrap(),
+        "Left the call · Conclave"
     );
     for m in [ada, bob] {
         m.quit().await;

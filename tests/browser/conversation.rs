@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use crate::harness::{Driver, Member, Server, exclusive, random_fragment, three_in_a_call};
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Driver, Member, RECORD_CHIMES, Server, chimes, exclusive, random_fragment, three_in_a_call,
+};
 
 /// The chat lines `m` shows, as it shows them.
 async fn chat_messages(m: &Member) -> Vec<String> {
@@ -37,6 +41,11 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
             Duration::from_secs(10),
         )
         .await;
+        // The tab says so too, for a person looking at another one.
+        assert_eq!(
+            m.client.title().await.unwrap(),
+            "(1) In call · 3 people · Conclave"
+        );
         m.click("chat-toggle").await;
         m.wait_until(
             "Ada's message",
@@ -53,6 +62,10 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
                 == true,
             "{}: still unread after opening",
             m.name
+        );
+        assert_eq!(
+            m.client.title().await.unwrap(),
+            "In call · 3 people · Conclave"
         );
     }
     assert_eq!(chat_messages(&ada).await.len(), 1, "Ada sees her own line");
@@ -93,12 +106,22 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
     // Bob raises his hand: Ada and Cyd see it on his tile until he lowers it.
     let bobs_hand = "[...document.querySelectorAll('[data-testid=tile]')].some(t => \
                      t.innerText.includes('Bob Kahn') && t.querySelector('[data-testid=hand-raised]'))";
+    for m in [&ada, &bob, &cyd] {
+        m.js(RECORD_CHIMES).await;
+    }
     bob.click("raise-hand").await;
     for m in [&ada, &cyd] {
         m.wait_until("Bob's raised hand", bobs_hand, Duration::from_secs(10))
             .await;
         let heard = m.text("announcement").await;
         assert!(heard.contains("Bob Kahn raised their hand"), "{heard}");
+        // And a chime says so, for a person looking elsewhere.
+        m.wait_until(
+            "a chime for Bob's hand",
+            "window.__chimes.length > 0",
+            Duration::from_secs(5),
+        )
+        .await;
     }
     bob.click("raise-hand").await;
     for m in [&ada, &cyd] {
@@ -109,6 +132,12 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
         )
         .await;
     }
+    // Lowered, it is silent; and nobody hears their own hand.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for m in [&ada, &cyd] {
+        assert_eq!(chimes(m).await, [json!(["hand", ""])], "{}", m.name);
+    }
+    assert_eq!(chimes(&bob).await, Vec::<Value>::new());
     for m in [ada, bob, cyd] {
         m.quit().await;
     }

@@ -1616,3 +1616,21 @@ pub fn assert_decoding(member: &Member, before: &[Inbound], after: &[Inbound], c
         );
     }
 }
+
+/// Records each chime the page plays, as [its sound, the speaker it plays on], once it plays.
+pub const RECORD_CHIMES: &str = r#"
+window.__chimes = [];
+new MutationObserver((changes) => {
+  for (const change of changes) for (const node of change.addedNodes) {
+    if (node.dataset && node.dataset.testid === 'chime') {
+      node.addEventListener('playing', () => window.__chimes.push([node.dataset.sound, node.sinkId]), { once: true });
+    }
+  }
+}).observe(document.body, { childList: true });
+"#;
+
+/// The chimes `m` has played since [`RECORD_CHIMES`] ran.
+pub async fn chimes(m: &Member) -> Vec<Value> {
+    let heard = m.js("return window.__chimes").await;
+    heard.as_array().cloned().unwrap_or_default()
+}

@@ -1,6 +1,7 @@
 //! The sounds of people coming and going. In a small call a person hears someone arrive or
 //! leave without looking, as in every call app; in a large one they would sound all the time,
-//! and are left out (as Meet and Zoom do).
+//! and are left out (as Meet and Zoom do). A raised hand asks for attention in a call of any
+//! size, and always sounds.
 
 /// The most people in a call, ourselves included, whose comings and goings are sounded.
 pub const SMALL_CALL: usize = 5;
@@ -10,6 +11,8 @@ pub const SMALL_CALL: usize = 5;
 pub enum Cue {
     Joined,
     Left,
+    /// Someone raised their hand (lowering it is silent).
+    Hand,
 }
 
 /// The sound for one look at the call: `came` people new to it (not those who were there before

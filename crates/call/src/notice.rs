@@ -156,6 +156,27 @@ pub fn share_error(dom_exception_name: &str) -> &'static str {
     }
 }
 
+/// The tab's title before joining, after leaving, and when the call cannot be had; in a call,
+/// [`title_in_call`]. Never a name or the room: titles go into the browser's history.
+pub const TITLE_LOBBY: &str = "Join the call · Conclave";
+pub const TITLE_LEFT: &str = "Left the call · Conclave";
+pub const TITLE_PROBLEM: &str = "Can't join the call · Conclave";
+
+/// The tab's title in a call of `people` (ourselves included) with `unread` chat lines: a
+/// person in another tab sees the call's tab, who is there and that someone wrote.
+pub fn title_in_call(people: usize, unread: u32) -> String {
+    let unread = if unread > 0 {
+        format!("({unread}) ")
+    } else {
+        String::new()
+    };
+    if people > 1 {
+        format!("{unread}In call · {people} people · Conclave")
+    } else {
+        format!("{unread}In call · just you · Conclave")
+    }
+}
+
 pub const SHARING: &str = "You are sharing your screen with everyone in the call.";
 
 /// Which devices a person asked for.
@@ -277,6 +298,13 @@ pub fn sfu_failure(why: &crate::sfu::SfuFailure) -> &'static str {
 mod tests {
     use super::*;
     use crate::devices::DeviceKind;
+
+    #[test]
+    fn the_title_in_a_call_counts_people_and_unread_lines() {
+        assert_eq!(title_in_call(1, 0), "In call · just you · Conclave");
+        assert_eq!(title_in_call(3, 0), "In call · 3 people · Conclave");
+        assert_eq!(title_in_call(2, 4), "(4) In call · 2 people · Conclave");
+    }
 
     #[test]
     fn sfu_failures_are_said_without_janus_words() {
