@@ -42,6 +42,8 @@ pub fn ShortcutHelp() -> impl IntoView {
                         <dt><kbd>{if *key == "Escape" { "Esc" } else { key }}</kbd></dt>
                         <dd>{*what}</dd>
                     }).collect_view()}
+                    <dt><kbd>"Space"</kbd></dt>
+                    <dd>"Hold to talk while your microphone is off"</dd>
                 </dl>
                 <button type="button" on:click=move |_| session.send(Intent::ToggleHelp)>"Close"</button>
             </div>

@@ -7,6 +7,50 @@ use web_sys::{Element, KeyboardEvent};
 use super::events::{Listener, on_event};
 use super::window;
 
+/// What a key pressed on `target` is for: the target's own, where it is a field, a button or
+/// a link (Space presses a focused button), else the page's.
+fn target_takes_keys(target: Option<web_sys::EventTarget>) -> bool {
+    target
+        .and_then(|t| t.dyn_into::<Element>().ok())
+        .is_some_and(|el| {
+            matches!(
+                el.tag_name().as_str(),
+                "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON" | "A" | "SUMMARY"
+            ) || el.has_attribute("contenteditable")
+        })
+}
+
+/// Calls `f(true)` when Space goes down on the page itself and `f(false)` when it comes up, or
+/// when the page loses focus with it down (its key-up then never comes here).
+pub fn hold_space(f: impl Fn(bool) + 'static) -> Vec<Listener> {
+    let Some(document) = window().document() else {
+        return Vec::new();
+    };
+    let f = std::rc::Rc::new(f);
+    let space = |event: &web_sys::Event| {
+        event
+            .dyn_ref::<KeyboardEvent>()
+            .filter(|k| k.key() == " " && !(k.ctrl_key() || k.meta_key() || k.alt_key()))
+            .is_some()
+    };
+    let (down, up, blur) = (f.clone(), f.clone(), f);
+    vec![
+        on_event(Clone::clone(&document).into(), "keydown", move |event| {
+            if space(&event) && !target_takes_keys(event.target()) {
+                // The page does not scroll; held, the key repeats, and each repeat is taken.
+                event.prevent_default();
+                down(true);
+            }
+        }),
+        on_event(document.into(), "keyup", move |event| {
+            if space(&event) {
+                up(false);
+            }
+        }),
+        on_event(window().into(), "blur", move |_| blur(false)),
+    ]
+}
+
 /// Calls `f` with the key (`"m"`, `"?"`, `"Escape"`) of every shortcut-like key press.
 pub fn listen(f: impl Fn(&str) -> bool + 'static) -> Option<Listener> {
     let document = window().document()?;

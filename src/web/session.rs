@@ -137,6 +137,7 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             meter: None,
             meter_ticker: None,
             muted_talk: MutedTalk::default(),
+            talk_held: false,
             chime: None,
             cue: None,
             track_ends: Vec::new(),
@@ -191,6 +192,10 @@ pub fn start(model: CallModel, room: RoomId, secret: RoomSecret) -> SessionHandl
             }
             None => false,
         }
+    }));
+    listeners.extend(keys::hold_space({
+        let inbox = inbox.clone();
+        move |held| inbox.post(Input::Intent(Intent::HoldToTalk(held)))
     }));
     listeners.extend(super::layout::on_visibility({
         let inbox = inbox.clone();
@@ -255,6 +260,8 @@ pub(crate) struct Session {
     meter: Option<MicMeter>,
     meter_ticker: Option<Interval>,
     muted_talk: MutedTalk,
+    /// The microphone is on only while Space is held.
+    talk_held: bool,
     /// The speaker's test chime while it sounds, and what ends it.
     chime: Option<(Chime, Timeout)>,
     /// The sound of someone coming or going while it sounds, and what ends it.
@@ -386,8 +393,29 @@ impl Session {
                 self.turn_on(DeviceKind::Camera);
             }
             Intent::ToggleMic => {
+                // A switch pressed while Space is held is the person's choice from then on.
+                self.talk_held = false;
                 self.model.mic.update(|on| *on = !*on);
                 self.presence_changed();
+            }
+            Intent::HoldToTalk(true) => {
+                let in_call = self.model.phase.get_untracked() == Phase::InCall;
+                if in_call
+                    && !self.talk_held
+                    && !self.model.mic.get_untracked()
+                    && self.model.has_mic.get_untracked()
+                {
+                    self.talk_held = true;
+                    self.model.mic.set(true);
+                    self.presence_changed();
+                }
+            }
+            Intent::HoldToTalk(false) => {
+                if self.talk_held {
+                    self.talk_held = false;
+                    self.model.mic.set(false);
+                    self.presence_changed();
+                }
             }
             Intent::ToggleCamera => {
                 self.model.camera.update(|on| *on = !*on);

@@ -386,3 +386,72 @@ async fn a_test_sound_plays_on_the_chosen_speaker() {
     }
     ada.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holding_space_talks_while_the_microphone_is_off() {
+    /// WebDriver's Space key.
+    const SPACE: char = '\u{E00D}';
+    let ada_tile = "[...document.querySelectorAll('[data-testid=tile]')].find(t => t.textContent.includes('Ada'))";
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/hold-space#{}", server.url, random_fragment());
+    let talks = Options {
+        talks: true,
+        ..Options::default()
+    };
+    let ada = Member::launch(&driver, "Ada", talks).await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    for m in [&ada, &bob] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    wait_for_encrypted_tiles(&bob, 1).await;
+    ada.click("mic").await;
+    // Off the button, as Space on a focused button presses it.
+    ada.js("document.activeElement.blur()").await;
+    bob.wait_until(
+        "Ada muted",
+        &format!("!!{ada_tile}?.querySelector('[data-testid=muted]')"),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Held, the microphone is on: Bob hears her talk.
+    ada.hold(SPACE, true).await;
+    ada.wait_until(
+        "the microphone on while Space is held",
+        "document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'true'",
+        Duration::from_secs(5),
+    )
+    .await;
+    bob.wait_until(
+        "Ada heard speaking",
+        &format!(
+            "!{ada_tile}?.querySelector('[data-testid=muted]') && !!{ada_tile}?.querySelector('[data-testid=speaking]')"
+        ),
+        Duration::from_secs(15),
+    )
+    .await;
+    // Let go, it is off again, for Bob too.
+    ada.hold(SPACE, false).await;
+    ada.wait_until(
+        "the microphone off again",
+        "document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'false'",
+        Duration::from_secs(5),
+    )
+    .await;
+    bob.wait_until(
+        "Ada muted again",
+        &format!("!!{ada_tile}?.querySelector('[data-testid=muted]')"),
+        Duration::from_secs(10),
+    )
+    .await;
+    // The shortcuts' help says how.
+    ada.press('?').await;
+    let help = ada.text("shortcuts").await;
+    assert!(help.contains("Hold to talk"), "{help}");
+    for m in [ada, bob] {
+        m.quit().await;
+    }
+}

@@ -1042,6 +1042,17 @@ impl Member {
         self.client.perform_actions(keys).await.unwrap();
     }
 
+    /// Holds `key` down (`true`) or lets it go, as a person would (WebDriver key actions).
+    pub async fn hold(&self, key: char, down: bool) {
+        let action = if down {
+            KeyAction::Down { value: key }
+        } else {
+            KeyAction::Up { value: key }
+        };
+        let keys = KeyActions::new("keyboard".to_owned()).then(action);
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
     pub async fn click(&self, testid: &str) {
         let el = self.wait_for(testid).await;
         el.click()

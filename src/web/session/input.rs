@@ -45,6 +45,8 @@ pub enum Intent {
     WaveAwayMutedTalk,
     /// Play a chime on the chosen speaker.
     TestSpeaker,
+    /// Space held down (`true`) or let go: talk while it is held, with the microphone off.
+    HoldToTalk(bool),
 }
 
 /// Something a peer connection reports about itself.
