@@ -1,6 +1,7 @@
 //! The chat panel and its button: end-to-end encrypted like everything else, plain text only,
 //! kept in this tab alone.
 
+use conclave_call::conversation::{Piece, pieces};
 use conclave_protocol::peer::MAX_CHAT_CHARS;
 use leptos::html::Textarea;
 use leptos::prelude::*;
@@ -64,8 +65,17 @@ pub fn ChatPanel() -> impl IntoView {
                     <li class="line" class:mine=line.mine data-testid="chat-message">
                         <span class="who">{line.name.clone()}</span>
                         <time>{line.time.clone()}</time>
-                        // Text, never markup: whatever someone sends is shown as the characters it is.
-                        <p class="text">{line.text.clone()}</p>
+                        // Text, never markup: whatever someone sends is shown as the characters it
+                        // is, web addresses made links (opened apart from this page, told nothing
+                        // of where they were clicked).
+                        <p class="text">
+                            {pieces(&line.text).into_iter().map(|piece| match piece {
+                                Piece::Text(text) => text.to_owned().into_any(),
+                                Piece::Link(url) => view! {
+                                    <a href=url.to_owned() target="_blank" rel="noopener noreferrer">{url.to_owned()}</a>
+                                }.into_any(),
+                            }).collect_view()}
+                        </p>
                     </li>
                 </For>
             </ol>

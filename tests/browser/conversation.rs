@@ -96,6 +96,23 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
         assert_eq!(chat_messages(m).await.len(), 2, "{}", m.name);
     }
 
+    // A web address is a link, opened apart from the call's page; nothing else is.
+    let line = "Notes at https://example.test/a_b?c=1. Not javascript:alert(1)";
+    bob.draft(line).await;
+    bob.click("chat-send").await;
+    ada.wait_until(
+        "Bob's link",
+        "document.querySelectorAll('[data-testid=chat-message]').length === 3",
+        Duration::from_secs(10),
+    )
+    .await;
+    let links = ada
+        .js("return [...document.querySelectorAll('[data-testid=chat-message]')[2].querySelectorAll('a')].map(a => [a.getAttribute('href'), a.target, a.rel, a.textContent])")
+        .await;
+    let url = "https://example.test/a_b?c=1";
+    assert_eq!(links, json!([[url, "_blank", "noopener noreferrer", url]]));
+    assert!(chat_messages(&ada).await[2].contains(line));
+
     // Not one byte the server relayed held the words.
     for m in [&ada, &bob, &cyd] {
         for msg in m.signaling_traffic().await {

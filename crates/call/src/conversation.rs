@@ -141,6 +141,69 @@ impl Conversation {
     }
 }
 
+/// A stretch of a chat line: text as it is, or a web address to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Text(&'a str),
+    Link(&'a str),
+}
+
+/// `text` cut into text and the web addresses in it (`http://` and `https://` only: no other
+/// scheme, `javascript:` least of all, ever becomes a link). An address runs to the next
+/// space; punctuation that ends a sentence, and a closing bracket it did not open, stay text.
+pub fn pieces(text: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|scheme| find_address(rest, scheme))
+        .min()
+    {
+        let tail = &rest[start..];
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        let mut address = &tail[..end];
+        loop {
+            let trimmed = address.trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+            let trimmed = match trimmed.strip_suffix(')') {
+                Some(t) if t.matches('(').count() < trimmed.matches(')').count() => t,
+                _ => trimmed,
+            };
+            if trimmed == address {
+                break;
+            }
+            address = trimmed;
+        }
+        let is_address = address.len() > address.find("://").unwrap_or(0) + 3;
+        if start > 0 {
+            out.push(Piece::Text(&rest[..start]));
+        }
+        out.push(if is_address {
+            Piece::Link(address)
+        } else {
+            Piece::Text(address)
+        });
+        rest = &tail[address.len()..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
+/// Where `scheme` begins an address in `text`: at the start, or after a space or an opening
+/// bracket or quote (not inside a word, as "xhttps://").
+fn find_address(text: &str, scheme: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(scheme).map(|i| i + from) {
+        let before = text[..i].chars().next_back();
+        if before.is_none_or(|c| c.is_whitespace() || matches!(c, '(' | '"' | '\'' | '<')) {
+            return Some(i);
+        }
+        from = i + scheme.len();
+    }
+    None
+}
+
 /// Whether `emoji` is one of the reactions there are.
 pub fn is_reaction(emoji: &str) -> bool {
     REACTIONS.contains(&emoji)
@@ -152,6 +215,44 @@ mod tests {
 
     fn peer(s: &str) -> PeerId {
         PeerId::new(s).unwrap()
+    }
+
+    #[test]
+    fn web_addresses_in_a_line_are_links_and_nothing_else_is() {
+        use Piece::{Link, Text};
+        assert_eq!(pieces("no link here"), [Text("no link here")]);
+        assert_eq!(
+            pieces("see https://example.test/a_b?c=1. Then"),
+            [
+                Text("see "),
+                Link("https://example.test/a_b?c=1"),
+                Text(". Then")
+            ]
+        );
+        assert_eq!(
+            pieces("(http://w.test/wiki/X_(y)) and https://b.test"),
+            [
+                Text("("),
+                Link("http://w.test/wiki/X_(y)"),
+                Text(") and "),
+                Link("https://b.test")
+            ]
+        );
+        // No other scheme, no address inside a word, no address without a host.
+        assert_eq!(
+            pieces("javascript:alert(1) xhttps://a.test ftp://f.test"),
+            [Text("javascript:alert(1) xhttps://a.test ftp://f.test")]
+        );
+        assert_eq!(pieces("https://."), [Text("https://"), Text(".")]);
+        // Every byte of the line is in exactly one piece, in order.
+        let line = "a https://x.test/é, b\nhttp://y.test";
+        let joined: String = pieces(line)
+            .iter()
+            .map(|p| match p {
+                Text(t) | Link(t) => *t,
+            })
+            .collect();
+        assert_eq!(joined, line);
     }
 
     #[test]
