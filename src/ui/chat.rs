@@ -3,11 +3,12 @@
 
 use conclave_call::conversation::{Piece, pieces};
 use conclave_protocol::peer::MAX_CHAT_CHARS;
-use leptos::html::Textarea;
+use leptos::html::{Ol, Textarea};
 use leptos::prelude::*;
 
 use super::model::CallModel;
 use super::widgets::icon_label;
+use crate::web::layout;
 use crate::web::session::{Intent, SessionHandle};
 
 /// Opens and closes the panel; shows how many lines came while it was closed.
@@ -54,13 +55,30 @@ pub fn ChatPanel() -> impl IntoView {
         }
     };
     let too_long = move || draft.with(|d| d.chars().count() > MAX_CHAT_CHARS);
+    // A new line shows where the person reads the newest ones, or wrote it; one scrolled back to
+    // read earlier lines stays where it is.
+    let list = NodeRef::<Ol>::new();
+    let at_end = StoredValue::new(true);
+    Effect::new(move |_| {
+        let mine = model.chat.with(|c| c.last().is_some_and(|l| l.mine));
+        if let Some(el) = list.get()
+            && (at_end.get_value() || mine)
+        {
+            layout::scroll_to_end(&el);
+        }
+    });
+    let scrolled = move |_| {
+        if let Some(el) = list.get_untracked() {
+            at_end.set_value(layout::shows_end(&el));
+        }
+    };
     view! {
         <aside class="chat" aria-label="Chat" data-testid="chat-panel">
             <header>
                 <h2>"Chat"</h2>
                 <p class="fine">"Encrypted end to end, like the call. Nothing is kept once you close this tab."</p>
             </header>
-            <ol class="lines" aria-live="polite">
+            <ol node_ref=list class="lines" aria-live="polite" data-testid="chat-lines" on:scroll=scrolled>
                 <For each=move || model.chat.get() key=|l| l.id let:line>
                     <li class="line" class:mine=line.mine data-testid="chat-message">
                         <span class="who">{line.name.clone()}</span>

@@ -54,3 +54,17 @@ pub fn on_visibility(changed: impl Fn() + 'static) -> Option<Listener> {
     let document: web_sys::EventTarget = window().document()?.into();
     Some(on(document, "visibilitychange", changed))
 }
+
+/// Whether `list` shows its end (within a line of it): the person is reading the newest.
+pub fn shows_end(list: &Element) -> bool {
+    list.scroll_top() + f64::from(list.client_height()) >= f64::from(list.scroll_height()) - 24.0
+}
+
+/// Scrolls `list` to its end once what was just added to it is laid out.
+pub fn scroll_to_end(list: &Element) {
+    let list = Clone::clone(list);
+    gloo_timers::callback::Timeout::new(0, move || {
+        list.set_scroll_top(list.scroll_height().into())
+    })
+    .forget();
+}

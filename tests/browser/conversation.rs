@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Driver, Member, RECORD_CHIMES, Server, chimes, exclusive, random_fragment, three_in_a_call,
+    Driver, Member, Options, RECORD_CHIMES, Server, chimes, exclusive, random_fragment,
+    three_in_a_call, wait_for_encrypted_tiles,
 };
 
 /// The chat lines `m` shows, as it shows them.
@@ -156,6 +157,65 @@ async fn chat_reaches_the_others_sealed_and_a_raised_hand_shows_until_lowered() 
     }
     assert_eq!(chimes(&bob).await, Vec::<Value>::new());
     for m in [ada, bob, cyd] {
+        m.quit().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_follows_new_lines_unless_scrolled_back() {
+    const LINES: &str = "document.querySelector('[data-testid=chat-lines]')";
+    let count = |n: usize| {
+        format!("document.querySelectorAll('[data-testid=chat-message]').length === {n}")
+    };
+    let end_shows = format!(
+        "(l => l.scrollHeight > l.clientHeight && l.scrollTop + l.clientHeight >= l.scrollHeight - 2)({LINES})"
+    );
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/chat-scroll#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    for m in [&ada, &bob] {
+        m.goto(&link).await;
+        m.join().await;
+    }
+    wait_for_encrypted_tiles(&ada, 1).await;
+    for m in [&ada, &bob] {
+        m.click("chat-toggle").await;
+    }
+    // More lines than the panel shows: Ada, reading the newest, sees each as it comes.
+    let long = (1..=40)
+        .map(|i| format!("line {i}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for n in 1..=2 {
+        bob.draft(&long).await;
+        bob.click("chat-send").await;
+        ada.wait_until("Bob's lines", &count(n), Duration::from_secs(10))
+            .await;
+        ada.wait_until(
+            "the newest line in view",
+            &end_shows,
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    // Scrolled back to read the first line, she stays there when another comes.
+    ada.js(&format!("{LINES}.scrollTop = 0")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.draft("one more").await;
+    bob.click("chat-send").await;
+    ada.wait_until("Bob's line", &count(3), Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ada.js(&format!("return {LINES}.scrollTop")).await, json!(0));
+    // Her own line brings her to the end.
+    ada.draft("mine").await;
+    ada.click("chat-send").await;
+    ada.wait_until("her line in view", &end_shows, Duration::from_secs(5))
+        .await;
+    for m in [ada, bob] {
         m.quit().await;
     }
 }
