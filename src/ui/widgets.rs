@@ -105,8 +105,6 @@ fn DeviceSwitch(
     available: Signal<bool>,
     /// The browser lists a device of this kind.
     plugged: Signal<bool>,
-    /// The browser is still opening camera and microphone.
-    pending: Signal<bool>,
     intent: Intent,
     testid: &'static str,
     device: &'static str,
@@ -115,8 +113,11 @@ fn DeviceSwitch(
     shortcut: &'static str,
 ) -> impl IntoView {
     let session = expect_context::<SessionHandle>();
-    let on = move || wanted.get() && (available.get() || pending.get());
-    let usable = move || available.get() || plugged.get() || pending.get();
+    let model = expect_context::<CallModel>();
+    // The browser is still opening camera and microphone.
+    let pending = move || !model.media_ready.get();
+    let on = move || wanted.get() && (available.get() || pending());
+    let usable = move || available.get() || plugged.get() || pending();
     view! {
         <button
             type="button"
@@ -142,7 +143,6 @@ pub fn MicSwitch() -> impl IntoView {
             wanted=model.mic.into()
             available=model.has_mic.into()
             plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Microphone)))
-            pending=Signal::derive(move || !model.media_ready.get())
             intent=Intent::ToggleMic
             testid="mic"
             device="microphone"
@@ -161,7 +161,6 @@ pub fn CameraSwitch() -> impl IntoView {
             wanted=model.camera.into()
             available=model.has_camera.into()
             plugged=Signal::derive(move || model.devices.with(|l| plugged_in(l, DeviceKind::Camera)))
-            pending=Signal::derive(move || !model.media_ready.get())
             intent=Intent::ToggleCamera
             testid="camera"
             device="camera"

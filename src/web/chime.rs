@@ -4,13 +4,14 @@
 //! choose a speaker in every browser (`setSinkId`).
 
 use conclave_call::cues::Cue;
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsValue;
 use web_sys::{AudioContext, HtmlAudioElement};
 
 use super::{devices, window};
 
 /// How long a chime sounds, from its start to the end of its last note's fade.
-pub const LENGTH_MS: u32 = 1_000;
+const LENGTH_MS: u32 = 1_000;
 
 /// What a chime is for.
 #[derive(Clone, Copy)]
@@ -43,19 +44,27 @@ impl Sound {
     }
 }
 
-/// Playing while it lives: dropping it closes its audio and takes its element away.
+/// Playing while it lives: dropping it closes its audio, takes its element away and calls
+/// off its `done`.
 pub struct Chime {
     context: AudioContext,
     element: HtmlAudioElement,
+    _done: Timeout,
 }
 
 impl Chime {
-    /// Starts `sound` on `speaker` (the browser's id; `""`: its default).
-    pub fn play(sound: Sound, speaker: &str) -> Result<Self, JsValue> {
+    /// Starts `sound` on `speaker` (the browser's id; `""`: its default); `done` is called
+    /// once it has sounded ([`LENGTH_MS`]).
+    pub fn play(
+        sound: Sound,
+        speaker: &str,
+        done: impl FnOnce() + 'static,
+    ) -> Result<Self, JsValue> {
         let context = AudioContext::new()?;
         let chime = Self {
             element: HtmlAudioElement::new()?,
             context,
+            _done: Timeout::new(LENGTH_MS, done),
         };
         let out = chime.context.create_media_stream_destination()?;
         let now = chime.context.current_time();

@@ -7,17 +7,20 @@ use web_sys::{Element, KeyboardEvent};
 use super::events::{Listener, on_event};
 use super::window;
 
-/// What a key pressed on `target` is for: the target's own, where it is a field, a button or
-/// a link (Space presses a focused button), else the page's.
-fn target_takes_keys(target: Option<web_sys::EventTarget>) -> bool {
-    target
-        .and_then(|t| t.dyn_into::<Element>().ok())
-        .is_some_and(|el| {
-            matches!(
-                el.tag_name().as_str(),
-                "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON" | "A" | "SUMMARY"
-            ) || el.has_attribute("contenteditable")
-        })
+/// The element a key was pressed on, if it is one.
+fn target_of(event: &web_sys::Event) -> Option<Element> {
+    event.target().and_then(|t| t.dyn_into::<Element>().ok())
+}
+
+/// Whether the person types into `el`: its keys are the text's.
+fn is_field(el: &Element) -> bool {
+    matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+        || el.has_attribute("contenteditable")
+}
+
+/// Whether Space on `el` is its own: a field's, or a focused button's or link's press.
+fn takes_space(el: &Element) -> bool {
+    is_field(el) || matches!(el.tag_name().as_str(), "BUTTON" | "A" | "SUMMARY")
 }
 
 /// Calls `f(true)` when Space goes down on the page itself and `f(false)` when it comes up, or
@@ -36,7 +39,7 @@ pub fn hold_space(f: impl Fn(bool) + 'static) -> Vec<Listener> {
     let (down, up, blur) = (f.clone(), f.clone(), f);
     vec![
         on_event(Clone::clone(&document).into(), "keydown", move |event| {
-            if space(&event) && !target_takes_keys(event.target()) {
+            if space(&event) && !target_of(&event).is_some_and(|el| takes_space(&el)) {
                 // The page does not scroll; held, the key repeats, and each repeat is taken.
                 event.prevent_default();
                 down(true);
@@ -61,13 +64,7 @@ pub fn listen(f: impl Fn(&str) -> bool + 'static) -> Option<Listener> {
         if key.ctrl_key() || key.meta_key() || key.alt_key() || key.repeat() {
             return;
         }
-        let typing = key
-            .target()
-            .and_then(|t| t.dyn_into::<Element>().ok())
-            .is_some_and(|el| {
-                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
-                    || el.has_attribute("contenteditable")
-            });
+        let typing = target_of(&event).is_some_and(|el| is_field(&el));
         if typing && key.key() != "Escape" {
             return;
         }

@@ -25,14 +25,14 @@ use conclave_e2ee::RoomSecret;
 use conclave_protocol::peer::PeerMessage;
 use conclave_protocol::signaling::{ClientMessage, ErrorCode, ServerMessage};
 use conclave_protocol::{PeerId, RoomId};
-use gloo_timers::callback::{Interval, Timeout};
+use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{MediaStream, RtcPeerConnectionState};
 
 pub use input::{Inbox, Input, Intent, PeerEvent};
 
-use super::chime::{self, Chime, Sound};
+use super::chime::{Chime, Sound};
 use super::frame_worker::FrameWorker;
 use super::level::MicMeter;
 use super::media::{self, Acquired};
@@ -262,10 +262,10 @@ pub(crate) struct Session {
     muted_talk: MutedTalk,
     /// The microphone is on only while Space is held.
     talk_held: bool,
-    /// The speaker's test chime while it sounds, and what ends it.
-    chime: Option<(Chime, Timeout)>,
-    /// The sound of someone coming or going while it sounds, and what ends it.
-    cue: Option<(Chime, Timeout)>,
+    /// The speaker's test chime while it sounds.
+    chime: Option<Chime>,
+    /// The sound of someone coming, going or raising a hand while it sounds.
+    cue: Option<Chime>,
     /// What tells us our camera or microphone stopped by itself.
     track_ends: Vec<events::Listener>,
     /// How our sending to each member fares.
@@ -435,13 +435,9 @@ impl Session {
             }
             Intent::Leave => self.leave(),
             Intent::TestSpeaker if self.chime.is_none() => {
-                let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
-                match Chime::play(Sound::Test, &speaker) {
+                match self.play(Sound::Test, Input::ChimeDone) {
                     Ok(chime) => {
-                        let inbox = self.inbox.clone();
-                        let done =
-                            Timeout::new(chime::LENGTH_MS, move || inbox.post(Input::ChimeDone));
-                        self.chime = Some((chime, done));
+                        self.chime = Some(chime);
                         self.model.chime.set(true);
                     }
                     Err(_) => self.model.notify(notice::TEST_SOUND_FAILED),
@@ -1110,13 +1106,15 @@ impl Session {
         if let Some(earlier) = self.cue.take() {
             drop_later(earlier);
         }
-        let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
         // A cue that cannot sound is no problem to report: the tiles show who came and went.
-        if let Ok(chime) = Chime::play(Sound::Cue(cue), &speaker) {
-            let inbox = self.inbox.clone();
-            let done = Timeout::new(chime::LENGTH_MS, move || inbox.post(Input::CueDone));
-            self.cue = Some((chime, done));
-        }
+        self.cue = self.play(Sound::Cue(cue), Input::CueDone).ok();
+    }
+
+    /// Starts `sound` on the chosen speaker; `done` comes to the inbox once it has sounded.
+    fn play(&self, sound: Sound, done: Input) -> Result<Chime, wasm_bindgen::JsValue> {
+        let speaker = self.model.speaker_id.get_untracked().unwrap_or_default();
+        let inbox = self.inbox.clone();
+        Chime::play(sound, &speaker, move || inbox.post(done))
     }
 
     fn refresh_safety(&mut self) {

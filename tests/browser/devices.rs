@@ -407,29 +407,29 @@ async fn holding_space_talks_while_the_microphone_is_off() {
         m.join().await;
     }
     wait_for_encrypted_tiles(&bob, 1).await;
+    let ada_muted = format!("!!{ada_tile}?.querySelector('[data-testid=muted]')");
+    let mic_pressed = |on: bool| {
+        format!(
+            "document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === '{on}'"
+        )
+    };
     ada.click("mic").await;
     // Off the button, as Space on a focused button presses it.
     ada.js("document.activeElement.blur()").await;
-    bob.wait_until(
-        "Ada muted",
-        &format!("!!{ada_tile}?.querySelector('[data-testid=muted]')"),
-        Duration::from_secs(10),
-    )
-    .await;
+    bob.wait_until("Ada muted", &ada_muted, Duration::from_secs(10))
+        .await;
 
     // Held, the microphone is on: Bob hears her talk.
     ada.hold(SPACE, true).await;
     ada.wait_until(
         "the microphone on while Space is held",
-        "document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'true'",
+        &mic_pressed(true),
         Duration::from_secs(5),
     )
     .await;
     bob.wait_until(
         "Ada heard speaking",
-        &format!(
-            "!{ada_tile}?.querySelector('[data-testid=muted]') && !!{ada_tile}?.querySelector('[data-testid=speaking]')"
-        ),
+        &format!("!({ada_muted}) && !!{ada_tile}?.querySelector('[data-testid=speaking]')"),
         Duration::from_secs(15),
     )
     .await;
@@ -437,16 +437,12 @@ async fn holding_space_talks_while_the_microphone_is_off() {
     ada.hold(SPACE, false).await;
     ada.wait_until(
         "the microphone off again",
-        "document.querySelector('[data-testid=mic]').getAttribute('aria-pressed') === 'false'",
+        &mic_pressed(false),
         Duration::from_secs(5),
     )
     .await;
-    bob.wait_until(
-        "Ada muted again",
-        &format!("!!{ada_tile}?.querySelector('[data-testid=muted]')"),
-        Duration::from_secs(10),
-    )
-    .await;
+    bob.wait_until("Ada muted again", &ada_muted, Duration::from_secs(10))
+        .await;
     // The shortcuts' help says how.
     ada.press('?').await;
     let help = ada.text("shortcuts").await;
