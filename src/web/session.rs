@@ -772,6 +772,12 @@ impl Session {
                     }
                 }
                 Event::StatusChanged => self.on_status(),
+                Event::StartedOver { paused_ms } => {
+                    web_sys::console::warn_1(
+                        &format!("this page was paused for {paused_ms} ms: joining again").into(),
+                    );
+                    self.model.notify(notice::REJOINED_AFTER_PAUSE);
+                }
                 Event::VerificationChanged => self.refresh_safety(),
                 Event::ServerLinkChanged => self.refresh_server_link(),
                 Event::Chat { from } => {

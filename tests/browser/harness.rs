@@ -371,6 +371,24 @@ const RECORDER: &str = r#"
     setTimeout(watchFirstFrame, 10);
   };
   addEventListener('TrunkApplicationStarted', () => mark('wasm started'));
+  // The longest a 200 ms timer of this page waited past its time (the app ticks so), and
+  // when: a busy machine that holds a page back long enough makes the app rejoin.
+  rec.timerLate = { ms: 0, at: 0 };
+  let tickAt = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    const late = Math.round(now - tickAt - 200);
+    if (late > rec.timerLate.ms) rec.timerLate = { ms: late, at: Math.round(now) };
+    tickAt = now;
+  }, 200);
+  // The longest task the page's main thread ran without a break (Chromium only): a delay
+  // much longer than it is the machine's, not the page's.
+  rec.longestTask = { ms: 0, at: 0 };
+  try {
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => {
+      if (e.duration > rec.longestTask.ms) rec.longestTask = { ms: Math.round(e.duration), at: Math.round(e.startTime) };
+    })).observe({ type: 'longtask', buffered: true });
+  } catch (_) {}
   // Anything the server's Content-Security-Policy blocked: the app must need nothing it forbids.
   rec.cspViolations = [];
   document.addEventListener('securitypolicyviolation', (e) => rec.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
@@ -1213,6 +1231,22 @@ impl Member {
         names
     }
 
+    /// The longest this page's 200 ms timer was held back so far, and the longest task its
+    /// main thread ran, in ms, each with when (ms after the page started).
+    pub async fn timer_late(&self) -> String {
+        let late = self
+            .js("const r = window.__conclaveTest; return [r.timerLate.ms, r.timerLate.at, r.longestTask.ms, r.longestTask.at]")
+            .await;
+        let n = |i: usize| late[i].as_f64().unwrap_or_default();
+        format!(
+            "timer {:.0} at {:.1} s, task {:.0} at {:.1} s",
+            n(0),
+            n(1) / 1000.0,
+            n(2),
+            n(3) / 1000.0
+        )
+    }
+
     pub async fn inbound(&self) -> Vec<Inbound> {
         let v = self
             .client
@@ -1379,10 +1413,22 @@ pub async fn common_words(members: &[&Member], not: &str) -> String {
         if !seen[0].is_empty() && seen.iter().all(|e| *e == seen[0]) && seen[0] != not {
             return seen[0].clone();
         }
-        assert!(
-            Instant::now() < deadline,
-            "safety words never agreed: {seen:?} (previous {not:?})"
-        );
+        if Instant::now() >= deadline {
+            let mut pages = String::new();
+            for m in members {
+                let check = m
+                    .js("const c = document.querySelector('[data-testid=safety-check]'); \
+                         return c ? c.innerText : '(no safety check: ' + document.body.innerText.slice(0, 300) + ')'")
+                    .await;
+                let late = m.timer_late().await;
+                pages += &format!(
+                    "\n{}: {check}\nlongest timer delay: {late}\nconsole:\n{}",
+                    m.name,
+                    m.console().await
+                );
+            }
+            panic!("safety words never agreed: {seen:?} (previous {not:?}){pages}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -6,6 +6,7 @@
 //! Janus never offers loopback candidates, so the test builds a network of its own: Janus and
 //! the server on the "public" namespace of a [`Lan`], the browsers on one of its hosts.
 
+use conclave_call::FROZEN_MS;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
@@ -361,6 +362,15 @@ async fn ten_members_through_janus_decode_every_publisher_and_a_leave_moves_the_
             m.name
         );
     }
+    let mut late = Vec::new();
+    for m in publishers.iter().chain(&watchers) {
+        late.push(format!("{} {}", m.name, m.timer_late().await));
+    }
+    println!(
+        "MEASURE a call of 10: longest a page's 200 ms timer was held back and longest task, \
+         in ms: {} (a page held back {FROZEN_MS} may rejoin)",
+        late.join("; ")
+    );
     for m in watchers {
         m.quit().await;
     }

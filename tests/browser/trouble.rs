@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::harness::{
-    Driver, Member, Options, Server, assert_decoding, assert_only_ciphertext, exclusive,
-    random_fragment, wait_for_encrypted_tiles,
+    Driver, Member, Options, Server, assert_decoding, assert_only_ciphertext, common_words,
+    exclusive, random_fragment, wait_for_encrypted_tiles,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,6 +457,74 @@ async fn frames_that_come_before_their_keys_give_way_to_a_picture_once_the_keys_
     let marks = bob.js("return window.__conclaveTest.marks").await;
     println!("late keys (8 s): {marks}");
     wait_for_encrypted_tiles(&ada, 1).await;
+    for m in [ada, bob] {
+        m.quit().await;
+    }
+}
+
+/// A page that stops running for longer than the others wait for its heartbeat (a closed
+/// laptop lid, a tab the browser froze, a machine too busy) may have been dropped: it comes
+/// back as a new member with new keys, says why the call blinked, and the call goes on with
+/// one of it, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_stopped_longer_than_the_others_wait_comes_back_and_says_why() {
+    let _turn = exclusive().await;
+    let server = Server::start(&[]);
+    let driver = Driver::start().await;
+    let link = format!("{}/r/paused-room-1#{}", server.url, random_fragment());
+    let ada = Member::launch(&driver, "Ada", Options::default()).await;
+    ada.goto(&link).await;
+    ada.join().await;
+    let bob = Member::launch(&driver, "Bob", Options::default()).await;
+    bob.goto(&link).await;
+    bob.join().await;
+    for m in [&ada, &bob] {
+        wait_for_encrypted_tiles(m, 1).await;
+    }
+    let before = common_words(&[&ada, &bob], "").await;
+
+    // Nothing of Bob's page runs for 12 s: its timers and whatever its socket brings wait.
+    bob.js("setTimeout(() => { const end = performance.now() + 12000; \
+         while (performance.now() < end) {} }, 0); return true")
+        .await;
+    bob.wait_until(
+        "the notice that the tab was paused",
+        "[...document.querySelectorAll('[data-testid=notice]')] \
+         .some(n => n.textContent.includes('This tab was paused'))",
+        Duration::from_secs(40),
+    )
+    .await;
+    // One Bob for Ada, decrypted, and new words for the new membership.
+    // (Ada's tile of the old Bob stands still until she lets it go.)
+    let frames = "const t = [...document.querySelectorAll('[data-testid=tile]')]; \
+                  const v = t.length === 1 && t[0].dataset.state === 'encrypted' && t[0].querySelector('video'); \
+                  return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1";
+    for m in [&ada, &bob] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let mut last = -1.0;
+        loop {
+            let now = m.js(frames).await.as_f64().unwrap_or(-1.0);
+            if last >= 0.0 && now > last + 5.0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{}: no one moving encrypted picture: {last} -> {now}",
+                m.name
+            );
+            last = now;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    common_words(&[&ada, &bob], &before).await;
+    let told = ada
+        .js("return [...document.querySelectorAll('[data-testid=notice]')].some(n => n.textContent.includes('This tab was paused'))")
+        .await;
+    assert_eq!(
+        told,
+        serde_json::Value::Bool(false),
+        "only the paused page says so"
+    );
     for m in [ada, bob] {
         m.quit().await;
     }

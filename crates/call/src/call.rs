@@ -40,8 +40,13 @@ pub const LIVENESS_MS: u64 = 10_000;
 /// Ticks further apart than this mean this page itself was frozen (a closed laptop lid, a
 /// throttled background tab) long enough that the others may have dropped it (its last
 /// heartbeat may be [`HEARTBEAT_MS`] older than the freeze): it comes back as a new member with
-/// new keys rather than as a stale one.
+/// new keys rather than as a stale one, unless its last heartbeat went out recently enough
+/// that nobody can have dropped it yet (see [`Call::tick`]).
 pub const FROZEN_MS: u64 = LIVENESS_MS - HEARTBEAT_MS - 1_000;
+
+/// What the others may have missed of us before they drop us, short of [`LIVENESS_MS`]: a
+/// heartbeat takes a moment to reach them.
+const UNHEARD_MARGIN_MS: u64 = 1_000;
 
 /// What the web layer must do after feeding the call an input.
 #[derive(Debug)]
@@ -72,6 +77,9 @@ pub enum Event {
     Negotiate { peer: PeerId, msg: PeerMessage },
     /// Our status changed (see [`Call::status`]).
     StatusChanged,
+    /// This page was frozen for `paused_ms` (longer than [`FROZEN_MS`]): we start over as a
+    /// new member. Tell the person, whose call just blinked.
+    StartedOver { paused_ms: u64 },
     /// No candidate pair to this member works: restart ICE on its connection (once).
     RestartIce(PeerId),
     /// [`Call::verification`] changed: the safety words, or why there are none yet.
@@ -999,12 +1007,20 @@ impl Call {
     /// a few times a second.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Event> {
         let mut out = Vec::new();
-        let frozen = self
+        let paused_ms = self
             .last_tick_ms
             .replace(now_ms)
-            .is_some_and(|last| now_ms.saturating_sub(last) >= FROZEN_MS);
-        if frozen && self.me.is_some() {
+            .map_or(0, |last| now_ms.saturating_sub(last));
+        // A busy machine holds a page's timers back too (seconds, with many calls open on
+        // two cores): rejoining then blinks the call for nothing. Only a pause that also kept
+        // our heartbeats from everyone for nearly as long as they wait can have cost us our place.
+        let unheard_ms = now_ms.saturating_sub(self.last_heartbeat_ms);
+        if paused_ms >= FROZEN_MS
+            && unheard_ms >= LIVENESS_MS - UNHEARD_MARGIN_MS
+            && self.me.is_some()
+        {
             self.start_over(&mut out);
+            out.push(Event::StartedOver { paused_ms });
             return out;
         }
         if self.link.retry_due(now_ms) {

@@ -49,7 +49,7 @@ pub mod sfu;
 pub mod speaking;
 pub mod topology;
 
-pub use call::{Call, CallStatus, Event, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
+pub use call::{Call, CallStatus, Event, FROZEN_MS, HEARTBEAT_MS, LIVENESS_MS, Member, TileState};
 pub use link::ServerLink;
 pub use media_health::{MediaHealth, MediaState};
 pub use negotiation::{Negotiation, Verdict};

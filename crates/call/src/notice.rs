@@ -80,6 +80,8 @@ pub fn unreachable(why: Unreachable, name: &str) -> String {
     }
 }
 
+pub const REJOINED_AFTER_PAUSE: &str = "This tab was paused for a while (the computer slept, or the browser held the tab back), so you joined the call again.";
+
 pub const CHECKING_MEMBERS: &str = "Checking who is in the call…";
 
 pub const SAFETY_HINT: &str = "Everyone in the call sees these words. Read the words out to each other: if they are the same for all of you, nobody is secretly in between. They change whenever someone joins or leaves.";

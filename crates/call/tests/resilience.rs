@@ -5,7 +5,7 @@
 mod sim;
 
 use conclave_call::link::MAX_RETRY_MS;
-use conclave_call::{Event, LIVENESS_MS, ServerLink};
+use conclave_call::{Event, FROZEN_MS, HEARTBEAT_MS, LIVENESS_MS, ServerLink};
 use conclave_e2ee::RoomSecret;
 use conclave_protocol::signaling::ServerMessage;
 use conclave_protocol::{Blob, PeerId};
@@ -194,6 +194,47 @@ fn a_member_that_falls_silent_is_dropped_and_the_others_keys_move_on() {
 }
 
 #[test]
+fn a_page_held_back_a_few_seconds_keeps_its_place_unless_the_others_may_have_dropped_it() {
+    // A busy machine holds a page's timers back for seconds. Whether that cost it its place
+    // depends on when its last heartbeat went out: try the pause at every point of the
+    // heartbeat's cycle.
+    let pause = FROZEN_MS + 500;
+    let mut kept = 0;
+    for phase in 0..HEARTBEAT_MS / 200 {
+        let (mut relay, _, a, b, c) = three();
+        relay.advance(1_000 + phase * 200);
+        relay.frozen.insert(c.clone());
+        relay.advance(pause);
+        relay.frozen.remove(&c);
+        // Long enough for the others to drop the old self of one that started over.
+        relay.advance(LIVENESS_MS + MAX_RETRY_MS + 1_000);
+        let now = ids(&relay);
+        assert_eq!(now.len(), 3, "phase {phase}: {now:?}");
+        let started_over = !now.contains(&c);
+        if !started_over {
+            kept += 1;
+        }
+        // Either way: everyone has everyone, the same words, and working keys.
+        let now_c = now
+            .iter()
+            .find(|id| ![&a, &b].contains(id))
+            .unwrap()
+            .clone();
+        for id in [&a, &b, &now_c] {
+            assert_eq!(relay.ready_names(id).len(), 2, "phase {phase}: {id}");
+        }
+        assert_eq!(relay.words(&a), relay.words(&now_c), "phase {phase}");
+        assert_everyone_decrypts_everyone(&mut relay);
+    }
+    // Most of the cycle: a heartbeat went out recently enough before the pause.
+    assert!(
+        kept * 2 > HEARTBEAT_MS / 200,
+        "{kept} of {} kept their place",
+        HEARTBEAT_MS / 200
+    );
+}
+
+#[test]
 fn a_page_back_from_a_thirty_second_freeze_rejoins_as_a_new_member_with_new_keys() {
     let (mut relay, _, a, b, c) = three();
     relay.advance(1_000);
@@ -203,6 +244,7 @@ fn a_page_back_from_a_thirty_second_freeze_rejoins_as_a_new_member_with_new_keys
     relay.server_forgets(&c);
     relay.frozen.remove(&c);
     let old_keys = relay.member(&c).keys_ever.clone();
+    relay.take_events(&c);
     relay.advance(MAX_RETRY_MS + 500);
     // It is somebody new now, and everyone meets it again.
     let now_c = ids(&relay)
@@ -210,6 +252,16 @@ fn a_page_back_from_a_thirty_second_freeze_rejoins_as_a_new_member_with_new_keys
         .find(|id| ![&a, &b].contains(&id))
         .unwrap();
     assert_ne!(now_c, c);
+    // The person is told why the call blinked, once.
+    let told: Vec<u64> = relay
+        .take_events(&now_c)
+        .iter()
+        .filter_map(|e| match e {
+            Event::StartedOver { paused_ms } => Some(*paused_ms),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(told.as_slice(), [ms] if *ms >= 30_000), "{told:?}");
     assert_eq!(relay.call(&now_c).me(), Some(&now_c));
     for id in [&a, &b, &now_c] {
         assert_eq!(relay.ready_names(id).len(), 2, "{id}");
