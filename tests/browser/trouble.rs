@@ -483,8 +483,8 @@ async fn a_page_stopped_longer_than_the_others_wait_comes_back_and_says_why() {
     }
     let before = common_words(&[&ada, &bob], "").await;
 
-    // Nothing of Bob's page runs for 12 s: its timers and whatever its socket brings wait.
-    bob.js("setTimeout(() => { const end = performance.now() + 12000; \
+    // Nothing of Bob's page runs for 16 s: its timers and whatever its socket brings wait.
+    bob.js("setTimeout(() => { const end = performance.now() + 16000; \
          while (performance.now() < end) {} }, 0); return true")
         .await;
     bob.wait_until(

@@ -34,8 +34,11 @@ pub enum CallStatus {
 pub const HEARTBEAT_MS: u64 = 3_000;
 
 /// A member heard from neither through the server nor over a working peer connection for this
-/// long is gone, even if the server never said so (its tab froze, its network died).
-pub const LIVENESS_MS: u64 = 10_000;
+/// long is gone, even if the server never said so (its tab froze, its network died). A closed
+/// socket the server reports within seconds; this is for the page that stopped with its socket
+/// open, and it must be well above how long a busy machine holds a page's timers back (up to
+/// 5.7 s measured with ten calls open on two cores).
+pub const LIVENESS_MS: u64 = 15_000;
 
 /// Ticks further apart than this mean this page itself was frozen (a closed laptop lid, a
 /// throttled background tab) long enough that the others may have dropped it (its last
