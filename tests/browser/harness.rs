@@ -1691,3 +1691,71 @@ pub async fn chimes(m: &Member) -> Vec<Value> {
     let heard = m.js("return window.__chimes").await;
     heard.as_array().cloned().unwrap_or_default()
 }
+
+/// The video element on `name`'s tile, as JavaScript.
+pub fn tile_video(name: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('[data-testid=tile]')] \
+           .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
+           ?.querySelector('video')"
+    )
+}
+
+/// The frames shown so far in the video element `video` (a JavaScript expression). Firefox
+/// counts none in `getVideoPlaybackQuality` for a stream from a connection: there, the frames
+/// its `requestVideoFrameCallback` saw since the first look.
+pub async fn frames_in(m: &Member, video: &str) -> f64 {
+    m.js(&format!(
+        "const v = {video}; \
+         if (!v) return 0; \
+         if (v.__frames === undefined) {{ \
+           v.__frames = 0; \
+           const seen = () => {{ v.__frames++; v.requestVideoFrameCallback(seen); }}; \
+           v.requestVideoFrameCallback(seen); \
+         }} \
+         return v.getVideoPlaybackQuality().totalVideoFrames || v.__frames"
+    ))
+    .await
+    .as_f64()
+    .unwrap_or(0.0)
+}
+
+/// Waits until each of `videos` (JavaScript expressions; `what` names them) shows more than
+/// `min` new frames in 2 s, for at most `limit`: with no time at all, one look of 2 s. A
+/// frozen last picture still has its size, so only new frames tell a picture that comes.
+pub async fn frames_come(m: &Member, what: &str, videos: &[String], min: f64, limit: Duration) {
+    let start = Instant::now();
+    let mut before = Vec::new();
+    for video in videos {
+        before.push(frames_in(m, video).await);
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut now = Vec::new();
+        for video in videos {
+            now.push(frames_in(m, video).await);
+        }
+        if now.iter().zip(&before).all(|(n, b)| *n > b + min) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{}: {what} stopped (waited {limit:?}): frames {before:?} -> {now:?}",
+            m.name
+        );
+        before = now;
+    }
+}
+
+/// Waits until `m` shows each of `others` with new frames coming (again).
+pub async fn pictures_come_back(m: &Member, others: &[&str], limit: Duration) {
+    let videos: Vec<String> = others.iter().map(|o| tile_video(o)).collect();
+    frames_come(
+        m,
+        &format!("the pictures of {others:?}"),
+        &videos,
+        10.0,
+        limit,
+    )
+    .await;
+}

@@ -6,12 +6,14 @@
 //! Janus never offers loopback candidates, so the test builds a network of its own: Janus and
 //! the server on the "public" namespace of a [`Lan`], the browsers on one of its hosts.
 
-use conclave_call::FROZEN_MS;
 use std::time::{Duration, Instant};
+
+use conclave_call::FROZEN_MS;
 
 use crate::harness::{
     Driver, Inbound, Launch, Member, Options, Server, TempDir, assert_only_received,
-    assert_pictures_unlike, common_words, exclusive, random_fragment,
+    assert_pictures_unlike, common_words, exclusive, frames_come, frames_in, pictures_come_back,
+    random_fragment, tile_video,
 };
 use crate::netns::{Lan, PUBLIC_HOST};
 use crate::share::SHARE_SHOWN;
@@ -584,15 +586,6 @@ async fn a_member_on_a_lossy_downlink_gets_a_lower_layer_and_climbs_back() {
     drop(call);
 }
 
-/// The video element on `name`'s tile, as JavaScript.
-fn tile_video(name: &str) -> String {
-    format!(
-        "[...document.querySelectorAll('[data-testid=tile]')] \
-           .find(t => t.querySelector('[data-testid=tile-name]')?.textContent === {name:?}) \
-           ?.querySelector('video')"
-    )
-}
-
 /// The shared screen's video element, as JavaScript.
 const SHARE_VIDEO: &str = "document.querySelector('[data-testid=share] video')";
 
@@ -601,69 +594,10 @@ async fn frames_on_tile(m: &Member, name: &str) -> f64 {
     frames_in(m, &tile_video(name)).await
 }
 
-/// The frames shown so far in the video element `video` (a JavaScript expression). Firefox
-/// counts none in `getVideoPlaybackQuality` for a stream from a connection: there, the frames
-/// its `requestVideoFrameCallback` saw since the first look.
-async fn frames_in(m: &Member, video: &str) -> f64 {
-    m.js(&format!(
-        "const v = {video}; \
-         if (!v) return 0; \
-         if (v.__frames === undefined) {{ \
-           v.__frames = 0; \
-           const seen = () => {{ v.__frames++; v.requestVideoFrameCallback(seen); }}; \
-           v.requestVideoFrameCallback(seen); \
-         }} \
-         return v.getVideoPlaybackQuality().totalVideoFrames || v.__frames"
-    ))
-    .await
-    .as_f64()
-    .unwrap_or(0.0)
-}
-
-/// Waits until each of `videos` (JavaScript expressions; `what` names them) shows more than
-/// `min` new frames in 2 s, for at most `limit`: with no time at all, one look of 2 s. A
-/// frozen last picture still has its size, so only new frames tell a picture that comes.
-async fn frames_come(m: &Member, what: &str, videos: &[String], min: f64, limit: Duration) {
-    let start = Instant::now();
-    let mut before = Vec::new();
-    for video in videos {
-        before.push(frames_in(m, video).await);
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let mut now = Vec::new();
-        for video in videos {
-            now.push(frames_in(m, video).await);
-        }
-        if now.iter().zip(&before).all(|(n, b)| *n > b + min) {
-            return;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{}: {what} stopped (waited {limit:?}): frames {before:?} -> {now:?}",
-            m.name
-        );
-        before = now;
-    }
-}
-
 /// Asserts that `m` shows each of `others` with new frames coming, not the last picture of a
 /// connection that ended.
 async fn pictures_keep_coming(m: &Member, others: &[&str]) {
     pictures_come_back(m, others, Duration::ZERO).await;
-}
-
-/// Waits until `m` shows each of `others` with new frames coming (again).
-async fn pictures_come_back(m: &Member, others: &[&str], limit: Duration) {
-    let videos: Vec<String> = others.iter().map(|o| tile_video(o)).collect();
-    frames_come(
-        m,
-        &format!("the pictures of {others:?}"),
-        &videos,
-        10.0,
-        limit,
-    )
-    .await;
 }
 
 /// Waits until `m` shows a shared screen with new frames coming (again).

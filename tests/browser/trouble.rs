@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::harness::{
     Driver, Member, Options, Server, assert_decoding, assert_only_ciphertext, common_words,
-    exclusive, random_fragment, wait_for_encrypted_tiles,
+    exclusive, pictures_come_back, random_fragment, wait_for_encrypted_tiles,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,27 +494,11 @@ async fn a_page_stopped_longer_than_the_others_wait_comes_back_and_says_why() {
         Duration::from_secs(40),
     )
     .await;
-    // One Bob for Ada, decrypted, and new words for the new membership.
-    // (Ada's tile of the old Bob stands still until she lets it go.)
-    let frames = "const t = [...document.querySelectorAll('[data-testid=tile]')]; \
-                  const v = t.length === 1 && t[0].dataset.state === 'encrypted' && t[0].querySelector('video'); \
-                  return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1";
-    for m in [&ada, &bob] {
-        let deadline = std::time::Instant::now() + Duration::from_secs(40);
-        let mut last = -1.0;
-        loop {
-            let now = m.js(frames).await.as_f64().unwrap_or(-1.0);
-            if last >= 0.0 && now > last + 5.0 {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{}: no one moving encrypted picture: {last} -> {now}",
-                m.name
-            );
-            last = now;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+    // One moving, decrypted picture of the other each (Ada's tile of the old Bob stands still
+    // until she lets it go), and new words for the new membership.
+    for (m, other) in [(&ada, "Bob"), (&bob, "Ada")] {
+        pictures_come_back(m, &[other], Duration::from_secs(40)).await;
+        wait_for_encrypted_tiles(m, 1).await;
     }
     common_words(&[&ada, &bob], &before).await;
     let told = ada
